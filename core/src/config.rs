@@ -1,0 +1,167 @@
+//! Options of a tracker, with defaults and validation.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::op::Millis;
+use crate::schema::MAX_PREFIX_LEN;
+
+/// Options shared by every node of one application (same prefix, same
+/// timings). Unknown fields in serialized form are rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Names this application's keys: `{prefix}:...`. No `{` or `}`.
+    pub prefix: String,
+    /// How long a node's lease lasts without a write or heartbeat.
+    pub ttl_ms: Millis,
+    /// How often an idle node renews its lease. At most `ttl_ms / 2`.
+    pub heartbeat_ms: Millis,
+    /// How often a node looks for dead nodes to reap.
+    pub reap_ms: Millis,
+    /// How long a user's last socket on this node lingers after it
+    /// disconnects; a reconnect within it causes no event and no write.
+    pub grace_ms: Millis,
+    /// Most fields a single reap call removes (bounds how long it blocks Redis).
+    pub reap_slice: u32,
+    /// Wait before retrying a failed call.
+    pub retry_ms: Millis,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            prefix: "rollcall".to_owned(),
+            ttl_ms: 10_000,
+            heartbeat_ms: 5_000,
+            reap_ms: 5_000,
+            grace_ms: 0,
+            reap_slice: 1_000,
+            retry_ms: 1_000,
+        }
+    }
+}
+
+/// An invalid option: which one and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The option's name, as in [`Config`].
+    pub option: &'static str,
+    /// `true` when the value is out of range (a JS `RangeError`), `false`
+    /// when it is malformed (a `TypeError`).
+    pub out_of_range: bool,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.option, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Longest timing accepted (one day): catches seconds passed as milliseconds
+/// the other way round, and keeps every sum far from overflow.
+pub const MAX_MS: Millis = 86_400_000;
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |option, out_of_range, message: String| {
+            Err(ConfigError {
+                option,
+                out_of_range,
+                message,
+            })
+        };
+        let p = &self.prefix;
+        if p.is_empty() || p.len() > MAX_PREFIX_LEN {
+            return bad(
+                "prefix",
+                true,
+                format!("must be 1 to {MAX_PREFIX_LEN} bytes, got {}", p.len()),
+            );
+        }
+        if p.contains(['{', '}']) {
+            return bad(
+                "prefix",
+                false,
+                format!("must not contain '{{' or '}}' (it becomes the hash tag), got {p:?}"),
+            );
+        }
+        for (option, value, min) in [
+            ("ttl_ms", self.ttl_ms, 2),
+            ("heartbeat_ms", self.heartbeat_ms, 1),
+            ("reap_ms", self.reap_ms, 1),
+            ("grace_ms", self.grace_ms, 0),
+            ("retry_ms", self.retry_ms, 1),
+        ] {
+            if value < min || value > MAX_MS {
+                return bad(
+                    option,
+                    true,
+                    format!("must be {min} to {MAX_MS} ms, got {value}"),
+                );
+            }
+        }
+        if self.ttl_ms < 2 * self.heartbeat_ms {
+            return bad(
+                "ttl_ms",
+                true,
+                format!(
+                    "must be at least twice heartbeat_ms ({}), got {}: one late heartbeat would get a healthy node reaped",
+                    self.heartbeat_ms, self.ttl_ms
+                ),
+            );
+        }
+        if !(1..=100_000).contains(&self.reap_slice) {
+            return bad(
+                "reap_slice",
+                true,
+                format!("must be 1 to 100000, got {}", self.reap_slice),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn ttl_must_cover_two_heartbeats() {
+        let c = Config {
+            ttl_ms: 9_999,
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.option, "ttl_ms");
+        assert!(e.out_of_range);
+        assert!(e.message.contains("twice"));
+    }
+
+    #[test]
+    fn prefix_cannot_hold_braces() {
+        let c = Config {
+            prefix: "a{b".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.validate().unwrap_err().option, "prefix");
+    }
+
+    #[test]
+    fn unknown_options_are_rejected_when_deserialized() {
+        let e = serde_json::from_str::<Config>(r#"{"ttl":1}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let c: Config = serde_json::from_str(r#"{"grace_ms":250}"#).unwrap();
+        assert_eq!(c.grace_ms, 250);
+        assert_eq!(c.ttl_ms, 10_000);
+    }
+}

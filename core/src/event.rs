@@ -1,0 +1,53 @@
+//! What the core tells the application.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scope::Scope;
+use crate::scripts::Script;
+
+/// Why a user went offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineReason {
+    /// Their last socket disconnected (after the grace period, if any).
+    Disconnect,
+    /// The node that held their last socket died and was reaped by this node.
+    Reaped,
+    /// The node that held their last socket shut down cleanly.
+    Shutdown,
+}
+
+impl OfflineReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfflineReason::Disconnect => "disconnect",
+            OfflineReason::Reaped => "reaped",
+            OfflineReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// An event for the application. User transitions are cluster-wide: each one
+/// is emitted by exactly one node, the one whose script call made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The user's first socket in the scope, cluster-wide.
+    UserOnline { scope: Scope, user: String },
+    /// The user's last socket in the scope is gone, cluster-wide.
+    UserOffline {
+        scope: Scope,
+        user: String,
+        reason: OfflineReason,
+    },
+    /// This node finished reaping a dead node.
+    NodeReaped { node: String, incarnation: String },
+    /// This node had been reaped while alive (paused, cut off, or Redis lost
+    /// its data). It registers again and re-asserts its sockets.
+    Fenced { incarnation: String },
+    /// A call failed; the core retries it and heals with a re-assert.
+    StoreError { script: Script, message: String },
+    /// Shutdown is complete: nothing of this node is left in the store.
+    Closed,
+}

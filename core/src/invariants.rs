@@ -1,0 +1,124 @@
+//! The keyspace invariants, checked on a dump of the model or of real Redis.
+//!
+//! 1. Every cluster-wide counter equals the sum of the registered
+//!    incarnations' own counts (live ones, and dead ones still being reaped).
+//! 2. No counter, and no own count, is <= 0.
+//! 3. No key is left of an incarnation that is gone, and no key is unknown.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{DumpEntry, DumpValue};
+use crate::schema::{Field, Schema, Target};
+
+/// Every violation found, one sentence each; empty when the keyspace is sound.
+pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
+    let base = schema.base();
+    let mut bad = Vec::new();
+    let mut registered: BTreeSet<&str> = BTreeSet::new();
+    let mut own: BTreeMap<&str, &[(String, i64)]> = BTreeMap::new();
+    let mut counters: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut versions: Vec<&str> = Vec::new();
+    let mut nodes: Vec<(&str, &str)> = Vec::new();
+    let mut clock = false;
+
+    for entry in dump {
+        let Some(name) = entry.key.strip_prefix(base) else {
+            continue;
+        };
+        match (name, &entry.value) {
+            ("live" | "dead", DumpValue::Zset(members)) => {
+                registered.extend(members.iter().map(|(m, _)| m.as_str()));
+            }
+            ("ver", DumpValue::Hash(fields)) => {
+                versions.extend(fields.iter().map(|(f, _)| f.as_str()));
+            }
+            ("nodes", DumpValue::Hash(fields)) => {
+                nodes.extend(fields.iter().map(|(f, v)| (f.as_str(), v.as_str())));
+            }
+            ("clock", DumpValue::String(_)) => clock = true,
+            ("count", DumpValue::Hash(fields)) => {
+                for (f, v) in fields {
+                    counters.insert(
+                        (entry.key.clone(), f.clone()),
+                        parse(v, &mut bad, &entry.key),
+                    );
+                }
+            }
+            (n, DumpValue::Hash(fields)) if n.starts_with("u:") => {
+                for (f, v) in fields {
+                    counters.insert(
+                        (entry.key.clone(), f.clone()),
+                        parse(v, &mut bad, &entry.key),
+                    );
+                }
+            }
+            (n, DumpValue::Zset(members)) if n.starts_with("i:") => {
+                own.insert(&n[2..], members);
+            }
+            _ => bad.push(format!("unknown key {:?}", entry.key)),
+        }
+    }
+
+    let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (inc, members) in &own {
+        if !registered.contains(inc) {
+            bad.push(format!("key of gone incarnation {inc:?} is left"));
+        }
+        for (field, count) in members.iter() {
+            if *count <= 0 {
+                bad.push(format!("{inc:?} holds {field:?} at {count}"));
+            }
+            let target = match Field::target(field) {
+                Some(Target::Count(f)) => (schema.counts(), f),
+                Some(Target::User { scope_id, user }) => (format!("{base}u:{scope_id}"), user),
+                None => {
+                    bad.push(format!("{inc:?} holds malformed field {field:?}"));
+                    continue;
+                }
+            };
+            *expected.entry(target).or_default() += count;
+        }
+    }
+    for ((key, field), value) in &counters {
+        if *value <= 0 {
+            bad.push(format!("{key} {field:?} is {value}"));
+        }
+        let want = expected
+            .get(&(key.clone(), field.clone()))
+            .copied()
+            .unwrap_or(0);
+        if *value != want {
+            bad.push(format!(
+                "{key} {field:?} is {value}, but the nodes' own counts sum to {want}"
+            ));
+        }
+    }
+    for ((key, field), want) in &expected {
+        if !counters.contains_key(&(key.clone(), field.clone())) {
+            bad.push(format!(
+                "{key} {field:?} is missing, but the nodes' own counts sum to {want}"
+            ));
+        }
+    }
+    for inc in versions {
+        if !registered.contains(inc) {
+            bad.push(format!("version of gone incarnation {inc:?} is left"));
+        }
+    }
+    for (node, k) in nodes {
+        if !registered.contains(format!("{node}/{k}").as_str()) {
+            bad.push(format!("node {node:?} points to gone incarnation {k}"));
+        }
+    }
+    if clock && registered.is_empty() {
+        bad.push("the clock is left with no node registered".to_owned());
+    }
+    bad
+}
+
+fn parse(v: &str, bad: &mut Vec<String>, key: &str) -> i64 {
+    v.parse().unwrap_or_else(|_| {
+        bad.push(format!("{key} holds non-integer {v:?}"));
+        0
+    })
+}

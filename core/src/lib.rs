@@ -1,0 +1,44 @@
+//! rollcall-core: cluster-wide presence for real-time servers, as a pure
+//! state machine.
+//!
+//! This crate is fully deterministic: it does no I/O, reads no clock, no
+//! environment and no randomness, and keeps no global state. The host gives
+//! a [`Tracker`] every input with the current time and runs the Redis script
+//! calls ([`Op`]) it returns; the same inputs always give the same outputs,
+//! natively and in WASM.
+//!
+//! The pieces:
+//! - [`Tracker`]: one per server process; sockets, users, rooms, heartbeats,
+//!   reaping of dead nodes, fencing, re-assertion. Its docs give the call order.
+//! - [`schema`] and [`scripts`]: the Redis keys and the Lua scripts, owned
+//!   here so every host writes the same keys with the same scripts.
+//! - [`model::Keyspace`]: an in-memory keyspace that does exactly what the
+//!   scripts do; the single-server store and the oracle of the tests.
+//! - [`Query`]: the reads (counts, lists), as script calls too.
+//! - [`sim`]: a deterministic cluster of trackers over one keyspace, for
+//!   demos and tests.
+
+pub mod config;
+pub mod event;
+pub mod ids;
+pub mod invariants;
+mod local;
+pub mod model;
+pub mod op;
+pub mod query;
+pub mod schema;
+pub mod scope;
+pub mod scripts;
+pub mod sim;
+pub mod tracker;
+
+pub use config::{Config, ConfigError};
+pub use event::{Event, OfflineReason};
+pub use ids::{IdError, IdKind, MAX_ID_LEN};
+pub use model::Keyspace;
+pub use op::{Millis, Op, Reply, Token};
+pub use query::{Answer, Query};
+pub use schema::{Field, Schema};
+pub use scope::Scope;
+pub use scripts::Script;
+pub use tracker::{Input, InputError, Step, Tracker};

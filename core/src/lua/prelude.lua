@@ -1,0 +1,105 @@
+-- rollcall: the prelude shared by every write script. The texts live in
+-- rollcall-core; the pure model in model.rs does exactly what they do.
+-- KEYS[1] is <base>live; every other key is <base>..suffix, one hash tag.
+local live = KEYS[1]
+local base = string.sub(live, 1, #live - 4)
+
+-- Milliseconds on the Redis clock, the only clock liveness ever uses.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Advances the shared clock and returns now (never earlier than before).
+-- When no script ran for longer than stall_ms, Redis itself was stalled (or
+-- every node was gone): leases move forward by the excess, so a stall of
+-- Redis cannot get healthy nodes reaped.
+local function clock(stall_ms)
+  local now = now_ms()
+  local key = base .. 'clock'
+  local last = tonumber(redis.call('GET', key))
+  if last and now - last > stall_ms then
+    local shift = now - last - stall_ms
+    local leases = redis.call('ZRANGE', live, 0, -1, 'WITHSCORES')
+    for i = 1, #leases, 2 do
+      redis.call('ZADD', live, tonumber(leases[i + 1]) + shift, leases[i])
+    end
+  end
+  if last and last >= now then
+    return last
+  end
+  redis.call('SET', key, now)
+  return now
+end
+
+-- Where a field of a node's own zset is counted cluster-wide (schema.rs).
+local function target(field)
+  if string.sub(field, 1, 1) == 'u' then
+    local colon = string.find(field, ':', 2, true)
+    local n = tonumber(string.sub(field, 2, colon - 1))
+    return base .. 'u:' .. string.sub(field, colon + 1, colon + n),
+      string.sub(field, colon + n + 1), true
+  end
+  return base .. 'count', field, false
+end
+
+-- Moves one field of a node's own share by d, and its cluster-wide counter
+-- with it. A node never takes away more than it added; a counter that
+-- reaches 0 is deleted. Returns 1 when a user came online in the field's
+-- scope, -1 when one went offline, else 0.
+local function move(own, field, d)
+  local have = tonumber(redis.call('ZSCORE', own, field)) or 0
+  if have + d < 0 then
+    d = -have
+  end
+  if d == 0 then
+    return 0
+  end
+  if have + d == 0 then
+    redis.call('ZREM', own, field)
+  else
+    redis.call('ZADD', own, have + d, field)
+  end
+  local key, name, is_user = target(field)
+  local total = redis.call('HINCRBY', key, name, d)
+  if total <= 0 then
+    redis.call('HDEL', key, name)
+    if is_user and total - d > 0 then
+      return -1
+    end
+  elseif is_user and total - d <= 0 then
+    return 1
+  end
+  return 0
+end
+
+-- Every script replies {status, detail, #online, online..., offline...}:
+-- flat strings and one integer, the same under RESP2 and RESP3.
+local online, offline = {}, {}
+local function note(field, edge)
+  if edge > 0 then
+    online[#online + 1] = field
+  elseif edge < 0 then
+    offline[#offline + 1] = field
+  end
+end
+local function reply(status, detail)
+  local out = { status, detail, #online }
+  for _, f in ipairs(online) do
+    out[#out + 1] = f
+  end
+  for _, f in ipairs(offline) do
+    out[#out + 1] = f
+  end
+  return out
+end
+
+-- The fence of every write: the incarnation must still be registered. Its
+-- lease is renewed; one that lapsed but was not reaped yet lives on.
+local function renew(now, inc, ttl)
+  if not redis.call('ZSCORE', live, inc) then
+    return false
+  end
+  redis.call('ZADD', live, now + ttl, inc)
+  return true
+end

@@ -1,0 +1,49 @@
+-- reap: ARGV = stall_ms, incarnation of the caller, slice, target. With an
+-- empty target, continues any reap under way or starts one of an expired
+-- lease; else reaps only that (retired) incarnation. At most `slice` fields
+-- per call. Idempotent: what one call removed, the next does not find.
+local now = clock(tonumber(ARGV[1]))
+local me, slice, target = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local dead = base .. 'dead'
+if target == '' then
+  -- Only a node that is itself alive judges others; after a stall it waits
+  -- until its own heartbeat has gone through.
+  local mine = tonumber(redis.call('ZSCORE', live, me))
+  if not mine then
+    return reply('FENCED', '')
+  end
+  if mine < now then
+    return reply('IDLE', '')
+  end
+  target = redis.call('ZRANGE', dead, 0, 0)[1]
+  if not target then
+    target = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. now, 'LIMIT', 0, 1)[1]
+    if not target then
+      return reply('IDLE', '')
+    end
+    -- Fenced before its first slice: from here on its writes get FENCED.
+    redis.call('ZREM', live, target)
+    redis.call('ZADD', dead, 0, target)
+  end
+elseif not redis.call('ZSCORE', dead, target) then
+  return reply('IDLE', '')
+end
+local own = base .. 'i:' .. target
+local fields = redis.call('ZRANGE', own, 0, slice - 1, 'WITHSCORES')
+for i = 1, #fields, 2 do
+  note(fields[i], move(own, fields[i], -tonumber(fields[i + 1])))
+end
+if redis.call('EXISTS', own) == 1 then
+  return reply('SLICE', target)
+end
+-- The node itself goes last, in the same call as its last slice.
+redis.call('ZREM', dead, target)
+redis.call('HDEL', base .. 'ver', target)
+local node, k = string.match(target, '^(.*)/(%d+)$')
+if node and redis.call('HGET', base .. 'nodes', node) == k then
+  redis.call('HDEL', base .. 'nodes', node)
+end
+if redis.call('ZCARD', live) == 0 and redis.call('ZCARD', dead) == 0 then
+  redis.call('DEL', base .. 'clock')
+end
+return reply('DONE', target)

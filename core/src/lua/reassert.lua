@@ -1,0 +1,26 @@
+-- reassert: ARGV = stall_ms, incarnation, ttl_ms, new version, then field,
+-- count pairs: the node's whole local truth. Sets its share to exactly that
+-- and moves the cluster-wide counters by the difference.
+local now = clock(tonumber(ARGV[1]))
+local inc = ARGV[2]
+if not renew(now, inc, tonumber(ARGV[3])) then
+  return reply('FENCED', '')
+end
+local own = base .. 'i:' .. inc
+local want = {}
+for i = 5, #ARGV, 2 do
+  want[ARGV[i]] = true
+end
+-- What the node no longer has goes first, in the zset's own order.
+local have = redis.call('ZRANGE', own, 0, -1, 'WITHSCORES')
+for i = 1, #have, 2 do
+  if not want[have[i]] then
+    note(have[i], move(own, have[i], -tonumber(have[i + 1])))
+  end
+end
+for i = 5, #ARGV, 2 do
+  local cur = tonumber(redis.call('ZSCORE', own, ARGV[i])) or 0
+  note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1]) - cur))
+end
+redis.call('HSET', base .. 'ver', inc, ARGV[4])
+return reply('OK', '')

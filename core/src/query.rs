@@ -1,0 +1,88 @@
+//! Reads of cluster-wide presence: each is one `read` script call, O(1) but
+//! for the list of users. Pure: build the call, run it, parse the reply.
+
+use serde::{Deserialize, Serialize};
+
+use crate::op::{Op, Reply, Token};
+use crate::schema::Schema;
+use crate::scope::Scope;
+use crate::scripts::Script;
+
+/// A question about the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Query {
+    /// Low-level (engine) connections.
+    Clients,
+    /// Sockets in a scope.
+    Sockets { scope: Scope },
+    /// Distinct users in a scope.
+    Users { scope: Scope },
+    /// The users of a scope, sorted by their bytes.
+    UserList { scope: Scope },
+    /// How many sockets one user has, over all namespaces (0: offline).
+    UserSockets { user: String },
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Count(u64),
+    Users(Vec<String>),
+}
+
+/// A reply that does not fit the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadAnswer(pub String);
+
+impl std::fmt::Display for BadAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unexpected reply to a rollcall read: {}", self.0)
+    }
+}
+
+impl std::error::Error for BadAnswer {}
+
+impl Query {
+    /// The script call that answers this query. Reads need no token; the
+    /// host may use any.
+    pub fn op(&self, schema: &Schema, token: Token) -> Op {
+        let (what, arg) = match self {
+            Query::Clients => ("clients", String::new()),
+            Query::Sockets { scope } => ("sockets", scope.encode()),
+            Query::Users { scope } => ("users", scope.encode()),
+            Query::UserList { scope } => ("list", scope.encode()),
+            Query::UserSockets { user } => ("user", user.clone()),
+        };
+        Op {
+            token,
+            script: Script::Read,
+            keys: vec![schema.live()],
+            args: vec![what.to_owned(), arg],
+        }
+    }
+
+    pub fn parse(&self, reply: &Reply) -> Result<Answer, BadAnswer> {
+        match (self, reply) {
+            (_, Reply::Error { error }) => Err(BadAnswer(format!("error: {error}"))),
+            (Query::UserList { .. }, Reply::Array(items)) => {
+                let mut users = items
+                    .iter()
+                    .map(|r| {
+                        r.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| BadAnswer(format!("a user that is not a string: {r:?}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                users.sort();
+                Ok(Answer::Users(users))
+            }
+            (Query::UserList { .. }, other) => {
+                Err(BadAnswer(format!("expected an array, got {other:?}")))
+            }
+            (_, Reply::Int(n)) if *n >= 0 => Ok(Answer::Count(*n as u64)),
+            (_, other) => Err(BadAnswer(format!("expected a count, got {other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Scopes: the one idea behind global, namespace and room presence.
+//!
+//! Every scope has a socket count and a map user -> socket count. `Global`
+//! spans every namespace of the application.
+
+use serde::{Deserialize, Serialize};
+
+/// Where presence is counted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    /// All namespaces together.
+    Global,
+    /// One Socket.IO namespace, such as `/` or `/chat`.
+    Namespace { namespace: String },
+    /// One room of one namespace.
+    Room { namespace: String, room: String },
+}
+
+impl Scope {
+    pub fn namespace(namespace: impl Into<String>) -> Scope {
+        Scope::Namespace {
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn room(namespace: impl Into<String>, room: impl Into<String>) -> Scope {
+        Scope::Room {
+            namespace: namespace.into(),
+            room: room.into(),
+        }
+    }
+
+    /// The scope's id in keys and fields. Injective: the first byte names the
+    /// kind and a room carries the byte length of its namespace, so no two
+    /// scopes share an id whatever characters their names hold.
+    pub fn encode(&self) -> String {
+        match self {
+            Scope::Global => "g".to_owned(),
+            Scope::Namespace { namespace } => format!("n{namespace}"),
+            Scope::Room { namespace, room } => format!("r{}:{namespace}{room}", namespace.len()),
+        }
+    }
+
+    /// Inverse of [`Scope::encode`]; `None` for a string no scope encodes to.
+    pub fn decode(id: &str) -> Option<Scope> {
+        let (kind, rest) = (id.get(..1)?, &id[1..]);
+        match kind {
+            "g" if rest.is_empty() => Some(Scope::Global),
+            "n" if !rest.is_empty() => Some(Scope::namespace(rest)),
+            "r" => {
+                let (len, names) = split_len(rest)?;
+                let namespace = names.get(..len)?;
+                let room = names.get(len..)?;
+                (!namespace.is_empty() && !room.is_empty()).then(|| Scope::room(namespace, room))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Splits `"<decimal>:<rest>"` into the number and the rest.
+pub(crate) fn split_len(s: &str) -> Option<(usize, &str)> {
+    let colon = s.find(':')?;
+    let digits = &s[..colon];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
+        return None;
+    }
+    Some((digits.parse().ok()?, &s[colon + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_round_trip_even_with_separators_in_names() {
+        let scopes = [
+            Scope::Global,
+            Scope::namespace("/"),
+            Scope::namespace("/a:b"),
+            Scope::room("/", "news"),
+            Scope::room("/x:1", ":2{}"),
+            Scope::room("/é", "ü"),
+        ];
+        for scope in scopes {
+            assert_eq!(
+                Scope::decode(&scope.encode()),
+                Some(scope.clone()),
+                "{scope:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rooms_that_split_differently_get_different_ids() {
+        assert_ne!(
+            Scope::room("/a", "b/c").encode(),
+            Scope::room("/a/b", "/c").encode()
+        );
+        assert_ne!(
+            Scope::room("/a:", "b").encode(),
+            Scope::room("/a", ":b").encode()
+        );
+    }
+
+    #[test]
+    fn garbage_does_not_decode() {
+        for bad in ["", "x", "gx", "n", "r", "r3:ab", "r:ab", "r1x:ab", "r2:ab"] {
+            assert_eq!(Scope::decode(bad), None, "{bad}");
+        }
+    }
+}

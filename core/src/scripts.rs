@@ -1,0 +1,104 @@
+//! The Lua scripts, as text. The core owns them so that every host (Node,
+//! Rust) runs the very same scripts against the same keys.
+//!
+//! Argument layouts (`KEYS[1]` is always [`crate::Schema::live`]):
+//!
+//! | script | ARGV |
+//! |---|---|
+//! | register | stall_ms, node, ttl_ms, proposed k |
+//! | apply | stall_ms, incarnation, ttl_ms, version, (field, delta)* |
+//! | reassert | stall_ms, incarnation, ttl_ms, new version, (field, count)* |
+//! | heartbeat | stall_ms, incarnation, ttl_ms, version |
+//! | retire | stall_ms, incarnation |
+//! | reap | stall_ms, incarnation, slice, target or "" |
+//! | read | what, argument |
+//!
+//! Every script but `read` replies `[status, detail, n, online*n, offline*]`.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! with_prelude {
+    ($file:literal) => {
+        concat!(include_str!("lua/prelude.lua"), include_str!($file))
+    };
+}
+
+/// One of rollcall's Lua scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Script {
+    Register,
+    Apply,
+    Reassert,
+    Heartbeat,
+    Retire,
+    Reap,
+    Read,
+}
+
+impl Script {
+    pub const ALL: [Script; 7] = [
+        Script::Register,
+        Script::Apply,
+        Script::Reassert,
+        Script::Heartbeat,
+        Script::Retire,
+        Script::Reap,
+        Script::Read,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Script::Register => "register",
+            Script::Apply => "apply",
+            Script::Reassert => "reassert",
+            Script::Heartbeat => "heartbeat",
+            Script::Retire => "retire",
+            Script::Reap => "reap",
+            Script::Read => "read",
+        }
+    }
+
+    /// The Lua source, as sent with `EVAL` / `SCRIPT LOAD`.
+    pub fn source(self) -> &'static str {
+        match self {
+            Script::Register => with_prelude!("lua/register.lua"),
+            Script::Apply => with_prelude!("lua/apply.lua"),
+            Script::Reassert => with_prelude!("lua/reassert.lua"),
+            Script::Heartbeat => with_prelude!("lua/heartbeat.lua"),
+            Script::Retire => with_prelude!("lua/retire.lua"),
+            Script::Reap => with_prelude!("lua/reap.lua"),
+            Script::Read => include_str!("lua/read.lua"),
+        }
+    }
+
+    /// The SHA1 of the source in lowercase hex, for `EVALSHA`. Computed on
+    /// each call: hosts keep it.
+    pub fn sha1(self) -> String {
+        sha1_smol::Sha1::from(self.source()).digest().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_script_has_its_own_sha() {
+        let mut shas: Vec<String> = Script::ALL.iter().map(|s| s.sha1()).collect();
+        shas.sort();
+        shas.dedup();
+        assert_eq!(shas.len(), Script::ALL.len());
+        assert!(shas.iter().all(|s| s.len() == 40));
+    }
+
+    #[test]
+    fn names_match_serde() {
+        for s in Script::ALL {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.name())
+            );
+        }
+    }
+}

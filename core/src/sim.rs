@@ -1,0 +1,262 @@
+//! A deterministic cluster: several trackers over one [`Keyspace`], one
+//! shared clock, and the faults a real deployment meets (crashes, pauses,
+//! restarts, lost replies, a store that forgets everything). Used by the
+//! property tests and the in-memory demo.
+//!
+//! Script calls queue in one FIFO, like commands on the connections of one
+//! Redis, and run when [`Cluster::deliver`] is called, so tests can
+//! interleave inputs with calls in flight.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::config::Config;
+use crate::event::Event;
+use crate::model::Keyspace;
+use crate::op::{Millis, Op, Reply};
+use crate::query::{Answer, Query};
+use crate::schema::Schema;
+use crate::tracker::{Input, InputError, Tracker};
+
+/// What a node of the simulation is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Running,
+    /// Stopped in time (a GC pause, SIGSTOP): replies wait for it.
+    Paused,
+    /// Gone for good, without a shutdown.
+    Crashed,
+}
+
+#[derive(Debug)]
+struct SimNode {
+    tracker: Tracker,
+    state: NodeState,
+    next_tick: Option<Millis>,
+    /// Replies that reached a paused node.
+    inbox: VecDeque<Input>,
+}
+
+/// One event with the node that emitted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emitted {
+    pub node: usize,
+    pub at: Millis,
+    pub event: Event,
+}
+
+/// A simulated cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    pub config: Config,
+    pub store: Keyspace,
+    pub now: Millis,
+    nodes: Vec<SimNode>,
+    queue: VecDeque<(usize, Op)>,
+    /// Every event emitted, in order.
+    pub events: Vec<Emitted>,
+    /// Replies to drop (as if the connection broke after the call ran).
+    lose_replies: usize,
+}
+
+impl Cluster {
+    pub fn new(config: Config) -> Cluster {
+        config.validate().expect("valid simulation config");
+        Cluster {
+            config,
+            store: Keyspace::new(),
+            now: 1_000_000,
+            nodes: Vec::new(),
+            queue: VecDeque::new(),
+            events: Vec::new(),
+            lose_replies: 0,
+        }
+    }
+
+    pub fn schema(&self) -> Schema {
+        Schema::new(&self.config.prefix)
+    }
+
+    /// Starts a node; returns its index.
+    pub fn add_node(&mut self, name: &str) -> usize {
+        let tracker = Tracker::new(self.config.clone(), name).expect("valid node");
+        self.nodes.push(SimNode {
+            tracker,
+            state: NodeState::Running,
+            next_tick: None,
+            inbox: VecDeque::new(),
+        });
+        let i = self.nodes.len() - 1;
+        self.input(i, Input::Tick)
+            .expect("a tick is always accepted");
+        i
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn state(&self, node: usize) -> NodeState {
+        self.nodes[node].state
+    }
+
+    pub fn tracker(&self, node: usize) -> &Tracker {
+        &self.nodes[node].tracker
+    }
+
+    /// Feeds an input to a running node; its calls join the queue.
+    pub fn input(&mut self, node: usize, input: Input) -> Result<(), InputError> {
+        let n = &mut self.nodes[node];
+        assert_eq!(
+            n.state,
+            NodeState::Running,
+            "input to a node that is not running"
+        );
+        let result = n.tracker.handle(self.now, input);
+        n.next_tick = n.tracker.next_tick();
+        let step = result?;
+        n.next_tick = step.next_tick;
+        for op in step.ops {
+            self.queue.push_back((node, op));
+        }
+        let at = self.now;
+        self.events.extend(
+            step.events
+                .into_iter()
+                .map(|event| Emitted { node, at, event }),
+        );
+        Ok(())
+    }
+
+    /// Calls waiting to run.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The next `n` replies are lost: their calls run, the node gets an error.
+    pub fn lose_next_replies(&mut self, n: usize) {
+        self.lose_replies += n;
+    }
+
+    /// Runs the oldest queued call and hands its reply to its node.
+    pub fn deliver(&mut self) -> bool {
+        let Some((node, op)) = self.queue.pop_front() else {
+            return false;
+        };
+        let mut reply = self.store.run(self.now, &op);
+        if self.lose_replies > 0 {
+            self.lose_replies -= 1;
+            reply = Reply::error("connection lost");
+        }
+        let input = Input::Reply {
+            token: op.token,
+            reply,
+        };
+        match self.nodes[node].state {
+            NodeState::Running => {
+                // A reply is never refused by the node that asked for it.
+                self.input(node, input).expect("reply accepted");
+            }
+            NodeState::Paused => self.nodes[node].inbox.push_back(input),
+            NodeState::Crashed => {}
+        }
+        true
+    }
+
+    /// Runs calls until none is queued.
+    pub fn settle(&mut self) {
+        let mut budget = 1_000_000;
+        while self.deliver() {
+            budget -= 1;
+            assert!(budget > 0, "the cluster never settles");
+        }
+    }
+
+    /// Moves time forward to `now + ms`, ticking every running node at each
+    /// of its due times on the way and settling after each tick.
+    pub fn advance(&mut self, ms: Millis) {
+        let end = self.now + ms;
+        loop {
+            let due = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.state == NodeState::Running)
+                .filter_map(|(i, n)| n.next_tick.map(|t| (t.max(self.now), i)))
+                .filter(|(t, _)| *t <= end)
+                .min();
+            let Some((at, node)) = due else { break };
+            self.now = at;
+            self.input(node, Input::Tick)
+                .expect("a tick is always accepted");
+            self.settle();
+        }
+        self.now = end;
+    }
+
+    pub fn crash(&mut self, node: usize) {
+        self.nodes[node].state = NodeState::Crashed;
+        self.nodes[node].inbox.clear();
+    }
+
+    pub fn pause(&mut self, node: usize) {
+        if self.nodes[node].state == NodeState::Running {
+            self.nodes[node].state = NodeState::Paused;
+        }
+    }
+
+    /// Wakes a paused node: it first gets the replies that waited for it.
+    pub fn resume(&mut self, node: usize) {
+        if self.nodes[node].state != NodeState::Paused {
+            return;
+        }
+        self.nodes[node].state = NodeState::Running;
+        while let Some(input) = self.nodes[node].inbox.pop_front() {
+            self.input(node, input).expect("reply accepted");
+        }
+        self.input(node, Input::Tick)
+            .expect("a tick is always accepted");
+    }
+
+    /// The process dies and a new one starts with the same node id.
+    pub fn restart(&mut self, node: usize) -> usize {
+        self.crash(node);
+        let name = self.nodes[node].tracker.node().to_owned();
+        self.add_node(&name)
+    }
+
+    /// Redis restarted without persistence.
+    pub fn wipe_store(&mut self) {
+        self.store.clear();
+    }
+
+    /// Asks the store a question directly.
+    pub fn query(&mut self, query: &Query) -> Answer {
+        let op = query.op(&self.schema(), crate::op::Token(0));
+        let reply = self.store.run(self.now, &op);
+        query.parse(&reply).expect("the model answers reads")
+    }
+
+    /// The fields every node that is not crashed wants counted, summed:
+    /// the ground truth the store must converge to.
+    pub fn truth(&self) -> BTreeMap<String, u64> {
+        let mut sum = BTreeMap::new();
+        for n in self.nodes.iter().filter(|n| n.state != NodeState::Crashed) {
+            if n.tracker.is_closed() {
+                continue;
+            }
+            for (field, count) in n.tracker.local_fields() {
+                *sum.entry(field).or_default() += u64::from(count);
+            }
+        }
+        sum
+    }
+
+    /// Invariant violations of the store right now.
+    pub fn violations(&self) -> Vec<String> {
+        crate::invariants::check(&self.store.dump(), &self.schema())
+    }
+}

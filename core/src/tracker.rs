@@ -1,0 +1,780 @@
+//! The presence state machine of one server process.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, OfflineReason};
+use crate::ids::{self, IdError, IdKind};
+use crate::local::{Key, Local, Refusal};
+use crate::op::{Millis, Op, Reply, Token};
+use crate::schema::{Field, Schema, incarnation, split_incarnation};
+use crate::scope::Scope;
+use crate::scripts::Script;
+
+/// Everything a host tells a tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// Time passed; call at [`Step::next_tick`] (earlier is harmless).
+    Tick,
+    /// A socket connected to a namespace; `user: None` is anonymous.
+    Connect {
+        sid: String,
+        #[serde(default)]
+        user: Option<String>,
+        namespace: String,
+    },
+    Disconnect {
+        sid: String,
+    },
+    Join {
+        sid: String,
+        room: String,
+    },
+    Leave {
+        sid: String,
+        room: String,
+    },
+    /// A low-level (engine) connection opened; it may carry sockets of
+    /// several namespaces.
+    ClientOpen {
+        cid: String,
+    },
+    ClientClose {
+        cid: String,
+    },
+    /// The result of an [`Op`] this tracker asked for. Every op gets exactly
+    /// one reply; a call that failed gets [`Reply::Error`].
+    Reply {
+        token: Token,
+        reply: Reply,
+    },
+    /// Leave the cluster cleanly: remove this node's share, then [`Event::Closed`].
+    Shutdown,
+}
+
+/// What one call of [`Tracker::handle`] asks of the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use = "a step carries operations the host must run and events it must deliver"]
+pub struct Step {
+    /// Script calls to run, in this order, each answered with an
+    /// [`Input::Reply`].
+    pub ops: Vec<Op>,
+    /// Events for the application.
+    pub events: Vec<Event>,
+    /// When to send the next [`Input::Tick`]; `None` once closed.
+    pub next_tick: Option<Millis>,
+}
+
+/// An input the tracker refused. Nothing changed, except for
+/// [`InputError::BadReply`]: the call it answers counts as failed, and the
+/// tracker re-asserts its state on its next tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputError {
+    BadId(IdError),
+    DuplicateSocket {
+        sid: String,
+    },
+    UnknownSocket {
+        sid: String,
+    },
+    DuplicateClient {
+        cid: String,
+    },
+    UnknownClient {
+        cid: String,
+    },
+    UnknownToken {
+        token: Token,
+    },
+    BadReply {
+        script: Script,
+        reason: String,
+    },
+    /// The tracker is shutting down or closed.
+    Closed,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::BadId(e) => e.fmt(f),
+            InputError::DuplicateSocket { sid } => write!(f, "socket {sid:?} is already connected"),
+            InputError::UnknownSocket { sid } => write!(f, "socket {sid:?} is not connected"),
+            InputError::DuplicateClient { cid } => write!(f, "client {cid:?} is already open"),
+            InputError::UnknownClient { cid } => write!(f, "client {cid:?} is not open"),
+            InputError::UnknownToken { token } => {
+                write!(
+                    f,
+                    "no operation with token {} is waiting for a reply",
+                    token.0
+                )
+            }
+            InputError::BadReply { script, reason } => {
+                write!(
+                    f,
+                    "malformed reply to the {} script: {reason}",
+                    script.name()
+                )
+            }
+            InputError::Closed => f.write_str("the tracker is shut down"),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+impl From<IdError> for InputError {
+    fn from(e: IdError) -> InputError {
+        InputError::BadId(e)
+    }
+}
+
+/// The one write this node has in flight.
+#[derive(Debug)]
+enum Write {
+    Register,
+    Apply(Vec<(Key, i64)>),
+    Reassert {
+        snapshot: Vec<(Key, u32)>,
+        version: u64,
+    },
+    Heartbeat,
+    Retire,
+    SelfReap,
+}
+
+#[derive(Debug)]
+struct Pending<T> {
+    token: Token,
+    what: T,
+    /// The registration the call was made for: a FENCED reply of an older
+    /// registration is news already handled.
+    k: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Not (or no longer) registered: the next write is a register.
+    Unregistered,
+    Live,
+    /// Shutdown asked; retire once the write in flight is answered.
+    Retiring,
+    /// Retired: reaping its own share, slice by slice.
+    Leaving,
+    Closed,
+}
+
+/// Presence bookkeeping for one server process, driven by its host.
+///
+/// Call order: create with [`Tracker::new`], then feed every input to
+/// [`Tracker::handle`] with the host's current time: a first `Tick` at
+/// start-up, socket and client inputs as they happen, a `Tick` at each
+/// [`Step::next_tick`], and an [`Input::Reply`] for every [`Op`] of every
+/// [`Step`] (in any order; a failed call gets [`Reply::Error`]). Run the ops,
+/// deliver the events. After `Shutdown`, keep answering ops and ticking until
+/// [`Event::Closed`].
+///
+/// Writes go one at a time: inputs that arrive while a write is in flight
+/// coalesce into the next one, as net deltas. Reaps of dead nodes run beside
+/// them, one at a time too.
+#[derive(Debug)]
+pub struct Tracker {
+    config: Config,
+    schema: Schema,
+    node: String,
+    local: Local,
+    phase: Phase,
+    /// The current (or last) registration number.
+    k: u64,
+    /// Acknowledged writes of this registration.
+    version: u64,
+    needs_reassert: bool,
+    write: Option<Pending<Write>>,
+    reap: Option<Pending<()>>,
+    next_token: u64,
+    heartbeat_due: Millis,
+    reap_due: Millis,
+    /// After a failed write, none is sent before this time.
+    retry_at: Millis,
+}
+
+impl Tracker {
+    /// A tracker for node `node` (unique among live processes; hosts make a
+    /// random one by default).
+    pub fn new(config: Config, node: &str) -> Result<Tracker, ConfigError> {
+        config.validate()?;
+        ids::check(IdKind::Node, node).map_err(|e| ConfigError {
+            option: "node",
+            out_of_range: matches!(e, IdError::TooLong { .. }),
+            message: e.to_string(),
+        })?;
+        Ok(Tracker {
+            schema: Schema::new(&config.prefix),
+            config,
+            node: node.to_owned(),
+            local: Local::new(),
+            phase: Phase::Unregistered,
+            k: 0,
+            version: 0,
+            needs_reassert: true,
+            write: None,
+            reap: None,
+            next_token: 1,
+            heartbeat_due: 0,
+            reap_due: 0,
+            retry_at: 0,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The current incarnation id, once registered.
+    pub fn incarnation(&self) -> Option<String> {
+        matches!(self.phase, Phase::Live | Phase::Retiring | Phase::Leaving)
+            .then(|| incarnation(&self.node, self.k))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Sockets connected to this node.
+    pub fn local_sockets(&self) -> usize {
+        self.local.socket_count()
+    }
+
+    /// Low-level clients open on this node.
+    pub fn local_clients(&self) -> usize {
+        self.local.client_count()
+    }
+
+    /// What this node wants counted for one field (lingering sockets included).
+    pub fn local_count(&self, field: &Field) -> u32 {
+        self.local.desired_of(field)
+    }
+
+    /// This node's whole local truth: every field with its count, sorted.
+    pub fn local_fields(&self) -> Vec<(String, u32)> {
+        self.local.desired_fields()
+    }
+
+    /// Ids of the sockets connected to this node, sorted.
+    pub fn local_socket_ids(&self) -> Vec<&str> {
+        self.local.socket_ids()
+    }
+
+    /// Feeds one input at host time `now`.
+    pub fn handle(&mut self, now: Millis, input: Input) -> Result<Step, InputError> {
+        let mut step = Step::default();
+        self.accept(now, input, &mut step)?;
+        self.local.expire_lingering(now);
+        self.pump(now, &mut step);
+        step.next_tick = self.next_tick();
+        Ok(step)
+    }
+
+    /// When the tracker next wants a tick (also after a refused input).
+    pub fn next_tick(&self) -> Option<Millis> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        let mut due = vec![self.heartbeat_due.max(self.retry_at)];
+        if self.reap.is_none() && self.phase == Phase::Live {
+            due.push(self.reap_due);
+        }
+        let wants_write =
+            self.phase != Phase::Live || self.needs_reassert || self.local.has_dirty();
+        if self.write.is_none() && wants_write {
+            due.push(self.retry_at);
+        }
+        due.extend(self.local.next_linger_deadline());
+        due.into_iter().min()
+    }
+
+    fn accept(&mut self, now: Millis, input: Input, step: &mut Step) -> Result<(), InputError> {
+        let open = !matches!(self.phase, Phase::Retiring | Phase::Leaving | Phase::Closed);
+        let refuse_closed = |is_socket_input: bool| {
+            if is_socket_input && !open {
+                Err(InputError::Closed)
+            } else {
+                Ok(())
+            }
+        };
+        match input {
+            Input::Tick => Ok(()),
+            Input::Connect {
+                sid,
+                user,
+                namespace,
+            } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Socket, &sid)?;
+                ids::check(IdKind::Namespace, &namespace)?;
+                if let Some(u) = &user {
+                    ids::check(IdKind::User, u)?;
+                }
+                self.local
+                    .connect(&sid, user.as_deref(), &namespace)
+                    .map_err(|_| InputError::DuplicateSocket { sid })
+            }
+            Input::Disconnect { sid } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Socket, &sid)?;
+                self.local
+                    .disconnect(&sid, now, self.config.grace_ms)
+                    .map_err(|_| InputError::UnknownSocket { sid })
+            }
+            Input::Join { sid, room } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Socket, &sid)?;
+                ids::check(IdKind::Room, &room)?;
+                self.local
+                    .join(&sid, &room)
+                    .map(drop)
+                    .map_err(|_| InputError::UnknownSocket { sid })
+            }
+            Input::Leave { sid, room } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Socket, &sid)?;
+                ids::check(IdKind::Room, &room)?;
+                self.local
+                    .leave(&sid, &room)
+                    .map(drop)
+                    .map_err(|_| InputError::UnknownSocket { sid })
+            }
+            Input::ClientOpen { cid } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Client, &cid)?;
+                self.local.client_open(&cid).map_err(|r| match r {
+                    Refusal::Duplicate => InputError::DuplicateClient { cid },
+                    Refusal::Unknown => unreachable!("open never reports unknown"),
+                })
+            }
+            Input::ClientClose { cid } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Client, &cid)?;
+                self.local
+                    .client_close(&cid)
+                    .map_err(|_| InputError::UnknownClient { cid })
+            }
+            Input::Reply { token, reply } => self.on_reply(now, token, reply, step),
+            Input::Shutdown => {
+                match self.phase {
+                    Phase::Unregistered if self.write.is_none() => {
+                        self.phase = Phase::Closed;
+                        step.events.push(Event::Closed);
+                    }
+                    Phase::Unregistered | Phase::Live => self.phase = Phase::Retiring,
+                    Phase::Retiring | Phase::Leaving | Phase::Closed => {}
+                }
+                self.local.clear_lingering();
+                Ok(())
+            }
+        }
+    }
+
+    // ----- replies -----
+
+    fn on_reply(
+        &mut self,
+        now: Millis,
+        token: Token,
+        reply: Reply,
+        step: &mut Step,
+    ) -> Result<(), InputError> {
+        if self.write.as_ref().is_some_and(|p| p.token == token) {
+            let pending = self.write.take().expect("checked");
+            return self.on_write_reply(now, pending, reply, step);
+        }
+        if self.reap.as_ref().is_some_and(|p| p.token == token) {
+            let pending = self.reap.take().expect("checked");
+            return self.on_reap_reply(now, pending.k, reply, step);
+        }
+        Err(InputError::UnknownToken { token })
+    }
+
+    fn on_write_reply(
+        &mut self,
+        now: Millis,
+        pending: Pending<Write>,
+        reply: Reply,
+        step: &mut Step,
+    ) -> Result<(), InputError> {
+        let script = script_of(&pending.what);
+        if let Reply::Error { error } = &reply {
+            step.events.push(Event::StoreError {
+                script,
+                message: error.clone(),
+            });
+            self.write_failed(now, &pending.what);
+            return Ok(());
+        }
+        let parsed = match ScriptReply::parse(&reply) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.write_failed(now, &pending.what);
+                return Err(InputError::BadReply { script, reason });
+            }
+        };
+        let reason = match pending.what {
+            Write::SelfReap => OfflineReason::Shutdown,
+            _ => OfflineReason::Disconnect,
+        };
+        let events = match parsed.transitions(reason) {
+            Ok(e) => e,
+            Err(reason) => {
+                self.write_failed(now, &pending.what);
+                return Err(InputError::BadReply { script, reason });
+            }
+        };
+        let bad = |reason: String| Err(InputError::BadReply { script, reason });
+        match (pending.what, parsed.status.as_str()) {
+            (Write::Register, "OK") => {
+                let Ok(k) = parsed.detail.parse::<u64>() else {
+                    self.write_failed(now, &Write::Register);
+                    return bad(format!("registration number {:?}", parsed.detail));
+                };
+                self.k = k;
+                self.version = 0;
+                self.local.forget_committed();
+                self.needs_reassert = true;
+                if self.phase == Phase::Unregistered {
+                    self.phase = Phase::Live;
+                }
+                self.reap_due = now.saturating_add(self.config.reap_ms);
+            }
+            (Write::Apply(deltas), "OK") => {
+                self.local.commit_deltas(&deltas);
+                self.version += 1;
+            }
+            (Write::Reassert { snapshot, version }, "OK") => {
+                self.local.commit_snapshot(&snapshot);
+                self.version = version;
+                self.needs_reassert = false;
+            }
+            (Write::Heartbeat, "OK") => {}
+            (Write::Apply(_) | Write::Reassert { .. } | Write::Heartbeat, "DRIFT") => {
+                self.needs_reassert = true;
+            }
+            (Write::Apply(_) | Write::Reassert { .. } | Write::Heartbeat, "FENCED") => {
+                self.fenced(pending.k, step);
+            }
+            (Write::Retire, "OK") => self.phase = Phase::Leaving,
+            (Write::Retire, "GONE") => self.close(step),
+            (Write::SelfReap, "SLICE") => {}
+            (Write::SelfReap, "DONE" | "IDLE") => self.close(step),
+            (what, status) => {
+                self.write_failed(now, &what);
+                return bad(format!("unexpected status {status:?}"));
+            }
+        }
+        step.events.extend(events);
+        Ok(())
+    }
+
+    fn on_reap_reply(
+        &mut self,
+        now: Millis,
+        k: u64,
+        reply: Reply,
+        step: &mut Step,
+    ) -> Result<(), InputError> {
+        let later = now.saturating_add(self.config.reap_ms);
+        if let Reply::Error { error } = &reply {
+            step.events.push(Event::StoreError {
+                script: Script::Reap,
+                message: error.clone(),
+            });
+            self.reap_due = later;
+            return Ok(());
+        }
+        let bad = |reason: String| {
+            Err(InputError::BadReply {
+                script: Script::Reap,
+                reason,
+            })
+        };
+        let parsed = match ScriptReply::parse(&reply) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.reap_due = later;
+                return bad(reason);
+            }
+        };
+        let events = match parsed.transitions(OfflineReason::Reaped) {
+            Ok(e) => e,
+            Err(reason) => {
+                self.reap_due = later;
+                return bad(reason);
+            }
+        };
+        match parsed.status.as_str() {
+            // More to do: go on at once (each call is bounded).
+            "SLICE" => self.reap_due = now,
+            "DONE" => {
+                self.reap_due = now;
+                let node = split_incarnation(&parsed.detail)
+                    .map(|(n, _)| n.to_owned())
+                    .unwrap_or_default();
+                step.events.extend(events);
+                step.events.push(Event::NodeReaped {
+                    node,
+                    incarnation: parsed.detail,
+                });
+                return Ok(());
+            }
+            "IDLE" => self.reap_due = later,
+            "FENCED" => {
+                self.reap_due = later;
+                self.fenced(k, step);
+            }
+            other => {
+                self.reap_due = later;
+                return bad(format!("unexpected status {other:?}"));
+            }
+        }
+        step.events.extend(events);
+        Ok(())
+    }
+
+    /// The store no longer knows this registration: register again and
+    /// re-assert everything.
+    fn fenced(&mut self, k: u64, step: &mut Step) {
+        if k != self.k || self.phase != Phase::Live {
+            return;
+        }
+        step.events.push(Event::Fenced {
+            incarnation: incarnation(&self.node, self.k),
+        });
+        self.phase = Phase::Unregistered;
+        self.local.forget_committed();
+        self.needs_reassert = true;
+    }
+
+    /// A write failed or its outcome is unknown: retry later; the local
+    /// truth is re-asserted as a whole, which heals whatever happened.
+    fn write_failed(&mut self, now: Millis, what: &Write) {
+        self.retry_at = now.saturating_add(self.config.retry_ms);
+        if matches!(what, Write::Apply(_) | Write::Reassert { .. }) {
+            self.needs_reassert = true;
+        }
+    }
+
+    fn close(&mut self, step: &mut Step) {
+        self.phase = Phase::Closed;
+        step.events.push(Event::Closed);
+    }
+
+    // ----- what to send -----
+
+    fn token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    fn pump(&mut self, now: Millis, step: &mut Step) {
+        if self.write.is_none()
+            && now >= self.retry_at
+            && let Some(write) = self.next_write(now)
+        {
+            let token = self.token();
+            step.ops.push(self.write_op(token, &write));
+            if !matches!(write, Write::Retire | Write::SelfReap) {
+                self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
+            }
+            self.write = Some(Pending {
+                token,
+                what: write,
+                k: self.k,
+            });
+        }
+        if self.reap.is_none() && self.phase == Phase::Live && now >= self.reap_due {
+            let token = self.token();
+            step.ops.push(Op {
+                token,
+                script: Script::Reap,
+                keys: vec![self.schema.live()],
+                args: vec![
+                    self.stall(),
+                    incarnation(&self.node, self.k),
+                    self.config.reap_slice.to_string(),
+                    String::new(),
+                ],
+            });
+            self.reap = Some(Pending {
+                token,
+                what: (),
+                k: self.k,
+            });
+        }
+    }
+
+    fn next_write(&mut self, now: Millis) -> Option<Write> {
+        match self.phase {
+            Phase::Closed => None,
+            Phase::Unregistered => Some(Write::Register),
+            Phase::Retiring => Some(Write::Retire),
+            Phase::Leaving => Some(Write::SelfReap),
+            Phase::Live if self.needs_reassert => {
+                let snapshot = self
+                    .local
+                    .snapshot()
+                    .into_iter()
+                    .map(|(_, k, n)| (k, n))
+                    .collect();
+                Some(Write::Reassert {
+                    snapshot,
+                    version: self.version + 1,
+                })
+            }
+            Phase::Live => {
+                let deltas: Vec<(Key, i64)> = self
+                    .local
+                    .take_deltas()
+                    .into_iter()
+                    .map(|(_, k, d)| (k, d))
+                    .collect();
+                if !deltas.is_empty() {
+                    Some(Write::Apply(deltas))
+                } else if now >= self.heartbeat_due {
+                    Some(Write::Heartbeat)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn stall(&self) -> String {
+        self.config.heartbeat_ms.to_string()
+    }
+
+    fn write_op(&self, token: Token, write: &Write) -> Op {
+        let inc = incarnation(&self.node, self.k);
+        let ttl = self.config.ttl_ms.to_string();
+        let script = script_of(write);
+        let args = match write {
+            Write::Register => vec![
+                self.stall(),
+                self.node.clone(),
+                ttl,
+                (self.k + 1).to_string(),
+            ],
+            Write::Apply(deltas) => {
+                let mut args = vec![self.stall(), inc, ttl, self.version.to_string()];
+                for (key, d) in deltas {
+                    args.push(self.local.field(*key));
+                    args.push(d.to_string());
+                }
+                args
+            }
+            Write::Reassert { snapshot, version } => {
+                let mut args = vec![self.stall(), inc, ttl, version.to_string()];
+                for (key, n) in snapshot {
+                    args.push(self.local.field(*key));
+                    args.push(n.to_string());
+                }
+                args
+            }
+            Write::Heartbeat => vec![self.stall(), inc, ttl, self.version.to_string()],
+            Write::Retire => vec![self.stall(), inc],
+            Write::SelfReap => vec![
+                self.stall(),
+                inc.clone(),
+                self.config.reap_slice.to_string(),
+                inc,
+            ],
+        };
+        Op {
+            token,
+            script,
+            keys: vec![self.schema.live()],
+            args,
+        }
+    }
+}
+
+fn script_of(write: &Write) -> Script {
+    match write {
+        Write::Register => Script::Register,
+        Write::Apply(_) => Script::Apply,
+        Write::Reassert { .. } => Script::Reassert,
+        Write::Heartbeat => Script::Heartbeat,
+        Write::Retire => Script::Retire,
+        Write::SelfReap => Script::Reap,
+    }
+}
+
+/// `[status, detail, n, online*n, offline*]`, checked.
+struct ScriptReply {
+    status: String,
+    detail: String,
+    online: Vec<String>,
+    offline: Vec<String>,
+}
+
+impl ScriptReply {
+    fn parse(reply: &Reply) -> Result<ScriptReply, String> {
+        let Reply::Array(items) = reply else {
+            return Err(format!("expected an array, got {reply:?}"));
+        };
+        let text = |i: usize, what: &str| match items.get(i) {
+            Some(Reply::Str(s)) => Ok(s.clone()),
+            other => Err(format!(
+                "{what} (item {i}) should be a string, got {other:?}"
+            )),
+        };
+        let status = text(0, "status")?;
+        let detail = text(1, "detail")?;
+        let n = match items.get(2) {
+            Some(Reply::Int(n)) if *n >= 0 && (*n as usize) <= items.len() - 3 => *n as usize,
+            other => return Err(format!("online count (item 2) is invalid: {other:?}")),
+        };
+        let fields = (3..items.len())
+            .map(|i| text(i, "field"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (online, offline) = fields.split_at(n);
+        Ok(ScriptReply {
+            status,
+            detail,
+            online: online.to_vec(),
+            offline: offline.to_vec(),
+        })
+    }
+
+    fn transitions(&self, reason: OfflineReason) -> Result<Vec<Event>, String> {
+        let user = |name: &String| match Field::decode(name) {
+            Some(Field::User(scope, user)) => Ok((scope, user)),
+            _ => Err(format!("{name:?} is not a user field")),
+        };
+        let mut events = Vec::with_capacity(self.online.len() + self.offline.len());
+        for name in &self.online {
+            let (scope, user): (Scope, String) = user(name)?;
+            events.push(Event::UserOnline { scope, user });
+        }
+        for name in &self.offline {
+            let (scope, user) = user(name)?;
+            events.push(Event::UserOffline {
+                scope,
+                user,
+                reason,
+            });
+        }
+        Ok(events)
+    }
+}

@@ -1,0 +1,74 @@
+use rollcall_core::sim::Cluster;
+use rollcall_core::{Answer, Config, Event, Input, OfflineReason, Query, Scope};
+
+fn connect(c: &mut Cluster, node: usize, sid: &str, user: Option<&str>, ns: &str) {
+    c.input(
+        node,
+        Input::Connect {
+            sid: sid.into(),
+            user: user.map(Into::into),
+            namespace: ns.into(),
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn two_nodes_count_one_user_once_and_reap_a_crash() {
+    let mut c = Cluster::new(Config::default());
+    let a = c.add_node("a");
+    let b = c.add_node("b");
+    c.settle();
+    connect(&mut c, a, "s1", Some("ann"), "/");
+    connect(&mut c, b, "s2", Some("ann"), "/");
+    connect(&mut c, b, "s3", Some("bob"), "/chat");
+    connect(&mut c, b, "s4", None, "/");
+    c.settle();
+    assert_eq!(
+        c.query(&Query::Users {
+            scope: Scope::Global
+        }),
+        Answer::Count(2)
+    );
+    assert_eq!(
+        c.query(&Query::Sockets {
+            scope: Scope::namespace("/")
+        }),
+        Answer::Count(3)
+    );
+    assert_eq!(
+        c.query(&Query::UserList {
+            scope: Scope::Global
+        }),
+        Answer::Users(vec!["ann".into(), "bob".into()])
+    );
+    assert_eq!(c.violations(), Vec::<String>::new());
+
+    c.crash(b);
+    c.advance(c.config.ttl_ms + c.config.reap_ms + 1);
+    assert_eq!(
+        c.query(&Query::Users {
+            scope: Scope::Global
+        }),
+        Answer::Count(1)
+    );
+    let offline: Vec<_> = c
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::UserOffline {
+                scope: Scope::Global,
+                user,
+                reason,
+            } => Some((e.node, user.clone(), *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offline, vec![(a, "bob".to_string(), OfflineReason::Reaped)]);
+    assert_eq!(c.violations(), Vec::<String>::new());
+
+    c.input(a, Input::Shutdown).unwrap();
+    c.settle();
+    c.advance(10);
+    assert!(c.store.is_empty(), "{:?}", c.store.dump());
+}

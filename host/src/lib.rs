@@ -1,0 +1,1 @@
+//! Runs rollcall-core against Redis (built by the host issue).

@@ -1,0 +1,1 @@
+//! WASM bindings of rollcall-core (built by the npm package issue).
