@@ -334,7 +334,10 @@ impl Call<'_> {
         {
             return Ok(last);
         }
-        self.ks.keys.insert(key, Value::Str(now.to_string()));
+        let dead = self.key("dead");
+        if self.ks.keys.contains_key(&live) || self.ks.keys.contains_key(&dead) {
+            self.ks.keys.insert(key, Value::Str(now.to_string()));
+        }
         Ok(now)
     }
 

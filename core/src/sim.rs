@@ -14,7 +14,8 @@ use crate::event::Event;
 use crate::model::Keyspace;
 use crate::op::{Millis, Op, Reply};
 use crate::query::{Answer, Query};
-use crate::schema::Schema;
+use crate::schema::{Field, Schema};
+use crate::scope::Scope;
 use crate::tracker::{Input, InputError, Tracker};
 
 /// What a node of the simulation is doing.
@@ -32,8 +33,8 @@ struct SimNode {
     tracker: Tracker,
     state: NodeState,
     next_tick: Option<Millis>,
-    /// Replies that reached a paused node.
-    inbox: VecDeque<Input>,
+    /// Replies that reached a paused node, with the transitions they carry.
+    inbox: VecDeque<(Input, Vec<usize>)>,
 }
 
 /// One event with the node that emitted it.
@@ -54,8 +55,45 @@ pub struct Cluster {
     queue: VecDeque<(usize, Op)>,
     /// Every event emitted, in order.
     pub events: Vec<Emitted>,
+    /// Every user transition the store made, in the order it made them,
+    /// with whether its reply reached a running node (which emitted it).
+    pub transitions: Vec<Transition>,
+    /// Where in `transitions` the store was wiped: a store that forgot
+    /// everything starts its transitions afresh (users come online again).
+    pub wipes: Vec<usize>,
     /// Replies to drop (as if the connection broke after the call ran).
     lose_replies: usize,
+}
+
+/// A user came online (or went offline) in a scope, cluster-wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub scope: Scope,
+    pub user: String,
+    pub online: bool,
+    /// The node whose call made it.
+    pub node: usize,
+    /// Its reply was lost or its node had crashed: nobody emitted it.
+    pub lost: bool,
+}
+
+/// The user transitions a script reply reports.
+fn transitions_of(reply: &Reply) -> Vec<(Scope, String, bool)> {
+    let Reply::Array(items) = reply else {
+        return Vec::new();
+    };
+    let Some(n) = items.get(2).and_then(Reply::as_int) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .skip(3)
+        .enumerate()
+        .filter_map(|(i, item)| match Field::decode(item.as_str()?)? {
+            Field::User(scope, user) => Some((scope, user, (i as i64) < n)),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Cluster {
@@ -68,6 +106,8 @@ impl Cluster {
             nodes: Vec::new(),
             queue: VecDeque::new(),
             events: Vec::new(),
+            transitions: Vec::new(),
+            wipes: Vec::new(),
             lose_replies: 0,
         }
     }
@@ -147,8 +187,24 @@ impl Cluster {
             return false;
         };
         let mut reply = self.store.run(self.now, &op);
+        let mut lost = self.nodes[node].state == NodeState::Crashed;
         if self.lose_replies > 0 {
             self.lose_replies -= 1;
+            lost = true;
+        }
+        let first = self.transitions.len();
+        self.transitions.extend(
+            transitions_of(&reply)
+                .into_iter()
+                .map(|(scope, user, online)| Transition {
+                    scope,
+                    user,
+                    online,
+                    node,
+                    lost,
+                }),
+        );
+        if lost {
             reply = Reply::error("connection lost");
         }
         let input = Input::Reply {
@@ -160,7 +216,10 @@ impl Cluster {
                 // A reply is never refused by the node that asked for it.
                 self.input(node, input).expect("reply accepted");
             }
-            NodeState::Paused => self.nodes[node].inbox.push_back(input),
+            NodeState::Paused => {
+                let carried = (first..self.transitions.len()).collect();
+                self.nodes[node].inbox.push_back((input, carried));
+            }
             NodeState::Crashed => {}
         }
         true
@@ -199,7 +258,11 @@ impl Cluster {
 
     pub fn crash(&mut self, node: usize) {
         self.nodes[node].state = NodeState::Crashed;
-        self.nodes[node].inbox.clear();
+        for (_, carried) in std::mem::take(&mut self.nodes[node].inbox) {
+            for i in carried {
+                self.transitions[i].lost = true;
+            }
+        }
     }
 
     pub fn pause(&mut self, node: usize) {
@@ -214,7 +277,7 @@ impl Cluster {
             return;
         }
         self.nodes[node].state = NodeState::Running;
-        while let Some(input) = self.nodes[node].inbox.pop_front() {
+        while let Some((input, _)) = self.nodes[node].inbox.pop_front() {
             self.input(node, input).expect("reply accepted");
         }
         self.input(node, Input::Tick)
@@ -231,6 +294,7 @@ impl Cluster {
     /// Redis restarted without persistence.
     pub fn wipe_store(&mut self) {
         self.store.clear();
+        self.wipes.push(self.transitions.len());
     }
 
     /// Asks the store a question directly.

@@ -28,7 +28,11 @@ local function clock(stall_ms)
   if last and last >= now then
     return last
   end
-  redis.call('SET', key, now)
+  -- Only while someone is registered: a call that finds nobody (say, after
+  -- Redis lost everything) must not leave a clock behind.
+  if redis.call('EXISTS', live, base .. 'dead') > 0 then
+    redis.call('SET', key, now)
+  end
   return now
 end
 

@@ -1,0 +1,340 @@
+//! Property test of a whole cluster on the pure model: random interleavings
+//! of socket inputs, calls in flight, time, crashes, pauses past the TTL
+//! (zombies), restarts, lost replies, a store that forgets everything, and
+//! shutdowns. After the run goes quiet and the TTL plus a reap interval has
+//! passed, the keyspace must hold exactly the live truth.
+//!
+//! Failing cases are shrunk and saved by proptest under
+//! `core/tests/cluster_prop.proptest-regressions`; commit that file.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rollcall_core::model::Value;
+use rollcall_core::sim::{Cluster, NodeState};
+use rollcall_core::{Config, Event, Input, Scope};
+
+#[derive(Debug, Clone)]
+enum Action {
+    Connect { node: u8, user: Option<u8>, ns: u8 },
+    Disconnect { node: u8, pick: u16 },
+    Join { node: u8, pick: u16, room: u8 },
+    Leave { node: u8, pick: u16, room: u8 },
+    ClientOpen { node: u8 },
+    ClientClose { node: u8, pick: u16 },
+    Deliver(u8),
+    Advance(u16),
+    Crash(u8),
+    Pause(u8),
+    Resume(u8),
+    Restart(u8),
+    LoseReply,
+    WipeStore,
+    Shutdown(u8),
+    AddNode,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let node = 0u8..6;
+    prop_oneof![
+        8 => (node.clone(), proptest::option::weighted(0.8, 0u8..6), 0u8..2)
+            .prop_map(|(node, user, ns)| Action::Connect { node, user, ns }),
+        5 => (node.clone(), any::<u16>()).prop_map(|(node, pick)| Action::Disconnect { node, pick }),
+        3 => (node.clone(), any::<u16>(), 0u8..3).prop_map(|(node, pick, room)| Action::Join { node, pick, room }),
+        2 => (node.clone(), any::<u16>(), 0u8..3).prop_map(|(node, pick, room)| Action::Leave { node, pick, room }),
+        1 => node.clone().prop_map(|node| Action::ClientOpen { node }),
+        1 => (node.clone(), any::<u16>()).prop_map(|(node, pick)| Action::ClientClose { node, pick }),
+        6 => (1u8..8).prop_map(Action::Deliver),
+        4 => (1u16..4000).prop_map(Action::Advance),
+        1 => node.clone().prop_map(Action::Crash),
+        1 => node.clone().prop_map(Action::Pause),
+        2 => node.clone().prop_map(Action::Resume),
+        1 => node.clone().prop_map(Action::Restart),
+        1 => Just(Action::LoseReply),
+        1 => Just(Action::WipeStore),
+        1 => node.prop_map(Action::Shutdown),
+        1 => Just(Action::AddNode),
+    ]
+}
+
+struct Run {
+    c: Cluster,
+    next_id: u64,
+}
+
+impl Run {
+    /// The `node`-th running, open node, if any.
+    fn running(&self, node: u8) -> Option<usize> {
+        let open: Vec<usize> = (0..self.c.len())
+            .filter(|&i| self.c.state(i) == NodeState::Running && !self.c.tracker(i).is_closed())
+            .collect();
+        (!open.is_empty()).then(|| open[node as usize % open.len()])
+    }
+
+    fn pick_socket(&self, node: usize, pick: u16) -> Option<String> {
+        let ids = self.c.tracker(node).local_socket_ids();
+        (!ids.is_empty()).then(|| ids[pick as usize % ids.len()].to_owned())
+    }
+
+    fn id(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        format!("{kind}{}", self.next_id)
+    }
+
+    /// Inputs to a node that is shutting down are refused; nothing else may be.
+    fn feed(&mut self, node: usize, input: Input) {
+        match self.c.input(node, input.clone()) {
+            Ok(()) | Err(rollcall_core::InputError::Closed) => {}
+            Err(e) => panic!("{input:?} refused: {e}"),
+        }
+    }
+
+    fn apply(&mut self, a: &Action) {
+        match *a {
+            Action::Connect { node, user, ns } => {
+                if let Some(n) = self.running(node) {
+                    let sid = self.id("s");
+                    self.feed(
+                        n,
+                        Input::Connect {
+                            sid,
+                            user: user.map(|u| format!("user{u}")),
+                            namespace: ["/", "/chat"][ns as usize].to_owned(),
+                        },
+                    );
+                }
+            }
+            Action::Disconnect { node, pick } => {
+                if let Some(n) = self.running(node)
+                    && let Some(sid) = self.pick_socket(n, pick)
+                {
+                    self.feed(n, Input::Disconnect { sid });
+                }
+            }
+            Action::Join { node, pick, room } | Action::Leave { node, pick, room } => {
+                if let Some(n) = self.running(node)
+                    && let Some(sid) = self.pick_socket(n, pick)
+                {
+                    let room = format!("room{room}");
+                    let input = if matches!(a, Action::Join { .. }) {
+                        Input::Join { sid, room }
+                    } else {
+                        Input::Leave { sid, room }
+                    };
+                    self.feed(n, input);
+                }
+            }
+            Action::ClientOpen { node } => {
+                if let Some(n) = self.running(node) {
+                    let cid = self.id("c");
+                    self.feed(n, Input::ClientOpen { cid });
+                }
+            }
+            Action::ClientClose { node, pick } => {
+                // Clients are not listed by the tracker; closing an unknown
+                // one must be refused without harm.
+                if let Some(n) = self.running(node) {
+                    let cid = format!("c{}", pick as u64 % (self.next_id + 1));
+                    let _ = self.c.input(n, Input::ClientClose { cid });
+                }
+            }
+            Action::Deliver(k) => {
+                for _ in 0..k {
+                    self.c.deliver();
+                }
+            }
+            Action::Advance(ms) => self.c.advance(ms as u64),
+            Action::Crash(node) => {
+                if let Some(n) = self.running(node) {
+                    self.c.crash(n);
+                }
+            }
+            Action::Pause(node) => {
+                if let Some(n) = self.running(node) {
+                    self.c.pause(n);
+                }
+            }
+            Action::Resume(node) => {
+                let paused: Vec<usize> = (0..self.c.len())
+                    .filter(|&i| self.c.state(i) == NodeState::Paused)
+                    .collect();
+                if !paused.is_empty() {
+                    self.c.resume(paused[node as usize % paused.len()]);
+                }
+            }
+            Action::Restart(node) => {
+                if let Some(n) = self.running(node)
+                    && self.c.len() < 12
+                {
+                    self.c.restart(n);
+                }
+            }
+            Action::LoseReply => self.c.lose_next_replies(1),
+            Action::WipeStore => self.c.wipe_store(),
+            Action::Shutdown(node) => {
+                if let Some(n) = self.running(node) {
+                    self.feed(n, Input::Shutdown);
+                }
+            }
+            Action::AddNode => {
+                if self.c.len() < 12 {
+                    let name = format!("n{}", self.c.len());
+                    self.c.add_node(&name);
+                }
+            }
+        }
+    }
+
+    /// Wakes every paused node, then lets time pass until all is reaped.
+    fn quiesce(&mut self) {
+        for i in 0..self.c.len() {
+            self.c.resume(i);
+        }
+        let cfg = self.c.config.clone();
+        for _ in 0..4 {
+            self.c.settle();
+            self.c.advance(cfg.heartbeat_ms);
+            // Only a live node reaps: with none left, a new one starts.
+            if self.running(0).is_none() {
+                let name = format!("n{}", self.c.len());
+                self.c.add_node(&name);
+            }
+            self.c.advance(cfg.ttl_ms + cfg.reap_ms);
+        }
+        self.c.settle();
+    }
+
+    fn check(&self) -> Result<(), TestCaseError> {
+        let c = &self.c;
+        let violations = c.violations();
+        prop_assert!(violations.is_empty(), "invariants: {violations:#?}");
+
+        // Every running node's own share is exactly its local truth, and no
+        // other node (crashed, shut down) has anything left.
+        let schema = c.schema();
+        let mut expected_owners = Vec::new();
+        for i in 0..c.len() {
+            let t = c.tracker(i);
+            if c.state(i) != NodeState::Running || t.is_closed() {
+                continue;
+            }
+            let inc = t.incarnation();
+            prop_assert!(inc.is_some(), "node {i} is running but not registered");
+            let key = schema.own(&inc.unwrap());
+            let stored: Vec<(String, u32)> = match c.store.get(&key) {
+                Some(Value::ZSet(z)) => z.iter().map(|(m, s)| (m.to_owned(), s as u32)).collect(),
+                None => Vec::new(),
+                Some(other) => return Err(TestCaseError::fail(format!("{key} is {other:?}"))),
+            };
+            let mut stored = stored;
+            stored.sort();
+            prop_assert_eq!(&stored, &t.local_fields(), "node {}'s share", i);
+            expected_owners.push(key);
+        }
+        for entry in c.store.dump() {
+            if entry.key.starts_with(&format!("{}i:", schema.base())) {
+                prop_assert!(
+                    expected_owners.contains(&entry.key),
+                    "leftover {}",
+                    entry.key
+                );
+            }
+        }
+        for key in ["dead"] {
+            prop_assert!(
+                c.store.get(&format!("{}{key}", schema.base())).is_none(),
+                "a reap is unfinished"
+            );
+        }
+
+        // Transitions alternate per (scope, user), starting online, and end
+        // in the state of the truth. A wiped store forgets who was online,
+        // so re-asserts announce them again: alternation restarts there.
+        let truth = c.truth();
+        let mut state: BTreeMap<(Scope, String), bool> = BTreeMap::new();
+        for (i, t) in c.transitions.iter().enumerate() {
+            if c.wipes.contains(&i) {
+                state.clear();
+            }
+            let was = state
+                .insert((t.scope.clone(), t.user.clone()), t.online)
+                .unwrap_or(false);
+            prop_assert_ne!(
+                was,
+                t.online,
+                "{:?} {} transitioned twice the same way",
+                t.scope,
+                t.user
+            );
+        }
+        if c.wipes.iter().any(|&w| w >= c.transitions.len()) {
+            state.clear();
+        }
+        for ((scope, user), online) in &state {
+            let field = rollcall_core::Field::User(scope.clone(), user.clone()).encode();
+            prop_assert_eq!(
+                *online,
+                truth.contains_key(&field),
+                "{:?} {} online",
+                scope,
+                user
+            );
+        }
+
+        // Each transition that reached its node was emitted once, by that
+        // node; nothing else was emitted.
+        let mut made: BTreeMap<(usize, Scope, String, bool), i32> = BTreeMap::new();
+        for t in c.transitions.iter().filter(|t| !t.lost) {
+            *made
+                .entry((t.node, t.scope.clone(), t.user.clone(), t.online))
+                .or_default() += 1;
+        }
+        let mut emitted: BTreeMap<(usize, Scope, String, bool), i32> = BTreeMap::new();
+        for e in &c.events {
+            let (scope, user, online) = match &e.event {
+                Event::UserOnline { scope, user } => (scope, user, true),
+                Event::UserOffline { scope, user, .. } => (scope, user, false),
+                _ => continue,
+            };
+            *emitted
+                .entry((e.node, scope.clone(), user.clone(), online))
+                .or_default() += 1;
+        }
+        prop_assert_eq!(made, emitted);
+        Ok(())
+    }
+}
+
+fn config(grace: bool, slice: u32) -> Config {
+    Config {
+        ttl_ms: 2_000,
+        heartbeat_ms: 500,
+        reap_ms: 700,
+        grace_ms: if grace { 300 } else { 0 },
+        reap_slice: slice,
+        retry_ms: 200,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_cluster_converges_to_its_live_truth(
+        nodes in 1usize..5,
+        grace in any::<bool>(),
+        slice in prop_oneof![Just(1u32), Just(3), Just(1000)],
+        actions in proptest::collection::vec(action(), 1..150),
+    ) {
+        let mut run = Run { c: Cluster::new(config(grace, slice)), next_id: 0 };
+        for i in 0..nodes {
+            run.c.add_node(&format!("n{i}"));
+        }
+        for a in &actions {
+            run.apply(a);
+        }
+        run.quiesce();
+        run.check()?;
+    }
+}
