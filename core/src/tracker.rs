@@ -442,6 +442,8 @@ impl Tracker {
             }
         };
         let bad = |reason: String| Err(InputError::BadReply { script, reason });
+        // Transitions first: `Closed` must be the last event of all.
+        step.events.extend(events);
         match (pending.what, parsed.status.as_str()) {
             (Write::Register, "OK") => {
                 let Ok(k) = parsed.detail.parse::<u64>() else {
@@ -482,7 +484,6 @@ impl Tracker {
                 return bad(format!("unexpected status {status:?}"));
             }
         }
-        step.events.extend(events);
         Ok(())
     }
 

@@ -1,0 +1,350 @@
+//! Unit tests of each script's model: what one call does to the keyspace
+//! and what it replies. The real-Redis tests of the host crate check that
+//! the Lua scripts do the same.
+
+use rollcall_core::model::{DumpValue, Keyspace, Value};
+use rollcall_core::{Op, Reply, Schema, Script, Token};
+
+const HB: &str = "500";
+const TTL: &str = "2000";
+
+struct Store {
+    ks: Keyspace,
+    schema: Schema,
+}
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+impl Store {
+    fn new() -> Store {
+        Store {
+            ks: Keyspace::new(),
+            schema: Schema::new("t"),
+        }
+    }
+
+    fn call(&mut self, now: u64, script: Script, args: &[&str]) -> Reply {
+        let op = Op {
+            token: Token(1),
+            script,
+            keys: vec![self.schema.live()],
+            args: args.iter().map(|a| s(a)).collect(),
+        };
+        self.ks.run(now, &op)
+    }
+
+    fn status(
+        &mut self,
+        now: u64,
+        script: Script,
+        args: &[&str],
+    ) -> (String, String, Vec<String>, Vec<String>) {
+        match self.call(now, script, args) {
+            Reply::Array(items) => {
+                let text = |r: &Reply| r.as_str().unwrap().to_owned();
+                let n = items[2].as_int().unwrap() as usize;
+                let fields: Vec<String> = items[3..].iter().map(text).collect();
+                (
+                    text(&items[0]),
+                    text(&items[1]),
+                    fields[..n].to_vec(),
+                    fields[n..].to_vec(),
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn register(&mut self, now: u64, node: &str, k: &str) -> String {
+        let (status, k, _, _) = self.status(now, Script::Register, &[HB, node, TTL, k]);
+        assert_eq!(status, "OK");
+        format!("{node}/{k}")
+    }
+
+    fn apply(
+        &mut self,
+        now: u64,
+        inc: &str,
+        version: &str,
+        pairs: &[(&str, i64)],
+    ) -> (String, Vec<String>, Vec<String>) {
+        let mut args = vec![
+            HB.to_owned(),
+            inc.to_owned(),
+            TTL.to_owned(),
+            version.to_owned(),
+        ];
+        for (f, d) in pairs {
+            args.push(s(f));
+            args.push(d.to_string());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, _, on, off) = self.status(now, Script::Apply, &refs);
+        (status, on, off)
+    }
+
+    fn hget(&self, key: &str, field: &str) -> Option<i64> {
+        self.ks.hash_get(&format!("{{t}}:{key}"), field)
+    }
+
+    fn zscore(&self, key: &str, member: &str) -> Option<i64> {
+        match self.ks.get(&format!("{{t}}:{key}")) {
+            Some(Value::ZSet(z)) => z.score(member),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn register_grants_increasing_incarnations_and_retires_the_old_self() {
+    let mut st = Store::new();
+    let a1 = st.register(1_000, "a", "1");
+    assert_eq!(a1, "a/1");
+    assert_eq!(st.zscore("live", "a/1"), Some(3_000));
+    assert_eq!(st.hget("ver", "a/1"), Some(0));
+    // The same node id again (a restart): a new incarnation, the old one's
+    // lease set to 0 so the next reap takes it.
+    let a2 = st.register(1_100, "a", "1");
+    assert_eq!(a2, "a/2");
+    assert_eq!(st.zscore("live", "a/1"), Some(0));
+    assert_eq!(st.hget("nodes", "a"), Some(2));
+}
+
+#[test]
+fn apply_moves_own_and_global_counts_and_reports_transitions() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let (status, on, off) = st.apply(1_001, &a, "0", &[("sg", 2), ("u1:gann", 2)]);
+    assert_eq!(
+        (status.as_str(), on, off),
+        ("OK", vec![s("u1:gann")], vec![])
+    );
+    assert_eq!(st.hget("count", "sg"), Some(2));
+    assert_eq!(st.hget("u:g", "ann"), Some(2));
+    assert_eq!(st.zscore(&format!("i:{a}"), "u1:gann"), Some(2));
+    assert_eq!(st.hget("ver", &a), Some(1));
+
+    let (_, on, off) = st.apply(1_002, &a, "1", &[("sg", -2), ("u1:gann", -2)]);
+    assert_eq!((on, off), (vec![], vec![s("u1:gann")]));
+    assert_eq!(st.hget("count", "sg"), None, "a counter at 0 is deleted");
+    assert_eq!(st.ks.get("{t}:u:g"), None);
+    assert_eq!(st.ks.get(&format!("{{t}}:i:{a}")), None);
+}
+
+#[test]
+fn a_node_never_takes_away_more_than_it_added() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let b = st.register(1_000, "b", "1");
+    st.apply(1_001, &a, "0", &[("u1:gann", 1)]);
+    st.apply(1_001, &b, "0", &[("u1:gann", 1)]);
+    // b decrements by 5 though it only holds 1: only its own 1 goes.
+    let (status, _, off) = st.apply(1_002, &b, "1", &[("u1:gann", -5)]);
+    assert_eq!((status.as_str(), off), ("OK", vec![]));
+    assert_eq!(st.hget("u:g", "ann"), Some(1));
+}
+
+#[test]
+fn writes_of_an_unregistered_incarnation_are_fenced_and_change_nothing() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    st.apply(1_001, &a, "0", &[("sg", 1)]);
+    let before = st.ks.dump();
+    let (status, _, _) = st.apply(1_002, "zombie/1", "0", &[("sg", 1)]);
+    assert_eq!(status, "FENCED");
+    let after: Vec<_> = st
+        .ks
+        .dump()
+        .into_iter()
+        .filter(|e| !e.key.ends_with("clock"))
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .filter(|e| !e.key.ends_with("clock"))
+        .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_version_mismatch_is_drift_and_applies_nothing() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let (status, _, _) = st.apply(1_001, &a, "7", &[("sg", 1)]);
+    assert_eq!(status, "DRIFT");
+    assert_eq!(st.hget("count", "sg"), None);
+    let (status, _, _, _) = st.status(1_002, Script::Heartbeat, &[HB, &a, TTL, "7"]);
+    assert_eq!(status, "DRIFT");
+    let (status, _, _, _) = st.status(1_003, Script::Heartbeat, &[HB, &a, TTL, "0"]);
+    assert_eq!(status, "OK");
+    assert_eq!(
+        st.zscore("live", &a),
+        Some(3_003),
+        "the heartbeat renewed the lease"
+    );
+}
+
+#[test]
+fn reassert_sets_the_share_to_exactly_the_truth() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    st.apply(1_001, &a, "0", &[("sg", 3), ("u1:gann", 1), ("u1:gbob", 2)]);
+    let (status, _, on, off) = st.status(
+        1_002,
+        Script::Reassert,
+        &[HB, &a, TTL, "5", "sg", "2", "u1:gbob", "1", "u1:gcat", "1"],
+    );
+    assert_eq!(status, "OK");
+    assert_eq!(on, vec![s("u1:gcat")]);
+    assert_eq!(off, vec![s("u1:gann")]);
+    assert_eq!(st.hget("count", "sg"), Some(2));
+    assert_eq!(st.hget("u:g", "bob"), Some(1));
+    assert_eq!(st.hget("ver", &a), Some(5));
+}
+
+#[test]
+fn reaps_go_in_bounded_slices_are_idempotent_and_remove_the_node_last() {
+    let mut st = Store::new();
+    let dead = st.register(1_000, "dead", "1");
+    let r1 = st.register(1_000, "r1", "1");
+    let r2 = st.register(1_000, "r2", "1");
+    st.apply(
+        1_000,
+        &dead,
+        "0",
+        &[("sg", 3), ("u1:ga", 1), ("u1:gb", 1), ("u1:gc", 1)],
+    );
+    st.apply(1_000, &r1, "0", &[("sg", 1), ("u1:ga", 1)]);
+    // r1 and r2 renew every 400 ms; `dead` does not.
+    for now in (1_400..=3_000).step_by(400) {
+        st.status(now, Script::Heartbeat, &[HB, &r1, TTL, "1"]);
+        st.status(now, Script::Heartbeat, &[HB, &r2, TTL, "0"]);
+    }
+    let now = 3_100;
+    // Two reapers take turns, two fields per call.
+    let mut offline = Vec::new();
+    let mut statuses = Vec::new();
+    for reaper in [&r1, &r2, &r1, &r2, &r1] {
+        let (status, target, on, off) = st.status(now, Script::Reap, &[HB, reaper, "2", ""]);
+        assert!(on.is_empty());
+        statuses.push(status.clone());
+        if status != "IDLE" {
+            assert_eq!(target, dead);
+        }
+        offline.extend(off);
+    }
+    assert_eq!(statuses, ["SLICE", "DONE", "IDLE", "IDLE", "IDLE"]);
+    offline.sort();
+    assert_eq!(
+        offline,
+        vec![s("u1:gb"), s("u1:gc")],
+        "ann stays online through r1"
+    );
+    assert_eq!(st.hget("count", "sg"), Some(1));
+    assert_eq!(st.hget("u:g", "a"), Some(1));
+    assert_eq!(st.zscore("live", &dead), None);
+    assert_eq!(st.ks.get("{t}:dead"), None);
+    assert_eq!(st.hget("ver", &dead), None);
+    assert_eq!(st.hget("nodes", "dead"), None);
+}
+
+#[test]
+fn a_reaper_whose_own_lease_lapsed_reaps_nobody() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let _b = st.register(1_000, "b", "1");
+    let (status, _, _, _) = st.status(3_500, Script::Reap, &[HB, &a, "10", ""]);
+    assert_eq!(status, "IDLE");
+    let (status, _, _, _) = st.status(3_500, Script::Reap, &[HB, "x/1", "10", ""]);
+    assert_eq!(status, "FENCED");
+}
+
+#[test]
+fn a_stall_of_the_store_moves_every_lease_forward() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let b = st.register(1_000, "b", "1");
+    // Nothing runs for 8 s (Redis stalled): the first call after it shifts
+    // every lease by the stall beyond one heartbeat.
+    let (status, _, _, _) = st.status(9_000, Script::Heartbeat, &[HB, &a, TTL, "0"]);
+    assert_eq!(status, "OK");
+    assert_eq!(st.zscore("live", &b), Some(3_000 + 7_500));
+    let (status, _, _, _) = st.status(9_001, Script::Reap, &[HB, &a, "10", ""]);
+    assert_eq!(status, "IDLE", "b is not reaped for Redis' own stall");
+}
+
+#[test]
+fn retire_then_self_reap_empties_the_keyspace() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    st.apply(1_001, &a, "0", &[("c", 1), ("sg", 1), ("u1:gann", 1)]);
+    let (status, _, _, _) = st.status(1_002, Script::Retire, &[HB, &a]);
+    assert_eq!(status, "OK");
+    let (status, _, _, off) = st.status(1_003, Script::Reap, &[HB, &a, "1000", &a]);
+    assert_eq!((status.as_str(), off), ("DONE", vec![s("u1:gann")]));
+    assert!(st.ks.is_empty(), "{:?}", st.ks.dump());
+    let (status, _, _, _) = st.status(1_004, Script::Retire, &[HB, &a]);
+    assert_eq!(status, "GONE");
+    assert!(st.ks.is_empty(), "a call that finds nobody leaves no clock");
+}
+
+#[test]
+fn reads_are_counts_and_lists() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    st.apply(
+        1_001,
+        &a,
+        "0",
+        &[("c", 2), ("sn/", 3), ("u2:n/bob", 1), ("u2:n/ann", 2)],
+    );
+    let read = |st: &mut Store, what: &str, arg: &str| st.call(1_002, Script::Read, &[what, arg]);
+    assert_eq!(read(&mut st, "clients", ""), Reply::Int(2));
+    assert_eq!(read(&mut st, "sockets", "n/"), Reply::Int(3));
+    assert_eq!(read(&mut st, "users", "n/"), Reply::Int(2));
+    assert_eq!(
+        read(&mut st, "user", "ann"),
+        Reply::Int(0),
+        "ann is not in the global scope here"
+    );
+    assert!(matches!(read(&mut st, "list", "n/"), Reply::Array(v) if v.len() == 2));
+    assert!(matches!(read(&mut st, "nope", ""), Reply::Error { .. }));
+}
+
+#[test]
+fn malformed_arguments_are_errors_not_panics() {
+    let mut st = Store::new();
+    for args in [
+        vec![],
+        vec!["x"],
+        vec![HB, "a", TTL, "0", "sg"],
+        vec![HB, "a", "ttl", "0"],
+    ] {
+        for script in Script::ALL {
+            let r = st.call(1_000, script, &args);
+            assert!(
+                matches!(r, Reply::Error { .. } | Reply::Array(_) | Reply::Int(_)),
+                "{script:?} {args:?}: {r:?}"
+            );
+        }
+    }
+    let mut bad_key = Keyspace::new();
+    let op = Op {
+        token: Token(1),
+        script: Script::Apply,
+        keys: vec![s("nope")],
+        args: vec![],
+    };
+    assert!(matches!(bad_key.run(0, &op), Reply::Error { .. }));
+    // Dumps are canonical: sorted keys.
+    let dump = st.ks.dump();
+    let keys: Vec<&String> = dump.iter().map(|e| &e.key).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert!(
+        dump.iter()
+            .all(|e| !matches!(e.value, DumpValue::Zset(ref z) if z.is_empty()))
+    );
+}
