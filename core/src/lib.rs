@@ -30,6 +30,7 @@ pub mod schema;
 pub mod scope;
 pub mod scripts;
 pub mod sim;
+pub mod trace;
 pub mod tracker;
 
 pub use config::{Config, ConfigError};

@@ -1,0 +1,273 @@
+//! Traces: what a host fed one tracker, recorded as JSON Lines, and their
+//! replay. The same trace replays to byte-identical output on every engine
+//! (native, the shipped `.wasm` under wasmtime, the npm package in Node).
+//!
+//! A trace is a header line, then one line per call of [`Tracker::handle`]:
+//!
+//! ```text
+//! {"rollcall_trace":1,"core":"0.1.0","node":"n1","config":{"prefix":"rollcall",...}}
+//! {"at":1000,"input":{"type":"tick"}}
+//! {"at":1000,"input":{"type":"reply","token":1,"reply":["OK","1",0]}}
+//! {"at":1004,"input":{"type":"connect","sid":"s1","user":"ann","namespace":"/"}}
+//! ```
+//!
+//! Replies are inputs like any other, so a trace holds everything the host
+//! fed back. The replay output has one line per input line, in a canonical
+//! encoding (fixed field order, integers only, no maps): two outputs compare
+//! with `cmp`.
+//!
+//! ```text
+//! {"ops":[...],"events":[...],"next_tick":1500}
+//! {"error":"socket \"s9\" is not connected"}
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::op::Millis;
+use crate::tracker::{Input, Step, Tracker};
+
+/// The trace format version this core writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The first line of a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// Format version: [`FORMAT`].
+    pub rollcall_trace: u32,
+    /// The version of rollcall-core that recorded it (informative).
+    pub core: String,
+    pub node: String,
+    pub config: Config,
+}
+
+impl Header {
+    pub fn new(config: &Config, node: &str) -> Header {
+        Header {
+            rollcall_trace: FORMAT,
+            core: env!("CARGO_PKG_VERSION").to_owned(),
+            node: node.to_owned(),
+            config: config.clone(),
+        }
+    }
+
+    /// The header as one JSON line (no newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("a header always serializes")
+    }
+}
+
+/// One recorded call: the host's time and the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub at: Millis,
+    pub input: Input,
+}
+
+/// One recorded input as a JSON line (no newline): what a recorder writes
+/// before handing the input to the tracker.
+pub fn input_line(at: Millis, input: &Input) -> String {
+    serde_json::to_string(&EntryRef { at, input }).expect("an input always serializes")
+}
+
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    at: Millis,
+    input: &'a Input,
+}
+
+/// The canonical output line of one step (no newline).
+pub fn step_line(result: &Result<Step, crate::tracker::InputError>) -> String {
+    match result {
+        Ok(step) => serde_json::to_string(step).expect("a step always serializes"),
+        Err(e) => serde_json::to_string(&ErrorLine {
+            error: e.to_string(),
+        })
+        .expect("an error always serializes"),
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorLine {
+    error: String,
+}
+
+/// A trace that cannot be replayed: which line (1-based) and why; serde's
+/// message names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "trace line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// Replays a trace line by line. Engines wrap this one type, so they can
+/// only differ in how they run it, never in what it does.
+#[derive(Debug)]
+pub struct Replayer {
+    tracker: Tracker,
+    line: usize,
+}
+
+impl Replayer {
+    /// Starts from the header line.
+    pub fn new(header: &str) -> Result<Replayer, TraceError> {
+        let fail = |message: String| TraceError { line: 1, message };
+        let header: Header = serde_json::from_str(header.trim_end())
+            .map_err(|e| fail(format!("bad header: {e}")))?;
+        if header.rollcall_trace != FORMAT {
+            return Err(fail(format!(
+                "trace format {} is not supported (this core reads {FORMAT})",
+                header.rollcall_trace
+            )));
+        }
+        let tracker = Tracker::new(header.config, &header.node)
+            .map_err(|e| fail(format!("bad header: {e}")))?;
+        Ok(Replayer { tracker, line: 1 })
+    }
+
+    /// Feeds one input line; returns its output line (no newline). A line
+    /// that is not a valid entry is an error; an input the tracker refuses
+    /// is an output line like any other.
+    pub fn step(&mut self, line: &str) -> Result<String, TraceError> {
+        self.line += 1;
+        let entry: Entry = serde_json::from_str(line.trim_end()).map_err(|e| TraceError {
+            line: self.line,
+            message: e.to_string(),
+        })?;
+        Ok(step_line(&self.tracker.handle(entry.at, entry.input)))
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+}
+
+/// Replays a whole trace held in memory: the output, one line per input
+/// line, each ending in `\n`. Blank lines are skipped (but counted).
+pub fn replay(trace: &str) -> Result<String, TraceError> {
+    let mut lines = trace.lines();
+    let header = lines.next().ok_or(TraceError {
+        line: 1,
+        message: "the trace is empty".to_owned(),
+    })?;
+    let mut replayer = Replayer::new(header)?;
+    let mut out = String::new();
+    for line in lines {
+        if line.trim().is_empty() {
+            replayer.line += 1;
+            continue;
+        }
+        out.push_str(&replayer.step(line)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Records a trace in memory (hosts write the lines where they like).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    lines: Vec<String>,
+}
+
+impl Recorder {
+    pub fn new(config: &Config, node: &str) -> Recorder {
+        Recorder {
+            lines: vec![Header::new(config, node).to_line()],
+        }
+    }
+
+    pub fn record(&mut self, at: Millis, input: &Input) {
+        self.lines.push(input_line(at, input));
+    }
+
+    /// The lines recorded since the last call.
+    pub fn take(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Keyspace;
+
+    /// A small live run, recorded; its replay must give what it gave live.
+    #[test]
+    fn a_recorded_run_replays_to_the_same_steps() {
+        let config = Config::default();
+        let mut t = Tracker::new(config.clone(), "n1").unwrap();
+        let mut ks = Keyspace::new();
+        let mut rec = Recorder::new(&config, "n1");
+        let mut live_out = String::new();
+        let feed = |t: &mut Tracker, rec: &mut Recorder, out: &mut String, at, input: Input| {
+            rec.record(at, &input);
+            let r = t.handle(at, input);
+            out.push_str(&step_line(&r));
+            out.push('\n');
+            r
+        };
+        let inputs = [
+            Input::Tick,
+            Input::Connect {
+                sid: "s1".into(),
+                user: Some("ann".into()),
+                namespace: "/".into(),
+            },
+            Input::Disconnect { sid: "nope".into() },
+        ];
+        for (i, input) in inputs.into_iter().enumerate() {
+            let at = 1_000 + i as u64;
+            let mut queue = match feed(&mut t, &mut rec, &mut live_out, at, input) {
+                Ok(step) => step.ops,
+                Err(_) => continue,
+            };
+            while let Some(op) = queue.pop() {
+                let reply = ks.run(at, &op);
+                let input = Input::Reply {
+                    token: op.token,
+                    reply,
+                };
+                queue.extend(
+                    feed(&mut t, &mut rec, &mut live_out, at, input)
+                        .unwrap()
+                        .ops,
+                );
+            }
+        }
+        let trace = rec.take().join("\n");
+        assert_eq!(replay(&trace).unwrap(), live_out);
+        assert!(live_out.contains(r#"{"error":"socket \"nope\" is not connected"}"#));
+    }
+
+    #[test]
+    fn bad_lines_name_their_line_and_field() {
+        let header = Header::new(&Config::default(), "n").to_line();
+        let trace = format!(
+            "{header}\n{{\"at\":1,\"input\":{{\"type\":\"tick\"}}}}\n{{\"at\":2,\"input\":{{\"type\":\"connect\",\"sid\":\"s\"}}}}\n"
+        );
+        let e = replay(&trace).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("namespace"), "{e}");
+        let e = replay("{\"rollcall_trace\":9}").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = replay(&format!("{header}\nnot json")).unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = replay(&format!(
+            "{header}\n{{\"at\":-1,\"input\":{{\"type\":\"tick\"}}}}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+}
