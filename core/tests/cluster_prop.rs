@@ -185,25 +185,6 @@ impl Run {
         }
     }
 
-    /// Wakes every paused node, then lets time pass until all is reaped.
-    fn quiesce(&mut self) {
-        for i in 0..self.c.len() {
-            self.c.resume(i);
-        }
-        let cfg = self.c.config.clone();
-        for _ in 0..4 {
-            self.c.settle();
-            self.c.advance(cfg.heartbeat_ms);
-            // Only a live node reaps: with none left, a new one starts.
-            if self.running(0).is_none() {
-                let name = format!("n{}", self.c.len());
-                self.c.add_node(&name);
-            }
-            self.c.advance(cfg.ttl_ms + cfg.reap_ms);
-        }
-        self.c.settle();
-    }
-
     fn check(&self) -> Result<(), TestCaseError> {
         let c = &self.c;
         let violations = c.violations();
@@ -334,7 +315,7 @@ proptest! {
         for a in &actions {
             run.apply(a);
         }
-        run.quiesce();
+        rollcall_core::sim::random::quiesce(&mut run.c);
         run.check()?;
     }
 }

@@ -7,6 +7,8 @@
 //! Redis, and run when [`Cluster::deliver`] is called, so tests can
 //! interleave inputs with calls in flight.
 
+pub mod random;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::config::Config;
@@ -16,6 +18,7 @@ use crate::op::{Millis, Op, Reply};
 use crate::query::{Answer, Query};
 use crate::schema::{Field, Schema};
 use crate::scope::Scope;
+use crate::trace::{Recorder, step_line};
 use crate::tracker::{Input, InputError, Tracker};
 
 /// What a node of the simulation is doing.
@@ -31,6 +34,8 @@ pub enum NodeState {
 #[derive(Debug)]
 struct SimNode {
     tracker: Tracker,
+    /// The node's trace and its live output lines, when recording.
+    trace: Option<(Recorder, Vec<String>)>,
     state: NodeState,
     next_tick: Option<Millis>,
     /// Replies that reached a paused node, with the transitions they carry.
@@ -63,6 +68,8 @@ pub struct Cluster {
     pub wipes: Vec<usize>,
     /// Replies to drop (as if the connection broke after the call ran).
     lose_replies: usize,
+    /// Record a trace of every node from now on.
+    pub record: bool,
 }
 
 /// A user came online (or went offline) in a scope, cluster-wide.
@@ -109,6 +116,7 @@ impl Cluster {
             transitions: Vec::new(),
             wipes: Vec::new(),
             lose_replies: 0,
+            record: false,
         }
     }
 
@@ -119,8 +127,12 @@ impl Cluster {
     /// Starts a node; returns its index.
     pub fn add_node(&mut self, name: &str) -> usize {
         let tracker = Tracker::new(self.config.clone(), name).expect("valid node");
+        let trace = self
+            .record
+            .then(|| (Recorder::new(&self.config, name), Vec::new()));
         self.nodes.push(SimNode {
             tracker,
+            trace,
             state: NodeState::Running,
             next_tick: None,
             inbox: VecDeque::new(),
@@ -155,7 +167,13 @@ impl Cluster {
             NodeState::Running,
             "input to a node that is not running"
         );
+        if let Some((recorder, _)) = &mut n.trace {
+            recorder.record(self.now, &input);
+        }
         let result = n.tracker.handle(self.now, input);
+        if let Some((_, out)) = &mut n.trace {
+            out.push(step_line(&result));
+        }
         n.next_tick = n.tracker.next_tick();
         let step = result?;
         n.next_tick = step.next_tick;
@@ -317,6 +335,16 @@ impl Cluster {
             }
         }
         sum
+    }
+
+    /// A recording node's trace (header and inputs) and the output lines it
+    /// produced live, each line ending in `\n`.
+    pub fn trace_of(&mut self, node: usize) -> Option<(String, String)> {
+        let (recorder, out) = self.nodes[node].trace.as_mut()?;
+        let lines = recorder.take();
+        let trace: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let output: String = out.iter().map(|l| format!("{l}\n")).collect();
+        Some((trace, output))
     }
 
     /// Invariant violations of the store right now.
