@@ -221,12 +221,10 @@ impl Run {
                 );
             }
         }
-        for key in ["dead"] {
-            prop_assert!(
-                c.store.get(&format!("{}{key}", schema.base())).is_none(),
-                "a reap is unfinished"
-            );
-        }
+        prop_assert!(
+            c.store.get(&schema.dead()).is_none(),
+            "a reap is unfinished"
+        );
 
         // Transitions alternate per (scope, user), starting online, and end
         // in the state of the truth. A wiped store forgets who was online,
