@@ -24,7 +24,7 @@ pub struct Op {
 /// A Redis reply, in the flat shapes our scripts return. Hosts map RESP2 and
 /// RESP3 replies onto it; a failed call (connection lost, timeout, a script
 /// error) is an [`Reply::Error`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
     Nil,
@@ -56,6 +56,90 @@ impl Reply {
     }
 }
 
+/// Accepts exactly the shapes above, with errors that say which shape was
+/// expected; a number that is integral is an integer even when it arrives as
+/// a float (JavaScript numbers do).
+impl<'de> Deserialize<'de> for Reply {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Reply, D::Error> {
+        d.deserialize_any(ReplyVisitor)
+    }
+}
+
+struct ReplyVisitor;
+
+/// Largest integer a float carries exactly (2^53).
+const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+impl<'de> serde::de::Visitor<'de> for ReplyVisitor {
+    type Value = Reply;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Redis reply: null, an integer, a string, an array of replies or {\"error\": \"...\"}")
+    }
+
+    fn visit_unit<E>(self) -> Result<Reply, E> {
+        Ok(Reply::Nil)
+    }
+
+    fn visit_none<E>(self) -> Result<Reply, E> {
+        Ok(Reply::Nil)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Reply, D::Error> {
+        Reply::deserialize(d)
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Reply, E> {
+        Ok(Reply::Int(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Reply, E> {
+        i64::try_from(v)
+            .map(Reply::Int)
+            .map_err(|_| E::custom(format!("reply integer {v} is out of range")))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Reply, E> {
+        if v.fract() == 0.0 && v.abs() <= EXACT_FLOAT_INT {
+            Ok(Reply::Int(v as i64))
+        } else {
+            Err(E::custom(format!("reply number {v} is not an integer")))
+        }
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Reply, E> {
+        Ok(Reply::Str(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Reply, E> {
+        Ok(Reply::Str(v))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Reply, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Reply::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Reply, A::Error> {
+        use serde::de::Error;
+        let mut error = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "error" || error.is_some() {
+                return Err(A::Error::custom(format!(
+                    "a reply object has exactly one field, \"error\"; found {key:?}"
+                )));
+            }
+            error = Some(map.next_value::<String>()?);
+        }
+        error
+            .map(|error| Reply::Error { error })
+            .ok_or_else(|| A::Error::custom("a reply object needs an \"error\" field"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +155,22 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, r#"["OK",2,null,{"error":"boom"}]"#);
         assert_eq!(serde_json::from_str::<Reply>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn wrong_shapes_say_what_was_expected() {
+        let e = serde_json::from_str::<Reply>("1.5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an integer"), "{e}");
+        let e = serde_json::from_str::<Reply>("true")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a Redis reply"), "{e}");
+        let e = serde_json::from_str::<Reply>(r#"{"err":"x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"error\""), "{e}");
+        assert_eq!(serde_json::from_str::<Reply>("3.0").unwrap(), Reply::Int(3));
     }
 }

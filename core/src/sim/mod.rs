@@ -8,6 +8,7 @@
 //! interleave inputs with calls in flight.
 
 pub mod random;
+pub mod scenarios;
 
 use std::collections::{BTreeMap, VecDeque};
 
