@@ -292,17 +292,19 @@ impl Tracker {
         if self.phase == Phase::Closed {
             return None;
         }
-        let mut due = vec![self.heartbeat_due.max(self.retry_at)];
+        let mut due = self.heartbeat_due.max(self.retry_at);
         if self.reap.is_none() && self.phase == Phase::Live {
-            due.push(self.reap_due);
+            due = due.min(self.reap_due);
         }
         let wants_write =
             self.phase != Phase::Live || self.needs_reassert || self.local.has_dirty();
         if self.write.is_none() && wants_write {
-            due.push(self.retry_at);
+            due = due.min(self.retry_at);
         }
-        due.extend(self.local.next_linger_deadline());
-        due.into_iter().min()
+        if let Some(linger) = self.local.next_linger_deadline() {
+            due = due.min(linger);
+        }
+        Some(due)
     }
 
     fn accept(&mut self, now: Millis, input: Input, step: &mut Step) -> Result<(), InputError> {
