@@ -66,7 +66,7 @@ fn connect(sid: &str, i: usize) -> Input {
     Input::Connect {
         sid: sid.to_owned(),
         user: Some(format!("user{}", i / 3)),
-        namespace: if i % 2 == 0 { "/" } else { "/chat" }.to_owned(),
+        namespace: if i.is_multiple_of(2) { "/" } else { "/chat" }.to_owned(),
     }
 }
 
@@ -74,33 +74,33 @@ fn sids() -> Vec<String> {
     (0..SOCKETS).map(|i| format!("sock{i:016}")).collect()
 }
 
+fn feed(t: &mut Tracker, input: Input) {
+    let _ = black_box(t.handle(2, input).unwrap());
+}
+
 /// One socket's life: connect, join a room, leave it, disconnect.
 fn lifecycle(t: &mut Tracker, sids: &[String]) {
     for (i, sid) in sids.iter().enumerate() {
-        let _ = black_box(t.handle(2, connect(sid, i)).unwrap());
-        black_box(
-            t.handle(
-                2,
-                Input::Join {
-                    sid: sid.clone(),
-                    room: format!("room{}", i % 10),
-                },
-            )
-            .unwrap(),
+        feed(t, connect(sid, i));
+        let room = format!("room{}", i % 10);
+        feed(
+            t,
+            Input::Join {
+                sid: sid.clone(),
+                room,
+            },
         );
     }
     for (i, sid) in sids.iter().enumerate() {
-        black_box(
-            t.handle(
-                2,
-                Input::Leave {
-                    sid: sid.clone(),
-                    room: format!("room{}", i % 10),
-                },
-            )
-            .unwrap(),
+        let room = format!("room{}", i % 10);
+        feed(
+            t,
+            Input::Leave {
+                sid: sid.clone(),
+                room,
+            },
         );
-        let _ = black_box(t.handle(2, Input::Disconnect { sid: sid.clone() }).unwrap());
+        feed(t, Input::Disconnect { sid: sid.clone() });
     }
 }
 
@@ -112,7 +112,7 @@ fn naive_lifecycle(sids: &[String]) {
     for (i, sid) in sids.iter().enumerate() {
         let user = format!("user{}", i / 3);
         *users.entry(user.clone()).or_default() += 1;
-        let ns = if i % 2 == 0 { "/" } else { "/chat" }.to_owned();
+        let ns = if i.is_multiple_of(2) { "/" } else { "/chat" }.to_owned();
         sockets.insert(sid.clone(), (user, ns, vec![format!("room{}", i % 10)]));
     }
     for (i, sid) in sids.iter().enumerate() {
@@ -151,16 +151,15 @@ fn memory(_: &mut Criterion) {
     let sids: Vec<String> = (0..n).map(|i| format!("sock{i:016}")).collect();
     let before = LIVE.load(Ordering::Relaxed);
     for (i, sid) in sids.iter().enumerate() {
-        let _ = t.handle(2, connect(sid, i)).unwrap();
-        let _ = t
-            .handle(
-                2,
-                Input::Join {
-                    sid: sid.clone(),
-                    room: format!("room{}", i % 10),
-                },
-            )
-            .unwrap();
+        feed(&mut t, connect(sid, i));
+        let room = format!("room{}", i % 10);
+        feed(
+            &mut t,
+            Input::Join {
+                sid: sid.clone(),
+                room,
+            },
+        );
     }
     let after = LIVE.load(Ordering::Relaxed);
     let per = (after - before) as f64 / n as f64;
