@@ -1,0 +1,115 @@
+// Type definitions for rollcall, written by hand.
+
+import type { EventEmitter } from "node:events";
+
+/** A node-redis v4/v5/v6 client (`sendCommand`) or an ioredis client (`call`). */
+export type RedisClient =
+  | { sendCommand(args: string[], ...rest: unknown[]): Promise<unknown> }
+  | { call(command: string, ...args: (string | number)[]): Promise<unknown> };
+
+/** Anything with the parts of a Socket.IO v4 `Server` that rollcall uses. */
+export interface SocketIOServer {
+  of(name: string): unknown;
+  _nsps: Map<string, unknown>;
+  sockets: EventEmitter;
+  engine?: unknown;
+}
+
+/** The parts of a Socket.IO server-side socket that `userId` may read. */
+export interface SocketLike {
+  id: string;
+  handshake: { auth: Record<string, unknown>; [key: string]: unknown };
+  data: any;
+  [key: string]: unknown;
+}
+
+export interface PresenceOptions {
+  /**
+   * A connected node-redis (v4, v5 or v6) or ioredis client. Omitted: a
+   * single server, counted in process.
+   */
+  redis?: RedisClient | null;
+  /**
+   * The user of a socket, called on "connection". `null`, `undefined` or ""
+   * means anonymous (counted as a socket, not a user).
+   * Default: `(socket) => socket.handshake.auth.userId`.
+   */
+  userId?: (socket: SocketLike) => string | number | null | undefined;
+  /** Key prefix (the Redis Cluster hash tag); no `{` or `}`. Default "rollcall". */
+  prefix?: string;
+  /** A server that stops renewing its lease for this long is reaped. Default 10000; at least 2 * heartbeatMs. */
+  ttlMs?: number;
+  /** Lease renewal interval. Default 5000. */
+  heartbeatMs?: number;
+  /** How often each server looks for dead servers to reap. Default 5000. */
+  reapMs?: number;
+  /** How long a user's last socket lingers after it disconnects; a reconnect within it is silent. Default 0. */
+  graceMs?: number;
+  /** Most fields one reap call removes. Default 1000. */
+  reapSlice?: number;
+  /** Wait before retrying a failed Redis call. Default 1000. */
+  retryMs?: number;
+  /** This server's id; unique among live servers. Default: host:pid:random. */
+  nodeId?: string;
+}
+
+/** A scope: a namespace (with a leading "/"), or a room of one. */
+export interface Scope {
+  namespace?: string;
+  /** A room; its namespace defaults to "/". */
+  room?: string;
+}
+
+export type OfflineReason = "disconnect" | "reaped" | "shutdown";
+
+export declare class Presence extends EventEmitter {
+  private constructor();
+
+  /**
+   * Follows every namespace, room and connection of `io`. Handlers are
+   * registered before it returns; the promise resolves once this server is
+   * registered in Redis (at once without Redis). Throws TypeError or
+   * RangeError for bad options.
+   */
+  static attach(io: SocketIOServer, options?: PresenceOptions): Promise<Presence>;
+
+  /** This server's id in the cluster. */
+  readonly nodeId: string;
+
+  /** Low-level (engine.io) connections, cluster-wide. */
+  clientsCount(): Promise<number>;
+  /** Sockets in a namespace (default "/") or a room of it, cluster-wide. */
+  socketsCount(scope?: Scope): Promise<number>;
+  /** Distinct users; no scope: over all namespaces. */
+  usersCount(scope?: Scope): Promise<number>;
+  /** The users' ids, sorted (by UTF-8 bytes); no scope: over all namespaces. */
+  usersList(scope?: Scope): Promise<string[]>;
+  /** Whether the user has a socket on any server. */
+  isUserConnected(userId: string | number): Promise<boolean>;
+  /** The user's sockets, over all namespaces and servers. */
+  userSocketsCount(userId: string | number): Promise<number>;
+  /**
+   * Leaves the cluster cleanly: this server's share is removed and its users
+   * go offline with reason "shutdown". Safe to call twice.
+   */
+  close(): Promise<void>;
+
+  /** A user's first socket in the cluster. Fires on exactly one server. */
+  on(event: "user connected", listener: (userId: string) => void): this;
+  /** A user's last socket in the cluster is gone. Fires on exactly one server. */
+  on(event: "user disconnected", listener: (userId: string, reason: OfflineReason) => void): this;
+  /** This server finished reaping a crashed one. */
+  on(event: "node reaped", listener: (nodeId: string) => void): this;
+  /** This server had been reaped while alive; it registers again and re-asserts its sockets. */
+  on(event: "fenced", listener: () => void): this;
+  /** A Redis call failed; rollcall retries and heals by itself. */
+  on(event: "store error", listener: (error: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+
+  once(event: "user connected", listener: (userId: string) => void): this;
+  once(event: "user disconnected", listener: (userId: string, reason: OfflineReason) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+declare const rollcall: { Presence: typeof Presence };
+export default rollcall;

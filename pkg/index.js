@@ -1,0 +1,693 @@
+"use strict";
+// rollcall: cluster-wide presence for Socket.IO servers.
+//
+// The logic lives in rollcall-core (Rust, compiled to rollcall_wasm_bg.wasm):
+// a state machine that is told every socket event with the time, and answers
+// with Redis script calls to run, events to deliver and when to tick. This
+// file is the host: it hooks Socket.IO, runs the calls on the app's Redis
+// client (or, without one, inside the WASM on an in-memory store), keeps the
+// timer, and turns the core's events into "user connected" / "user
+// disconnected".
+
+const { EventEmitter } = require("node:events");
+const crypto = require("node:crypto");
+const os = require("node:os");
+const wasm = require("./rollcall_wasm.js");
+
+const SCRIPTS = new Map(JSON.parse(wasm.scripts()).map((s) => [s.name, s]));
+
+// Core option name -> the JS option the user wrote.
+const JS_NAME = {
+  prefix: "prefix",
+  ttl_ms: "ttlMs",
+  heartbeat_ms: "heartbeatMs",
+  reap_ms: "reapMs",
+  grace_ms: "graceMs",
+  reap_slice: "reapSlice",
+  retry_ms: "retryMs",
+  node: "nodeId",
+  options: "options",
+};
+const NUMERIC = ["ttlMs", "heartbeatMs", "reapMs", "graceMs", "reapSlice", "retryMs"];
+const KNOWN = new Set(["redis", "userId", "prefix", "nodeId", ...NUMERIC]);
+const MAX_ID_BYTES = 256;
+
+/** Milliseconds on a clock that never goes back (timers only; leases use Redis' clock). */
+function now() {
+  return Math.floor(performance.timeOrigin + performance.now());
+}
+
+function defaultUserId(socket) {
+  const auth = socket.handshake && socket.handshake.auth;
+  return auth ? auth.userId : undefined;
+}
+
+function tooLong(s) {
+  return s.length > MAX_ID_BYTES / 3 && Buffer.byteLength(s) > MAX_ID_BYTES;
+}
+
+function message(err) {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Replaces the core's option names in a message with the JS ones. */
+function jsMessage(text) {
+  return text.replace(/\b(ttl_ms|heartbeat_ms|reap_ms|grace_ms|reap_slice|retry_ms)\b/g, (m) => JS_NAME[m]);
+}
+
+/** Checks the options; returns the core's config (JSON) or throws TypeError / RangeError. */
+function configOf(options) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== "object") {
+    throw new TypeError("rollcall: options must be an object");
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      throw new TypeError(
+        `rollcall: unknown option ${JSON.stringify(key)} (known: ${[...KNOWN].join(", ")})`,
+      );
+    }
+  }
+  const config = {};
+  if (options.prefix !== undefined) {
+    if (typeof options.prefix !== "string") {
+      throw new TypeError(`rollcall: prefix must be a string, got ${typeof options.prefix}`);
+    }
+    config.prefix = options.prefix;
+  }
+  for (const name of NUMERIC) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isInteger(value)) {
+      throw new TypeError(
+        `rollcall: ${name} must be a whole number of milliseconds, got ${String(value)}`,
+      );
+    }
+    if (value < 0) throw new RangeError(`rollcall: ${name} must not be negative, got ${value}`);
+    const core = Object.keys(JS_NAME).find((k) => JS_NAME[k] === name);
+    config[core] = value;
+  }
+  const json = JSON.stringify(config);
+  const bad = wasm.validateConfig(json);
+  if (bad !== undefined) {
+    const e = JSON.parse(bad);
+    const name = JS_NAME[e.option] || e.option;
+    const Err = e.out_of_range ? RangeError : TypeError;
+    throw new Err(`rollcall: ${name} ${jsMessage(e.message)}`);
+  }
+  return { json, config: { ttl_ms: 10000, ...config } };
+}
+
+/** Duck-types the app's Redis client into `send(args, firstKey) -> Promise`. */
+function storeOf(client) {
+  if (typeof client !== "object" && typeof client !== "function") {
+    throw new TypeError("rollcall: redis must be a node-redis or ioredis client");
+  }
+  if (typeof client.sendCommand === "function") {
+    // node-redis. Its cluster client takes (firstKey, isReadonly, args).
+    const cluster = client.masters !== undefined && typeof client.getSlotRandomNode === "function";
+    return cluster
+      ? (args, key) => client.sendCommand(key, false, args)
+      : (args) => client.sendCommand(args);
+  }
+  if (typeof client.call === "function") {
+    // ioredis (Redis or Cluster).
+    return (args) => client.call(...args);
+  }
+  throw new TypeError(
+    "rollcall: redis must be a node-redis client (with sendCommand) or an ioredis client (with call)",
+  );
+}
+
+/**
+ * A reply of node-redis or ioredis, RESP2 or RESP3, in the core's form:
+ * null | integer | string | array | {error}.
+ */
+function normalise(v) {
+  if (v === null || v === undefined) return null;
+  switch (typeof v) {
+    case "number":
+      return Number.isInteger(v) ? v : Math.trunc(v);
+    case "bigint":
+      return Number(v);
+    case "string":
+      return v;
+    case "boolean":
+      return v ? 1 : null;
+    default:
+      break;
+  }
+  if (Array.isArray(v)) return v.map(normalise);
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("utf8");
+  if (v instanceof Error) return { error: v.message };
+  if (v instanceof Set) return [...v].map(normalise);
+  if (v instanceof Map) {
+    const flat = [];
+    for (const [k, x] of v) flat.push(normalise(k), normalise(x));
+    return flat;
+  }
+  if (typeof v === "object") {
+    if (typeof v.toString === "function" && v.toString !== Object.prototype.toString) {
+      return String(v); // a verbatim string or a big number wrapper
+    }
+    const flat = [];
+    for (const k of Object.keys(v)) flat.push(k, normalise(v[k]));
+    return flat;
+  }
+  return String(v);
+}
+
+function checkId(value, what) {
+  if (typeof value === "number" && Number.isFinite(value)) value = String(value);
+  if (typeof value !== "string" || value.length === 0) {
+    throw new TypeError(`rollcall: ${what} must be a non-empty string`);
+  }
+  if (tooLong(value)) {
+    throw new RangeError(`rollcall: ${what} is longer than ${MAX_ID_BYTES} bytes`);
+  }
+  return value;
+}
+
+function namespaceName(ns) {
+  return ns.startsWith("/") ? ns : `/${ns}`;
+}
+
+/** `{ namespace, room }` -> [namespace | undefined, room | undefined]. */
+function scopeOf(scope, method, defaultNamespace) {
+  if (scope === undefined || scope === null) return [defaultNamespace, undefined];
+  if (typeof scope !== "object") {
+    throw new TypeError(`rollcall: ${method}() takes an object { namespace, room }`);
+  }
+  for (const key of Object.keys(scope)) {
+    if (key !== "namespace" && key !== "room") {
+      throw new TypeError(`rollcall: ${method}(): unknown scope field ${JSON.stringify(key)}`);
+    }
+  }
+  let { namespace, room } = scope;
+  if (namespace !== undefined && namespace !== null) {
+    namespace = namespaceName(checkId(namespace, "namespace"));
+  } else {
+    namespace = undefined;
+  }
+  if (room !== undefined && room !== null) {
+    room = checkId(room, "room");
+    namespace = namespace || "/";
+  } else {
+    room = undefined;
+  }
+  return [namespace === undefined ? defaultNamespace : namespace, room];
+}
+
+class Presence extends EventEmitter {
+  /**
+   * Starts following `io`. Handlers are registered before this returns; the
+   * promise resolves once this node is registered in Redis (at once without
+   * Redis) and rejects if that first call fails.
+   */
+  static attach(io, options) {
+    const presence = new Presence(io, options, Presence.#token);
+    return presence.#start();
+  }
+
+  static #token = Symbol("rollcall.Presence");
+
+  #t;
+  #send = null;
+  #redis = null;
+  #io;
+  #userId;
+  #ttlMs;
+  #timer = null;
+  #hooks = [];
+  #namespaces = new WeakSet();
+  #sockets = new WeakSet();
+  #closing = null;
+  #closed = null; // resolve of close()'s promise
+  #closeFailed = null;
+  #ready = null; // [resolve, reject] until the first registration
+  #lastError = null;
+  #dead = false; // the first registration failed: attach() rejected
+  #onDisconnecting;
+  #onClientClose;
+  #onRedisError;
+
+  constructor(io, options, token) {
+    super();
+    if (token !== Presence.#token) {
+      throw new TypeError("rollcall: use `await Presence.attach(io, options)`");
+    }
+    if (!io || typeof io.of !== "function" || !(io._nsps instanceof Map)) {
+      throw new TypeError("rollcall: io must be a Socket.IO v4 Server");
+    }
+    const opts = options === undefined || options === null ? {} : options;
+    const { json, config } = configOf(opts);
+    this.#ttlMs = config.ttl_ms;
+    if (opts.userId !== undefined && typeof opts.userId !== "function") {
+      throw new TypeError("rollcall: userId must be a function (socket) => user id");
+    }
+    this.#userId = opts.userId || defaultUserId;
+    if (opts.redis !== undefined && opts.redis !== null) {
+      this.#send = storeOf(opts.redis);
+      this.#redis = opts.redis;
+    }
+    let nodeId = opts.nodeId;
+    if (nodeId === undefined) {
+      nodeId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(6).toString("base64url")}`;
+    } else {
+      nodeId = checkId(nodeId, "nodeId");
+    }
+    try {
+      this.#t = new wasm.RawTracker(json, nodeId, this.#send === null);
+    } catch (e) {
+      throw new TypeError(`rollcall: ${jsMessage(message(e))}`);
+    }
+    this.#io = io;
+
+    const self = this;
+    // Shared listeners: `this` is the emitting socket, so no closure per socket.
+    this.#onDisconnecting = function onDisconnecting() {
+      self.#disconnect(this.id);
+    };
+    this.#onClientClose = function onClientClose() {
+      self.#clientClose(this.id);
+    };
+    this.#onRedisError = (err) => {
+      this.#lastError = message(err);
+    };
+    // Everything is hooked synchronously, before any await.
+    if (this.#redis && typeof this.#redis.on === "function") {
+      this.#hook(this.#redis, "error", this.#onRedisError);
+    }
+    this.#hookServer(io);
+  }
+
+  /** This server's id in the cluster. */
+  get nodeId() {
+    return this.#t.nodeId;
+  }
+
+  // ----- start and stop -----
+
+  #start() {
+    const ready =
+      this.#send === null
+        ? Promise.resolve(this)
+        : new Promise((resolve, reject) => {
+            this.#ready = [() => resolve(this), reject];
+          });
+    this.#input(this.#t.tick(now()));
+    return ready;
+  }
+
+  /** Leaves the cluster: this node's share is removed at once, its users go offline ("shutdown"). */
+  close() {
+    if (this.#closing) return this.#closing;
+    this.#unhook();
+    this.#closing = new Promise((resolve, reject) => {
+      this.#closed = resolve;
+      this.#closeFailed = reject;
+    });
+    let out;
+    try {
+      out = this.#t.shutdown(now());
+    } catch (e) {
+      this.#finish(e);
+      return this.#closing;
+    }
+    if (!this.#t.closed) {
+      // Bounded: with Redis gone, this node is reaped by the others instead.
+      const limit = Math.max(this.#ttlMs, 5000);
+      const guard = setTimeout(() => {
+        this.#finish(
+          new Error(
+            `rollcall: could not leave the cluster within ${limit} ms` +
+              (this.#lastError ? ` (last error: ${this.#lastError})` : "") +
+              "; the other servers will reap this one",
+          ),
+        );
+      }, limit);
+      this.#closing.finally(() => clearTimeout(guard)).catch(() => {});
+    }
+    this.#input(out);
+    return this.#closing;
+  }
+
+  #finish(error) {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#ready) {
+      const [, reject] = this.#ready;
+      this.#ready = null;
+      reject(error || new Error("rollcall: closed before the first registration"));
+    }
+    const [resolve, reject] = [this.#closed, this.#closeFailed];
+    this.#closed = this.#closeFailed = null;
+    if (error && reject) reject(error);
+    else if (resolve) resolve();
+  }
+
+  // ----- Socket.IO hooks -----
+
+  #hook(emitter, event, fn) {
+    emitter.on(event, fn);
+    this.#hooks.push([emitter, event, fn]);
+  }
+
+  #unhook() {
+    for (const [emitter, event, fn] of this.#hooks) emitter.off(event, fn);
+    this.#hooks = [];
+    for (const nsp of this.#io._nsps.values()) {
+      for (const socket of nsp.sockets.values()) socket.off("disconnecting", this.#onDisconnecting);
+    }
+    const engine = this.#io.engine;
+    if (engine && engine.clients) {
+      for (const client of Object.values(engine.clients)) client.off("close", this.#onClientClose);
+    }
+  }
+
+  #hookServer(io) {
+    // io.on proxies to the main namespace, where "new_namespace" is emitted.
+    this.#hook(io.sockets, "new_namespace", (nsp) => this.#hookNamespace(nsp));
+    for (const nsp of io._nsps.values()) this.#hookNamespace(nsp);
+    if (io.engine) {
+      this.#hookEngine(io.engine);
+    } else {
+      // Not bound to an HTTP server yet: hook the engine when it is.
+      const bind = io.bind;
+      const self = this;
+      io.bind = function rollcallBind(engine) {
+        io.bind = bind;
+        const result = bind.call(this, engine);
+        if (!self.#closing) self.#hookEngine(engine);
+        return result;
+      };
+    }
+  }
+
+  #hookNamespace(nsp) {
+    if (this.#namespaces.has(nsp)) return;
+    this.#namespaces.add(nsp);
+    this.#hook(nsp, "connection", (socket) => this.#connect(socket));
+    const adapter = nsp.adapter;
+    this.#hook(adapter, "join-room", (room, sid) => {
+      if (room !== sid) this.#join(sid, room);
+    });
+    this.#hook(adapter, "leave-room", (room, sid) => {
+      if (room !== sid) this.#leave(sid, room);
+    });
+    for (const socket of nsp.sockets.values()) this.#connect(socket);
+  }
+
+  #hookEngine(engine) {
+    this.#hook(engine, "connection", (client) => this.#clientOpen(client));
+    for (const client of Object.values(engine.clients || {})) this.#clientOpen(client);
+  }
+
+  // ----- inputs (the hot path: no JSON unless the core has something to say) -----
+
+  #userOf(socket) {
+    let user;
+    try {
+      user = this.#userId(socket);
+    } catch (e) {
+      this.#warn(`userId() threw (${message(e)}); the socket counts as anonymous`);
+      return undefined;
+    }
+    if (user === undefined || user === null || user === "") return undefined;
+    if (typeof user === "number" || typeof user === "bigint") user = String(user);
+    if (typeof user !== "string") {
+      this.#warn(`userId() returned a ${typeof user}, not a string; the socket counts as anonymous`);
+      return undefined;
+    }
+    if (tooLong(user)) {
+      this.#warn(`a user id is longer than ${MAX_ID_BYTES} bytes; the socket counts as anonymous`);
+      return undefined;
+    }
+    return user;
+  }
+
+  #connect(socket) {
+    if (this.#closing || this.#sockets.has(socket)) return;
+    this.#sockets.add(socket);
+    const sid = socket.id;
+    const namespace = socket.nsp.name;
+    if (tooLong(namespace)) {
+      this.#warn(`namespace ${namespace.slice(0, 40)}... is longer than ${MAX_ID_BYTES} bytes: not counted`);
+      return;
+    }
+    const user = this.#userOf(socket);
+    let out;
+    try {
+      out = this.#t.connect(now(), sid, user, namespace);
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    socket.on("disconnecting", this.#onDisconnecting);
+    if (out !== undefined) this.#input(out);
+    // Rooms joined before "connection" (middleware, connection state recovery).
+    for (const room of socket.rooms) {
+      if (room !== sid) this.#join(sid, room);
+    }
+  }
+
+  #disconnect(sid) {
+    let out;
+    try {
+      out = this.#t.disconnect(now(), sid);
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    if (out !== undefined) this.#input(out);
+  }
+
+  #join(sid, room) {
+    if (typeof room !== "string") room = String(room);
+    if (room.length === 0 || tooLong(room)) return;
+    let out;
+    try {
+      out = this.#t.join(now(), sid, room);
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    if (out !== undefined) this.#input(out);
+  }
+
+  #leave(sid, room) {
+    if (typeof room !== "string") room = String(room);
+    if (room.length === 0 || tooLong(room)) return;
+    let out;
+    try {
+      out = this.#t.leave(now(), sid, room);
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    if (out !== undefined) this.#input(out);
+  }
+
+  #clientOpen(client) {
+    if (this.#closing) return;
+    let out;
+    try {
+      out = this.#t.clientOpen(now(), client.id);
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    client.on("close", this.#onClientClose);
+    if (out !== undefined) this.#input(out);
+  }
+
+  #clientClose(cid) {
+    let out;
+    try {
+      out = this.#t.clientClose(now(), cid);
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    if (out !== undefined) this.#input(out);
+  }
+
+  #tick = () => {
+    this.#timer = null;
+    let out;
+    try {
+      out = this.#t.tick(now());
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    this.#input(out);
+  };
+
+  // ----- what the core asks for -----
+
+  /** Acts on one output of the core: `{ops?, events?, tick?, error?}`. */
+  #input(out) {
+    if (out === undefined || this.#dead) return;
+    const o = JSON.parse(out);
+    if (o.tick !== undefined) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = setTimeout(this.#tick, Math.max(0, o.tick - now()));
+      this.#timer.unref();
+    }
+    if (o.ops !== undefined) for (const op of o.ops) this.#run(op);
+    if (o.error !== undefined) this.#storeError(o.error);
+    if (o.events !== undefined) for (const e of o.events) this.#event(e);
+  }
+
+  /** Runs one script call; its reply (or error) always goes back to the core. */
+  #run(op) {
+    this.#exec(op).then(
+      (reply) => this.#reply(op, reply),
+      (err) => {
+        this.#lastError = message(err);
+        this.#reply(op, { error: message(err) });
+      },
+    );
+  }
+
+  #reply(op, reply) {
+    if (this.#dead) return;
+    if (this.#ready && op.script === "register") {
+      const [resolve, reject] = this.#ready;
+      this.#ready = null;
+      if (reply !== null && typeof reply === "object" && !Array.isArray(reply)) {
+        // Give up entirely: no hooks, no timer, no more calls. Registered or
+        // not, nothing of this node's sockets is in Redis.
+        this.#dead = true;
+        this.#unhook();
+        this.#closing = Promise.resolve();
+        this.#finish();
+        reject(new Error(`rollcall: could not register with Redis: ${reply.error}`));
+        return;
+      }
+      resolve();
+    }
+    let out;
+    try {
+      out = this.#t.reply(now(), op.token, JSON.stringify(reply));
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    this.#input(out);
+  }
+
+  /** EVALSHA, with EVAL when Redis does not know the script (yet, or any more). */
+  async #exec(op) {
+    const script = SCRIPTS.get(op.script);
+    const tail = [String(op.keys.length), ...op.keys, ...op.args];
+    const key = op.keys[0];
+    try {
+      return normalise(await this.#send(["EVALSHA", script.sha, ...tail], key));
+    } catch (e) {
+      if (!message(e).includes("NOSCRIPT")) throw e;
+    }
+    return normalise(await this.#send(["EVAL", script.source, ...tail], key));
+  }
+
+  #event(e) {
+    switch (e.type) {
+      case "user_online":
+        if (e.scope.kind === "global") this.#emit("user connected", e.user);
+        break;
+      case "user_offline":
+        if (e.scope.kind === "global") this.#emit("user disconnected", e.user, e.reason);
+        break;
+      case "node_reaped":
+        this.#emit("node reaped", e.node);
+        break;
+      case "fenced":
+        this.#emit("fenced");
+        break;
+      case "store_error":
+        this.#storeError(e.message);
+        break;
+      case "closed":
+        this.#finish();
+        break;
+      default:
+        break;
+    }
+  }
+
+  #storeError(text) {
+    this.#lastError = text;
+    if (this.listenerCount("store error") > 0) this.#emit("store error", new Error(`rollcall: ${text}`));
+  }
+
+  /** A listener that throws must not break the bookkeeping: rethrow it outside. */
+  #emit(...args) {
+    try {
+      this.emit(...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  #warn(text) {
+    process.emitWarning(`rollcall: ${text}`, "RollcallWarning");
+  }
+
+  // ----- reads -----
+
+  #read(what, namespace, room, user) {
+    try {
+      if (this.#send === null) {
+        return Promise.resolve(JSON.parse(this.#t.readEmbedded(now(), what, namespace, room, user)));
+      }
+      const op = JSON.parse(this.#t.readOp(what, namespace, room, user));
+      return this.#exec(op).then((reply) =>
+        JSON.parse(wasm.parseAnswer(what, namespace, room, user, JSON.stringify(reply))),
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Low-level (engine.io) connections, cluster-wide. */
+  clientsCount() {
+    return this.#read("clients");
+  }
+
+  /** Sockets in a namespace (default "/") or in a room of it. */
+  socketsCount(scope) {
+    const [namespace, room] = scopeOf(scope, "socketsCount", "/");
+    return this.#read("sockets", namespace, room);
+  }
+
+  /** Distinct users; no scope: all namespaces. */
+  usersCount(scope) {
+    const [namespace, room] = scopeOf(scope, "usersCount", undefined);
+    return this.#read("users", namespace, room);
+  }
+
+  /** The users, sorted; no scope: all namespaces. */
+  usersList(scope) {
+    const [namespace, room] = scopeOf(scope, "usersList", undefined);
+    return this.#read("list", namespace, room);
+  }
+
+  /** Whether the user has a socket anywhere in the cluster. */
+  isUserConnected(userId) {
+    const user = checkId(userId, "userId");
+    return this.#read("user", undefined, undefined, user).then((n) => n > 0);
+  }
+
+  /** How many sockets the user has, over all namespaces and servers. */
+  userSocketsCount(userId) {
+    const user = checkId(userId, "userId");
+    return this.#read("user", undefined, undefined, user);
+  }
+}
+
+module.exports = { Presence, normalise };
+module.exports.default = module.exports;

@@ -1,0 +1,6 @@
+// ESM entry: the package is CommonJS (wasm-bindgen's nodejs output); this
+// re-exports it by name.
+import rollcall from "./index.js";
+
+export const { Presence } = rollcall;
+export default rollcall;

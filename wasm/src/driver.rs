@@ -1,0 +1,399 @@
+//! The host-side half of a tracker that both JS bindings share: it feeds
+//! inputs, runs ops against the embedded store in single-server mode, and
+//! encodes what the JS side must act on as one compact JSON string, or
+//! nothing at all when there is nothing to do (the common case on the hot
+//! path). Plain Rust, so it is tested natively.
+
+use rollcall_core::{
+    Answer, Config, ConfigError, Event, Input, InputError, Keyspace, Millis, Op, Query, Reply,
+    Scope, Token, Tracker,
+};
+use serde::Serialize;
+
+/// What the JS side must do after an input, as serialized.
+#[derive(Debug, Serialize)]
+struct Out<'a> {
+    /// Script calls to run against Redis (never in embedded mode).
+    #[serde(skip_serializing_if = "<[Op]>::is_empty")]
+    ops: &'a [Op],
+    #[serde(skip_serializing_if = "<[Event]>::is_empty")]
+    events: &'a [Event],
+    /// Arm the tick timer for this time (replacing the armed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tick: Option<Millis>,
+    /// A reply the tracker could not use: it treats the call as failed and
+    /// heals on its own; the host may want to log it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A tracker with its host-side plumbing.
+#[derive(Debug)]
+pub struct Driver {
+    tracker: Tracker,
+    /// `Some` in single-server mode: ops run here, never leave.
+    store: Option<Keyspace>,
+    /// The tick the JS side has a timer for. A later `next_tick` needs no
+    /// new timer: an early tick is harmless and reports the new time.
+    armed: Option<Millis>,
+    ops: Vec<Op>,
+    events: Vec<Event>,
+    error: Option<String>,
+}
+
+impl Driver {
+    /// `embedded`: single-server mode, the store is in memory.
+    pub fn new(config: Config, node: &str, embedded: bool) -> Result<Driver, ConfigError> {
+        Ok(Driver {
+            tracker: Tracker::new(config, node)?,
+            store: embedded.then(Keyspace::new),
+            armed: None,
+            ops: Vec::new(),
+            events: Vec::new(),
+            error: None,
+        })
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Feeds one input. `Ok(None)`: nothing to do. Socket and client inputs
+    /// the tracker finds redundant (a duplicate connect after connection
+    /// state recovery, an event for a socket it never saw or already
+    /// dropped, anything after shutdown) are ignored. `Err`: an input no
+    /// host should send (a malformed id, an unknown token).
+    pub fn feed(&mut self, now: Millis, input: Input) -> Result<Option<String>, String> {
+        if matches!(input, Input::Tick) {
+            // The timer fired: whatever comes next needs a new one.
+            self.armed = None;
+        }
+        match self.tracker.handle(now, input) {
+            Ok(step) => self.absorb(step),
+            Err(
+                InputError::DuplicateSocket { .. }
+                | InputError::UnknownSocket { .. }
+                | InputError::DuplicateClient { .. }
+                | InputError::UnknownClient { .. }
+                | InputError::Closed,
+            ) => {}
+            Err(e @ InputError::BadReply { .. }) => self.error = Some(e.to_string()),
+            Err(e) => {
+                self.ops.clear();
+                self.events.clear();
+                return Err(e.to_string());
+            }
+        }
+        self.run_embedded(now);
+        Ok(self.flush())
+    }
+
+    fn absorb(&mut self, step: rollcall_core::Step) {
+        self.ops.extend(step.ops);
+        self.events.extend(step.events);
+    }
+
+    /// In single-server mode, runs every op (and the ops its reply causes)
+    /// against the in-memory store.
+    fn run_embedded(&mut self, now: Millis) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        while !self.ops.is_empty() {
+            for op in std::mem::take(&mut self.ops) {
+                let reply = store.run(now, &op);
+                match self.tracker.handle(
+                    now,
+                    Input::Reply {
+                        token: op.token,
+                        reply,
+                    },
+                ) {
+                    Ok(step) => {
+                        self.ops.extend(step.ops);
+                        self.events.extend(step.events);
+                    }
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Encodes and clears what the host must act on.
+    fn flush(&mut self) -> Option<String> {
+        let tick = match (self.tracker.next_tick(), self.armed) {
+            (Some(next), Some(armed)) if next >= armed => None,
+            (Some(next), _) => {
+                self.armed = Some(next);
+                Some(next)
+            }
+            (None, _) => {
+                self.armed = None;
+                None
+            }
+        };
+        if self.ops.is_empty() && self.events.is_empty() && tick.is_none() && self.error.is_none() {
+            return None;
+        }
+        let out = Out {
+            ops: &self.ops,
+            events: &self.events,
+            tick,
+            error: self.error.take(),
+        };
+        let json = serde_json::to_string(&out).expect("plain data serializes");
+        self.ops.clear();
+        self.events.clear();
+        Some(json)
+    }
+
+    /// Parses a normalised reply (JSON: null, integer, string, array,
+    /// `{"error": ...}`) and feeds it.
+    pub fn reply(
+        &mut self,
+        now: Millis,
+        token: u64,
+        reply_json: &str,
+    ) -> Result<Option<String>, String> {
+        let reply = serde_json::from_str::<Reply>(reply_json).unwrap_or_else(|e| {
+            Reply::error(format!("rollcall: a reply that is not valid JSON: {e}"))
+        });
+        self.feed(
+            now,
+            Input::Reply {
+                token: Token(token),
+                reply,
+            },
+        )
+    }
+
+    /// The `read` script call that answers `query`, as JSON (token 0).
+    pub fn read_op(&self, query: &Query) -> String {
+        let op = query.op(self.tracker.schema(), Token(0));
+        serde_json::to_string(&op).expect("plain data serializes")
+    }
+
+    /// Answers `query` from the embedded store (single-server mode).
+    pub fn read_embedded(&mut self, now: Millis, query: &Query) -> Result<Answer, String> {
+        let op = query.op(self.tracker.schema(), Token(0));
+        let store = self
+            .store
+            .as_mut()
+            .ok_or("rollcall: no embedded store: reads go to Redis")?;
+        query.parse(&store.run(now, &op)).map_err(|e| e.to_string())
+    }
+}
+
+/// Parses a normalised reply to a read.
+pub fn parse_answer(query: &Query, reply_json: &str) -> Result<Answer, String> {
+    let reply = serde_json::from_str::<Reply>(reply_json)
+        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))?;
+    query.parse(&reply).map_err(|e| e.to_string())
+}
+
+/// An answer as JSON: a number or a sorted array of user ids.
+pub fn answer_json(answer: &Answer) -> String {
+    serde_json::to_string(answer).expect("plain data serializes")
+}
+
+/// Builds a query from its flat JS form. `what`: `clients`, `sockets`,
+/// `users`, `list` or `user`. The scope is a room when `room` is given (in
+/// `namespace`, default `/`), else a namespace when `namespace` is given,
+/// else global.
+pub fn query(
+    what: &str,
+    namespace: Option<String>,
+    room: Option<String>,
+    user: Option<String>,
+) -> Result<Query, String> {
+    let scope = match (namespace, room) {
+        (ns, Some(room)) => Scope::room(ns.unwrap_or_else(|| "/".to_owned()), room),
+        (Some(ns), None) => Scope::namespace(ns),
+        (None, None) => Scope::Global,
+    };
+    Ok(match what {
+        "clients" => Query::Clients,
+        "sockets" => Query::Sockets { scope },
+        "users" => Query::Users { scope },
+        "list" => Query::UserList { scope },
+        "user" => Query::UserSockets {
+            user: user.ok_or("rollcall: a user query needs a user id")?,
+        },
+        other => return Err(format!("rollcall: unknown query {other:?}")),
+    })
+}
+
+/// Every script as JSON: `[{"name", "sha", "source"}]`.
+pub fn scripts_json() -> String {
+    #[derive(Serialize)]
+    struct Entry {
+        name: &'static str,
+        sha: String,
+        source: &'static str,
+    }
+    let all: Vec<Entry> = rollcall_core::Script::ALL
+        .iter()
+        .map(|s| Entry {
+            name: s.name(),
+            sha: s.sha1(),
+            source: s.source(),
+        })
+        .collect();
+    serde_json::to_string(&all).expect("plain data serializes")
+}
+
+/// Checks options given as JSON (the fields of [`Config`]); `None` when
+/// valid, else `{"option", "out_of_range", "message"}` as JSON.
+pub fn validate_config(json: &str) -> Option<String> {
+    let error = match config_from_json(json) {
+        Ok(config) => config.validate().err()?,
+        Err(e) => e,
+    };
+    Some(config_error_json(&error))
+}
+
+pub fn config_from_json(json: &str) -> Result<Config, ConfigError> {
+    serde_json::from_str::<Config>(json).map_err(|e| ConfigError {
+        option: "options",
+        out_of_range: false,
+        message: e.to_string(),
+    })
+}
+
+pub fn config_error_json(e: &ConfigError) -> String {
+    serde_json::json!({
+        "option": e.option,
+        "out_of_range": e.out_of_range,
+        "message": e.message,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embedded() -> Driver {
+        let config = Config {
+            ttl_ms: 2_000,
+            heartbeat_ms: 500,
+            reap_ms: 500,
+            ..Config::default()
+        };
+        Driver::new(config, "n1", true).unwrap()
+    }
+
+    fn connect(sid: &str, user: Option<&str>) -> Input {
+        Input::Connect {
+            sid: sid.into(),
+            user: user.map(Into::into),
+            namespace: "/".into(),
+        }
+    }
+
+    fn count(d: &mut Driver, q: Query) -> Answer {
+        d.read_embedded(1_000, &q).unwrap()
+    }
+
+    #[test]
+    fn embedded_mode_runs_ops_inside_and_reports_only_events_and_ticks() {
+        let mut d = embedded();
+        let first = d.feed(1_000, Input::Tick).unwrap().unwrap();
+        assert!(!first.contains("\"ops\""), "{first}");
+        assert!(first.contains("\"tick\":"), "{first}");
+        let out = d.feed(1_000, connect("s1", Some("ann"))).unwrap().unwrap();
+        assert!(out.contains("user_online"), "{out}");
+        assert!(!out.contains("\"ops\""), "{out}");
+        // A second tab of the same user: no event, no new timer.
+        assert_eq!(d.feed(1_001, connect("s2", Some("ann"))).unwrap(), None);
+        // Connection state recovery: a duplicate connect is ignored.
+        assert_eq!(d.feed(1_002, connect("s2", Some("ann"))).unwrap(), None);
+        let users = Query::Users {
+            scope: Scope::Global,
+        };
+        assert_eq!(count(&mut d, users.clone()), Answer::Count(1));
+        assert_eq!(
+            count(
+                &mut d,
+                Query::Sockets {
+                    scope: Scope::Global
+                }
+            ),
+            Answer::Count(2)
+        );
+        assert_eq!(
+            d.feed(1_003, Input::Disconnect { sid: "s1".into() })
+                .unwrap(),
+            None
+        );
+        let out = d
+            .feed(1_004, Input::Disconnect { sid: "s2".into() })
+            .unwrap()
+            .unwrap();
+        assert!(out.contains("user_offline"), "{out}");
+        assert_eq!(count(&mut d, users), Answer::Count(0));
+        // Unknown sockets are ignored, malformed ids are not.
+        assert_eq!(
+            d.feed(1_005, Input::Disconnect { sid: "zz".into() })
+                .unwrap(),
+            None
+        );
+        assert!(d.feed(1_005, connect("", None)).is_err());
+    }
+
+    #[test]
+    fn a_timer_is_asked_for_only_when_an_earlier_one_is_needed() {
+        let mut d = embedded();
+        let out = d.feed(1_000, Input::Tick).unwrap().unwrap();
+        assert!(out.contains("\"tick\":"), "{out}");
+        // The tick the timer asked for: it reports the next one again.
+        let out = d.feed(1_500, Input::Tick).unwrap().unwrap();
+        assert!(out.contains("\"tick\":"), "{out}");
+    }
+
+    #[test]
+    fn redis_mode_hands_ops_out_and_takes_replies_back() {
+        let mut d = Driver::new(Config::default(), "n1", false).unwrap();
+        let out = d.feed(0, Input::Tick).unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let ops = v["ops"].as_array().unwrap();
+        assert_eq!(ops[0]["script"], "register");
+        let token = ops[0]["token"].as_u64().unwrap();
+        // A failed call: the tracker reports it and retries later.
+        let out = d
+            .reply(1, token, r#"{"error":"connection lost"}"#)
+            .unwrap()
+            .unwrap();
+        assert!(out.contains("store_error"), "{out}");
+        // A token nobody waits for is a host bug.
+        assert!(d.reply(1, 999, "null").is_err());
+    }
+
+    #[test]
+    fn queries_and_config_errors_have_a_flat_form() {
+        assert_eq!(
+            query("users", None, Some("news".into()), None).unwrap(),
+            Query::Users {
+                scope: Scope::room("/", "news")
+            }
+        );
+        assert!(query("user", None, None, None).is_err());
+        assert_eq!(validate_config(r#"{"ttl_ms":10000}"#), None);
+        let e = validate_config(r#"{"ttl_ms":100,"heartbeat_ms":100}"#).unwrap();
+        assert!(e.contains("\"option\":\"ttl_ms\""), "{e}");
+        assert!(e.contains("\"out_of_range\":true"), "{e}");
+        let answer = parse_answer(
+            &Query::UserList {
+                scope: Scope::Global,
+            },
+            r#"["b","a"]"#,
+        )
+        .unwrap();
+        assert_eq!(answer_json(&answer), r#"["a","b"]"#);
+        assert!(scripts_json().contains("\"sha\""));
+    }
+}

@@ -1,0 +1,201 @@
+//! The wasm-bindgen API. JS names are camelCase; `pkg/index.js` is the only
+//! intended caller.
+
+use rollcall_core::{Input, Millis};
+use wasm_bindgen::prelude::*;
+
+use crate::driver::{self, Driver};
+
+/// JS numbers are f64; times and tokens are whole and far below 2^53.
+fn ms(now: f64) -> Millis {
+    if now.is_finite() && now > 0.0 {
+        now as Millis
+    } else {
+        0
+    }
+}
+
+fn fail(message: String) -> JsError {
+    JsError::new(&message)
+}
+
+/// One node's tracker, for `pkg/index.js`. Every input method takes the
+/// time in ms and returns `undefined` when there is nothing to do, else a
+/// JSON string `{ops?, events?, tick?, error?}`.
+#[wasm_bindgen]
+pub struct RawTracker {
+    driver: Driver,
+}
+
+#[wasm_bindgen]
+impl RawTracker {
+    /// `config`: the core's options as JSON (snake_case fields);
+    /// `embedded`: single-server mode with the in-memory store.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &str, node: &str, embedded: bool) -> Result<RawTracker, JsError> {
+        let config = driver::config_from_json(config).map_err(|e| fail(e.to_string()))?;
+        let driver = Driver::new(config, node, embedded).map_err(|e| fail(e.to_string()))?;
+        Ok(RawTracker { driver })
+    }
+
+    #[wasm_bindgen(getter, js_name = nodeId)]
+    pub fn node_id(&self) -> String {
+        self.driver.tracker().node().to_owned()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn embedded(&self) -> bool {
+        self.driver.is_embedded()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.driver.tracker().is_closed()
+    }
+
+    /// Sockets connected to this node.
+    #[wasm_bindgen(getter, js_name = localSockets)]
+    pub fn local_sockets(&self) -> u32 {
+        self.driver.tracker().local_sockets() as u32
+    }
+
+    /// Low-level clients open on this node.
+    #[wasm_bindgen(getter, js_name = localClients)]
+    pub fn local_clients(&self) -> u32 {
+        self.driver.tracker().local_clients() as u32
+    }
+
+    pub fn tick(&mut self, now: f64) -> Result<Option<String>, JsError> {
+        self.driver.feed(ms(now), Input::Tick).map_err(fail)
+    }
+
+    /// `user`: `undefined` for an anonymous socket.
+    pub fn connect(
+        &mut self,
+        now: f64,
+        sid: String,
+        user: Option<String>,
+        namespace: String,
+    ) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(
+                ms(now),
+                Input::Connect {
+                    sid,
+                    user,
+                    namespace,
+                },
+            )
+            .map_err(fail)
+    }
+
+    pub fn disconnect(&mut self, now: f64, sid: String) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::Disconnect { sid })
+            .map_err(fail)
+    }
+
+    pub fn join(&mut self, now: f64, sid: String, room: String) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::Join { sid, room })
+            .map_err(fail)
+    }
+
+    pub fn leave(
+        &mut self,
+        now: f64,
+        sid: String,
+        room: String,
+    ) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::Leave { sid, room })
+            .map_err(fail)
+    }
+
+    #[wasm_bindgen(js_name = clientOpen)]
+    pub fn client_open(&mut self, now: f64, cid: String) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::ClientOpen { cid })
+            .map_err(fail)
+    }
+
+    #[wasm_bindgen(js_name = clientClose)]
+    pub fn client_close(&mut self, now: f64, cid: String) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::ClientClose { cid })
+            .map_err(fail)
+    }
+
+    /// The reply to op `token`, normalised to JSON: null, an integer, a
+    /// string, an array of those, or `{"error": "..."}`.
+    pub fn reply(&mut self, now: f64, token: f64, reply: &str) -> Result<Option<String>, JsError> {
+        self.driver.reply(ms(now), ms(token), reply).map_err(fail)
+    }
+
+    pub fn shutdown(&mut self, now: f64) -> Result<Option<String>, JsError> {
+        self.driver.feed(ms(now), Input::Shutdown).map_err(fail)
+    }
+
+    /// The `read` op answering a query, as JSON. `what`: `clients`,
+    /// `sockets`, `users`, `list` or `user` (see `driver::query`).
+    #[wasm_bindgen(js_name = readOp)]
+    pub fn read_op(
+        &self,
+        what: &str,
+        namespace: Option<String>,
+        room: Option<String>,
+        user: Option<String>,
+    ) -> Result<String, JsError> {
+        let query = driver::query(what, namespace, room, user).map_err(fail)?;
+        Ok(self.driver.read_op(&query))
+    }
+
+    /// Answers a query from the embedded store, as JSON (a number or a
+    /// sorted array of user ids).
+    #[wasm_bindgen(js_name = readEmbedded)]
+    pub fn read_embedded(
+        &mut self,
+        now: f64,
+        what: &str,
+        namespace: Option<String>,
+        room: Option<String>,
+        user: Option<String>,
+    ) -> Result<String, JsError> {
+        let query = driver::query(what, namespace, room, user).map_err(fail)?;
+        let answer = self.driver.read_embedded(ms(now), &query).map_err(fail)?;
+        Ok(driver::answer_json(&answer))
+    }
+}
+
+/// Parses the normalised reply to a read op, as JSON (see `readEmbedded`).
+#[wasm_bindgen(js_name = parseAnswer)]
+pub fn parse_answer(
+    what: &str,
+    namespace: Option<String>,
+    room: Option<String>,
+    user: Option<String>,
+    reply: &str,
+) -> Result<String, JsError> {
+    let query = driver::query(what, namespace, room, user).map_err(fail)?;
+    let answer = driver::parse_answer(&query, reply).map_err(fail)?;
+    Ok(driver::answer_json(&answer))
+}
+
+/// `undefined` when the options (JSON, snake_case) are valid, else JSON
+/// `{"option", "out_of_range", "message"}`.
+#[wasm_bindgen(js_name = validateConfig)]
+pub fn validate_config(config: &str) -> Option<String> {
+    driver::validate_config(config)
+}
+
+/// Every Lua script as JSON: `[{"name", "sha", "source"}]`.
+#[wasm_bindgen]
+pub fn scripts() -> String {
+    driver::scripts_json()
+}
+
+/// The version of the core compiled in.
+#[wasm_bindgen(js_name = coreVersion)]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
