@@ -1,1 +1,38 @@
-//! Runs rollcall-core against Redis (built by the host issue).
+//! rollcall-host: runs [`rollcall_core`] for real, with tokio and Redis.
+//!
+//! [`Presence`] is the handle a Rust server embeds: it starts one tokio task
+//! (the [`driver`]) that owns the core's `Tracker`, feeds it inputs and
+//! timers, runs its script calls on a [`Store`] (real Redis, or the core's
+//! in-memory model when no Redis URL is given) and hands its events to the
+//! application. Queries are single O(1) script calls on the store.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rollcall_host::Error> {
+//! use rollcall_host::{Presence, Scope};
+//! let presence = Presence::builder().redis("redis://127.0.0.1:6379").start().await?;
+//! presence.connect("sid-1", Some("alice"), "/").await?;
+//! presence.join("sid-1", "lobby").await?;
+//! let online = presence.users_count(Scope::room("/", "lobby")).await?;
+//! presence.shutdown().await?;
+//! # let _ = online; Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod driver;
+pub mod dump;
+pub mod error;
+pub mod node_id;
+pub mod presence;
+pub mod reader;
+pub mod reply;
+pub mod store;
+
+pub use error::Error;
+pub use presence::{Builder, Presence};
+pub use reader::Reader;
+pub use store::{MemoryStore, RedisStore, Store};
+
+pub use rollcall_core::{
+    Answer, Config, Event, Input, OfflineReason, Query, Scope, Token, config::ConfigError,
+    tracker::InputError,
+};

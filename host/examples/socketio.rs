@@ -1,0 +1,201 @@
+//! A Socket.IO server (socketioxide 0.18 on plain hyper) that embeds
+//! rollcall presence.
+//!
+//! ```text
+//! cargo run -p rollcall-host --example socketio -- --port 3000 --redis redis://127.0.0.1:6379
+//! ```
+//!
+//! Clients connect to `/` or `/chat` with `auth: { user: "alice" }` (no
+//! user: anonymous), emit `join` / `leave` with a room name, and `stats`
+//! with an ack to get the cluster-wide counts. socketioxide has no room
+//! events, so the app tells rollcall itself where it joins sockets to rooms.
+//! Without `--redis` presence lives in this process' memory.
+//!
+//! Ctrl-C or SIGTERM shuts presence down cleanly before the process exits.
+
+use std::net::SocketAddr;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use rollcall_host::{Presence, Scope};
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, SocketRef, TryData};
+use tokio::net::TcpListener;
+
+struct Options {
+    port: u16,
+    redis: Option<String>,
+    prefix: String,
+    ttl_ms: u64,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        port: 3000,
+        redis: None,
+        prefix: "rollcall".into(),
+        ttl_ms: 10_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => o.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--redis" => o.redis = Some(value()?),
+            "--prefix" => o.prefix = value()?,
+            "--ttl-ms" => o.ttl_ms = value()?.parse().map_err(|e| format!("--ttl-ms: {e}"))?,
+            "--help" | "-h" => {
+                println!(
+                    "usage: socketio [--port N] [--redis URL] [--prefix P] [--ttl-ms MS]\n\
+                     A Socket.IO server on 127.0.0.1 that counts presence with rollcall."
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown flag {other} (try --help)")),
+        }
+    }
+    Ok(o)
+}
+
+/// A socket connected: tell rollcall before any await, and hook the rest.
+fn on_connect(socket: SocketRef, auth: Option<Value>, presence: &Presence) {
+    let sid = socket.id.to_string();
+    let user = auth
+        .as_ref()
+        .and_then(|a| a.get("user"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    // Queued now, in order: a disconnect below can never overtake it.
+    let connected = presence.connect(&sid, user.as_deref(), socket.ns());
+
+    let p = presence.clone();
+    socket.on(
+        "join",
+        move |socket: SocketRef, Data::<String>(room), ack: AckSender| {
+            socket.join(room.clone());
+            let joined = p.join(&socket.id.to_string(), &room);
+            async move {
+                let ok = joined.await.is_ok();
+                ack.send(&ok).ok();
+            }
+        },
+    );
+    let p = presence.clone();
+    socket.on(
+        "leave",
+        move |socket: SocketRef, Data::<String>(room), ack: AckSender| {
+            socket.leave(room.clone());
+            let left = p.leave(&socket.id.to_string(), &room);
+            async move {
+                let ok = left.await.is_ok();
+                ack.send(&ok).ok();
+            }
+        },
+    );
+    let p = presence.clone();
+    socket.on(
+        "stats",
+        move |socket: SocketRef, TryData::<Value>(scope), ack: AckSender| {
+            let p = p.clone();
+            let ns = socket.ns().to_owned();
+            async move {
+                let room = scope
+                    .ok()
+                    .and_then(|v| v.get("room").and_then(Value::as_str).map(str::to_owned));
+                let scope = match room {
+                    Some(room) => Scope::room(ns, room),
+                    None => Scope::namespace(ns),
+                };
+                let stats = async {
+                    Ok::<_, rollcall_host::Error>(json!({
+                        "sockets": p.sockets(scope.clone()).await?,
+                        "users": p.users_list(scope.clone()).await?,
+                        "global_users": p.users_count(Scope::Global).await?,
+                    }))
+                }
+                .await
+                .unwrap_or_else(|e| json!({ "error": e.to_string() }));
+                ack.send(&stats).ok();
+            }
+        },
+    );
+    let p = presence.clone();
+    socket.on_disconnect(move |socket: SocketRef| {
+        let gone = p.disconnect(&socket.id.to_string());
+        async move {
+            if let Err(e) = gone.await {
+                eprintln!("rollcall: disconnect refused: {e}");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = connected.await {
+            eprintln!("rollcall: connect refused: {e}");
+        }
+    });
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = options().map_err(|e| {
+        eprintln!("socketio: {e}");
+        std::process::exit(2)
+    })?;
+    let mut builder = Presence::builder()
+        .prefix(o.prefix)
+        .ttl(std::time::Duration::from_millis(o.ttl_ms));
+    builder = builder.heartbeat(std::time::Duration::from_millis(o.ttl_ms / 4));
+    builder = builder.reap_interval(std::time::Duration::from_millis(o.ttl_ms / 4));
+    if let Some(url) = o.redis {
+        builder = builder.redis(url);
+    }
+    let presence = builder.start().await?;
+    let mut events = presence.subscribe();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if let Ok(line) = serde_json::to_string(&event) {
+                println!("event {line}");
+            }
+        }
+    });
+
+    let (svc, io) = SocketIo::new_svc();
+    for ns in ["/", "/chat"] {
+        let p = presence.clone();
+        io.ns(ns, move |socket: SocketRef, TryData::<Value>(auth)| {
+            // Runs when the socket connects, before the returned future.
+            on_connect(socket, auth.ok(), &p);
+            async {}
+        });
+    }
+
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], o.port))).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    println!("node {}", presence.node_id());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted?;
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades();
+                    if let Err(e) = conn.await {
+                        eprintln!("socketio: connection error: {e}");
+                    }
+                });
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    match presence.shutdown().await {
+        Ok(()) => println!("presence closed"),
+        Err(e) => eprintln!("socketio: shutdown: {e}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! The one tokio task that drives a node's tracker.
+//!
+//! It takes inputs from a channel, sends a `Tick` at the tracker's next-tick
+//! time, runs each step's script calls on the store (every call made while
+//! handling one burst of inputs goes out in one round trip) and feeds each
+//! reply back, failures as `Reply::Error`. It never waits for the store
+//! itself: calls run in tasks of their own, so inputs that arrive meanwhile
+//! are taken at once and coalesce inside the tracker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollcall_core::{Event, Input, Millis, Op, Reply, Script, Token, Tracker};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::{Id, JoinSet};
+use tokio::time::Instant;
+
+use crate::store::Store;
+
+/// Where a driver is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    /// `Shutdown` was fed; waiting for [`Event::Closed`].
+    ShuttingDown,
+    /// Closed cleanly: nothing of this node is left in the store.
+    Closed,
+    /// Stopped without a shutdown (killed): the node will be reaped.
+    Stopped,
+}
+
+/// What the handle sends to the driver.
+#[derive(Debug)]
+pub enum Command {
+    /// A socket or client input; the reply says whether it was accepted.
+    Input {
+        input: Input,
+        done: Option<oneshot::Sender<Result<(), rollcall_core::InputError>>>,
+    },
+    /// Leave the cluster cleanly.
+    Shutdown,
+    /// This node's local truth: every field it wants counted.
+    LocalFields {
+        done: oneshot::Sender<Vec<(String, u32)>>,
+    },
+}
+
+/// Most inputs taken in one burst before the calls they caused are sent.
+const BURST: usize = 4096;
+
+pub(crate) struct Driver {
+    tracker: Tracker,
+    store: Store,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: broadcast::Sender<Event>,
+    status: Arc<watch::Sender<Status>>,
+    /// The tracker's clock (milliseconds) counts from here.
+    start: Instant,
+    op_timeout: Duration,
+    calls: JoinSet<Vec<Reply>>,
+    /// The tokens each call task answers, to answer them even if it panics.
+    tokens: HashMap<Id, Vec<(Token, Script)>>,
+    outbox: Vec<Op>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        tracker: Tracker,
+        store: Store,
+        commands: mpsc::UnboundedReceiver<Command>,
+        events: broadcast::Sender<Event>,
+        status: Arc<watch::Sender<Status>>,
+        op_timeout: Duration,
+    ) -> Driver {
+        Driver {
+            tracker,
+            store,
+            commands,
+            events,
+            status,
+            start: Instant::now(),
+            op_timeout,
+            calls: JoinSet::new(),
+            tokens: HashMap::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> Millis {
+        self.start.elapsed().as_millis() as Millis
+    }
+
+    fn instant(&self, at: Millis) -> Instant {
+        self.start + Duration::from_millis(at)
+    }
+
+    /// Runs until the tracker is closed (after a shutdown, or when every
+    /// handle is gone).
+    pub(crate) async fn run(mut self) {
+        let _ = self.feed(Input::Tick);
+        self.flush();
+        let mut inputs_open = true;
+        while !self.tracker.is_closed() {
+            let deadline = self.tracker.next_tick().map(|t| self.instant(t));
+            tokio::select! {
+                done = self.calls.join_next_with_id(), if !self.calls.is_empty() => {
+                    if let Some(done) = done {
+                        self.answer(done);
+                    }
+                }
+                command = self.commands.recv(), if inputs_open => match command {
+                    Some(command) => {
+                        self.command(command);
+                        for _ in 1..BURST {
+                            match self.commands.try_recv() {
+                                Ok(command) => self.command(command),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => {
+                        // Every handle is gone: leave cleanly.
+                        inputs_open = false;
+                        self.shutdown();
+                    }
+                },
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    let _ = self.feed(Input::Tick);
+                }
+            }
+            self.flush();
+        }
+        self.status.send_replace(Status::Closed);
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Input { input, done } => {
+                let result = self.feed(input);
+                if let Some(done) = done {
+                    let _ = done.send(result);
+                }
+            }
+            Command::Shutdown => self.shutdown(),
+            Command::LocalFields { done } => {
+                let _ = done.send(self.tracker.local_fields());
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if *self.status.borrow() == Status::Running {
+            self.status.send_replace(Status::ShuttingDown);
+        }
+        let _ = self.feed(Input::Shutdown);
+    }
+
+    /// Feeds one input; the step's calls wait in the outbox for [`Self::flush`].
+    fn feed(&mut self, input: Input) -> Result<(), rollcall_core::InputError> {
+        let step = self.tracker.handle(self.now(), input)?;
+        self.outbox.extend(step.ops);
+        for event in step.events {
+            // No subscriber is fine: events are for those who listen.
+            let _ = self.events.send(event);
+        }
+        Ok(())
+    }
+
+    /// Sends the calls of the last burst, in one round trip.
+    fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.outbox);
+        let tokens = ops.iter().map(|op| (op.token, op.script)).collect();
+        let store = self.store.clone();
+        let timeout = self.op_timeout;
+        let handle = self.calls.spawn(async move {
+            match tokio::time::timeout(timeout, store.run(&ops)).await {
+                Ok(replies) => replies,
+                Err(_) => ops
+                    .iter()
+                    .map(|_| {
+                        Reply::error(format!(
+                            "rollcall: the store did not answer within {} ms",
+                            timeout.as_millis()
+                        ))
+                    })
+                    .collect(),
+            }
+        });
+        self.tokens.insert(handle.id(), tokens);
+    }
+
+    /// Feeds back the replies of one finished round trip.
+    fn answer(&mut self, done: Result<(Id, Vec<Reply>), tokio::task::JoinError>) {
+        let (id, replies) = match done {
+            Ok((id, replies)) => (id, replies),
+            Err(e) => (
+                e.id(),
+                Vec::new(), // answered below as failures
+            ),
+        };
+        let tokens = self.tokens.remove(&id).unwrap_or_default();
+        let mut replies = replies.into_iter();
+        for (token, script) in tokens {
+            let reply = replies
+                .next()
+                .unwrap_or_else(|| Reply::error("rollcall: the call was lost in the host"));
+            if let Err(e) = self.feed(Input::Reply { token, reply }) {
+                // A malformed reply: the tracker counts the call as failed
+                // and heals with a re-assert; the application hears of it.
+                let _ = self.events.send(Event::StoreError {
+                    script,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,402 @@
+//! [`Presence`]: the handle a Rust server embeds.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rollcall_core::tracker::InputError;
+use rollcall_core::{Config, Event, Input, Millis, Scope, Tracker};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::driver::{Command, Driver, Status};
+use crate::error::Error;
+use crate::node_id::random_node_id;
+use crate::reader::Reader;
+use crate::store::{MemoryStore, RedisStore, Store};
+
+/// Options for a [`Presence`]; start with [`Presence::builder`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    redis: Option<String>,
+    store: Option<Store>,
+    config: Config,
+    node: Option<String>,
+    op_timeout: Option<Duration>,
+    shutdown_timeout: Duration,
+    event_capacity: usize,
+}
+
+fn ms(d: Duration) -> Millis {
+    d.as_millis().min(u128::from(u64::MAX)) as Millis
+}
+
+impl Builder {
+    /// Use the Redis at `url` (`redis://[user:password@]host:port[/db]`).
+    /// Without it (and without [`Builder::store`]) the node keeps presence
+    /// in memory: right for a single server.
+    pub fn redis(mut self, url: impl Into<String>) -> Builder {
+        self.redis = Some(url.into());
+        self
+    }
+
+    /// Use a store that already exists: a [`MemoryStore`] shared by several
+    /// nodes of one process, or a connected [`RedisStore`].
+    pub fn store(mut self, store: impl Into<Store>) -> Builder {
+        self.store = Some(store.into());
+        self
+    }
+
+    /// All the core's options at once (prefix, timings, reap slice).
+    pub fn config(mut self, config: Config) -> Builder {
+        self.config = config;
+        self
+    }
+
+    /// Names this application's keys: `{prefix}:...`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Builder {
+        self.config.prefix = prefix.into();
+        self
+    }
+
+    /// How long a node's lease lasts without a write or heartbeat.
+    pub fn ttl(mut self, ttl: Duration) -> Builder {
+        self.config.ttl_ms = ms(ttl);
+        self
+    }
+
+    /// How often an idle node renews its lease (at most `ttl / 2`).
+    pub fn heartbeat(mut self, every: Duration) -> Builder {
+        self.config.heartbeat_ms = ms(every);
+        self
+    }
+
+    /// How often a node looks for dead nodes to reap.
+    pub fn reap_interval(mut self, every: Duration) -> Builder {
+        self.config.reap_ms = ms(every);
+        self
+    }
+
+    /// How long a user's last socket lingers after it disconnects.
+    pub fn grace(mut self, grace: Duration) -> Builder {
+        self.config.grace_ms = ms(grace);
+        self
+    }
+
+    /// Wait before retrying a failed call.
+    pub fn retry(mut self, after: Duration) -> Builder {
+        self.config.retry_ms = ms(after);
+        self
+    }
+
+    /// This process' node id (default: `<hostname>-<pid>-<random hex>`).
+    /// Unique among live processes.
+    pub fn node_id(mut self, node: impl Into<String>) -> Builder {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Longest wait for one round trip to the store (default: half the
+    /// TTL, at most 5 s). A call that takes longer counts as failed.
+    pub fn op_timeout(mut self, timeout: Duration) -> Builder {
+        self.op_timeout = Some(timeout);
+        self
+    }
+
+    /// Longest wait of [`Presence::shutdown`] (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Events buffered per subscriber before a slow one misses some
+    /// (default 65,536).
+    pub fn event_capacity(mut self, capacity: usize) -> Builder {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Validates the options, connects to the store (Redis: connects and
+    /// loads the scripts, so an unreachable Redis, a wrong password or a
+    /// Redis that refuses scripts is an error here) and starts the driver.
+    /// Must be called inside a tokio runtime.
+    pub async fn start(self) -> Result<Presence, Error> {
+        self.config.validate()?;
+        let op_timeout = self
+            .op_timeout
+            .unwrap_or_else(|| Duration::from_millis((self.config.ttl_ms / 2).clamp(100, 5_000)));
+        let node = self.node.unwrap_or_else(random_node_id);
+        let tracker = Tracker::new(self.config.clone(), &node)?;
+        let store = match (self.store, self.redis) {
+            (Some(store), _) => store,
+            (None, Some(url)) => Store::Redis(RedisStore::connect(&url, op_timeout).await?),
+            (None, None) => Store::Memory(MemoryStore::new()),
+        };
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(self.event_capacity);
+        let status = Arc::new(watch::Sender::new(Status::Running));
+        let driver = Driver::new(
+            tracker,
+            store.clone(),
+            inbox,
+            events.clone(),
+            status.clone(),
+            op_timeout,
+        );
+        let task = tokio::spawn(driver.run());
+        Ok(Presence {
+            inner: Arc::new(Inner {
+                commands,
+                reader: Reader::new(store, &self.config.prefix),
+                events,
+                status,
+                task: Mutex::new(Some(task)),
+                node,
+                config: self.config,
+                shutdown_timeout: self.shutdown_timeout,
+            }),
+        })
+    }
+}
+
+/// Presence for one server process: feed it the sockets' lives, ask it who
+/// is online cluster-wide, listen to its events. Cheap to clone; clones
+/// drive one node.
+///
+/// Inputs are queued in call order when the method is called (before the
+/// returned future is first polled), so a disconnect called after a connect
+/// is never applied before it; awaiting the future tells whether the
+/// tracker accepted the input (the Redis write follows in the background).
+#[derive(Clone, Debug)]
+pub struct Presence {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    reader: Reader,
+    events: broadcast::Sender<Event>,
+    status: Arc<watch::Sender<Status>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    node: String,
+    config: Config,
+    shutdown_timeout: Duration,
+}
+
+impl Presence {
+    pub fn builder() -> Builder {
+        Builder {
+            redis: None,
+            store: None,
+            config: Config::default(),
+            node: None,
+            op_timeout: None,
+            shutdown_timeout: Duration::from_secs(10),
+            event_capacity: 65_536,
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store this node writes to.
+    pub fn store(&self) -> &Store {
+        self.inner.reader.store()
+    }
+
+    /// A reader of the same store and prefix.
+    pub fn reader(&self) -> &Reader {
+        &self.inner.reader
+    }
+
+    /// Where the driver is in its life.
+    pub fn status(&self) -> Status {
+        *self.inner.status.borrow()
+    }
+
+    /// A new receiver of this node's events (those emitted from now on).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Feeds any input but `Reply` (the driver answers calls itself).
+    pub fn input(&self, input: Input) -> impl Future<Output = Result<(), Error>> + use<> {
+        let (done, accepted) = oneshot::channel();
+        let sent = match input {
+            Input::Reply { .. } | Input::Tick => Err(Error::BadInput(InputError::UnknownToken {
+                token: rollcall_core::Token(0),
+            })),
+            Input::Shutdown => self
+                .inner
+                .commands
+                .send(Command::Shutdown)
+                .map_err(|_| Error::Closed)
+                .map(|()| false),
+            input => self
+                .inner
+                .commands
+                .send(Command::Input {
+                    input,
+                    done: Some(done),
+                })
+                .map_err(|_| Error::Closed)
+                .map(|()| true),
+        };
+        async move {
+            match sent {
+                Err(e) => Err(e),
+                Ok(false) => Ok(()),
+                Ok(true) => match accepted.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(InputError::Closed)) | Err(_) => Err(Error::Closed),
+                    Ok(Err(e)) => Err(Error::BadInput(e)),
+                },
+            }
+        }
+    }
+
+    /// A socket connected to `namespace`; `user: None` is anonymous.
+    pub fn connect(
+        &self,
+        sid: &str,
+        user: Option<&str>,
+        namespace: &str,
+    ) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::Connect {
+            sid: sid.to_owned(),
+            user: user.map(str::to_owned),
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    pub fn disconnect(&self, sid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::Disconnect {
+            sid: sid.to_owned(),
+        })
+    }
+
+    pub fn join(&self, sid: &str, room: &str) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::Join {
+            sid: sid.to_owned(),
+            room: room.to_owned(),
+        })
+    }
+
+    pub fn leave(&self, sid: &str, room: &str) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::Leave {
+            sid: sid.to_owned(),
+            room: room.to_owned(),
+        })
+    }
+
+    /// A low-level (engine) connection opened.
+    pub fn client_open(&self, cid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::ClientOpen {
+            cid: cid.to_owned(),
+        })
+    }
+
+    pub fn client_close(&self, cid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::ClientClose {
+            cid: cid.to_owned(),
+        })
+    }
+
+    /// Low-level (engine) connections, cluster-wide.
+    pub async fn clients(&self) -> Result<u64, Error> {
+        self.inner.reader.clients().await
+    }
+
+    /// Sockets in a scope, cluster-wide.
+    pub async fn sockets(&self, scope: Scope) -> Result<u64, Error> {
+        self.inner.reader.sockets(scope).await
+    }
+
+    /// Distinct users in a scope, cluster-wide.
+    pub async fn users_count(&self, scope: Scope) -> Result<u64, Error> {
+        self.inner.reader.users_count(scope).await
+    }
+
+    /// The users of a scope, sorted.
+    pub async fn users_list(&self, scope: Scope) -> Result<Vec<String>, Error> {
+        self.inner.reader.users_list(scope).await
+    }
+
+    /// Whether a user has a socket anywhere in the cluster.
+    pub async fn is_user_connected(&self, user: &str) -> Result<bool, Error> {
+        self.inner.reader.is_user_connected(user).await
+    }
+
+    /// How many sockets a user holds cluster-wide.
+    pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
+        self.inner.reader.user_sockets(user).await
+    }
+
+    /// What this node wants counted: every field with its count, sorted.
+    pub async fn local_fields(&self) -> Result<Vec<(String, u32)>, Error> {
+        let (done, fields) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::LocalFields { done })
+            .map_err(|_| Error::Closed)?;
+        fields.await.map_err(|_| Error::Closed)
+    }
+
+    /// Leaves the cluster cleanly: removes this node's share from the store
+    /// (emitting the offline events it causes, reason `shutdown`) and
+    /// returns once the tracker is closed. If the store does not let that
+    /// finish within the shutdown timeout, the driver is stopped and
+    /// [`Error::Timeout`] returned: the other nodes reap this one after the
+    /// TTL. Calling it again after success returns `Ok`.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        match self.status() {
+            Status::Closed => return Ok(()),
+            Status::Stopped => return Err(Error::Closed),
+            Status::Running | Status::ShuttingDown => {}
+        }
+        let _ = self.inner.commands.send(Command::Shutdown);
+        let mut status = self.inner.status.subscribe();
+        let after = self.inner.shutdown_timeout;
+        let done = tokio::time::timeout(
+            after,
+            status.wait_for(|s| matches!(s, Status::Closed | Status::Stopped)),
+        )
+        .await;
+        match done {
+            Ok(Ok(s)) if *s == Status::Closed => Ok(()),
+            Ok(_) => Err(Error::Closed),
+            Err(_) => {
+                self.kill();
+                Err(Error::Timeout {
+                    what: "shutdown".into(),
+                    after,
+                })
+            }
+        }
+    }
+
+    /// Stops the node at once, without a shutdown, as if its process had
+    /// died: its share stays in the store until another node reaps it. For
+    /// demos and tests (and for giving up on a shutdown).
+    pub fn kill(&self) {
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
+        if *self.inner.status.borrow() != Status::Closed {
+            self.inner.status.send_replace(Status::Stopped);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Cluster-wide reads: each is one `read` script call on the store, O(1)
+//! but for the list of a scope's users. A [`Reader`] needs no tracker, so a
+//! process that only watches (a dashboard, a test) does not register a node.
+
+use rollcall_core::{Answer, Query, Reply, Schema, Scope, Token};
+
+use crate::error::Error;
+use crate::store::Store;
+
+/// Reads presence from a store under one prefix. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    store: Store,
+    schema: Schema,
+}
+
+impl Reader {
+    pub fn new(store: Store, prefix: &str) -> Reader {
+        Reader {
+            store,
+            schema: Schema::new(prefix),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Asks one question.
+    pub async fn query(&self, query: &Query) -> Result<Answer, Error> {
+        let op = query.op(&self.schema, Token(0));
+        let reply = match &self.store {
+            Store::Memory(m) => m.run(std::slice::from_ref(&op)).remove(0),
+            Store::Redis(r) => {
+                let mut replies = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    r.try_run(std::slice::from_ref(&op)),
+                )
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: "a read".into(),
+                    after: std::time::Duration::from_secs(30),
+                })?
+                .map_err(|e| crate::error::classify(&e, r.url()))?;
+                replies.remove(0)
+            }
+        };
+        if let Reply::Error { error } = &reply {
+            return Err(if error.contains("NOPERM") || error.contains("script") {
+                Error::ScriptRejected {
+                    script: "read".into(),
+                    message: error.clone(),
+                }
+            } else {
+                Error::Store {
+                    message: error.clone(),
+                }
+            });
+        }
+        Ok(query.parse(&reply)?)
+    }
+
+    async fn count(&self, query: Query) -> Result<u64, Error> {
+        match self.query(&query).await? {
+            Answer::Count(n) => Ok(n),
+            Answer::Users(u) => Err(Error::Store {
+                message: format!("expected a count, got {} users", u.len()),
+            }),
+        }
+    }
+
+    /// Low-level (engine) connections, cluster-wide.
+    pub async fn clients(&self) -> Result<u64, Error> {
+        self.count(Query::Clients).await
+    }
+
+    /// Sockets in a scope.
+    pub async fn sockets(&self, scope: Scope) -> Result<u64, Error> {
+        self.count(Query::Sockets { scope }).await
+    }
+
+    /// Distinct users in a scope.
+    pub async fn users_count(&self, scope: Scope) -> Result<u64, Error> {
+        self.count(Query::Users { scope }).await
+    }
+
+    /// The users of a scope, sorted.
+    pub async fn users_list(&self, scope: Scope) -> Result<Vec<String>, Error> {
+        match self.query(&Query::UserList { scope }).await? {
+            Answer::Users(u) => Ok(u),
+            other => Err(Error::Store {
+                message: format!("expected a list of users, got {other:?}"),
+            }),
+        }
+    }
+
+    /// How many sockets a user holds, over all namespaces (0: offline).
+    pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
+        self.count(Query::UserSockets {
+            user: user.to_owned(),
+        })
+        .await
+    }
+
+    /// Whether a user has at least one socket anywhere in the cluster.
+    pub async fn is_user_connected(&self, user: &str) -> Result<bool, Error> {
+        Ok(self.user_sockets(user).await? > 0)
+    }
+}

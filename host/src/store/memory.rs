@@ -1,0 +1,93 @@
+//! The core's in-memory keyspace as a store: the single-server default, and
+//! a shared store for several nodes of one process (the demo, tests).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rollcall_core::model::DumpEntry;
+use rollcall_core::{Keyspace, Millis, Op, Reply};
+use tokio::time::Instant;
+
+/// An in-memory store. Clones share one keyspace and one clock.
+#[derive(Clone, Debug)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    keyspace: Mutex<Keyspace>,
+    /// The store's clock (what Redis `TIME` is to Redis) starts here.
+    start: Instant,
+    /// When false every call fails, as if the store were unreachable.
+    available: Mutex<bool>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                keyspace: Mutex::new(Keyspace::new()),
+                start: Instant::now(),
+                available: Mutex::new(true),
+            }),
+        }
+    }
+
+    /// The store's own clock in milliseconds (never zero, like Redis time).
+    pub fn now_ms(&self) -> Millis {
+        1_000_000 + self.inner.start.elapsed().as_millis() as Millis
+    }
+
+    fn keyspace(&self) -> MutexGuard<'_, Keyspace> {
+        // A panic while holding the lock cannot leave the keyspace half
+        // changed in a way that matters more than the panic itself.
+        self.inner
+            .keyspace
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs the calls in order, atomically with respect to other callers.
+    pub fn run(&self, ops: &[Op]) -> Vec<Reply> {
+        if !*self
+            .inner
+            .available
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            return ops
+                .iter()
+                .map(|_| Reply::error("rollcall: the in-memory store is unavailable"))
+                .collect();
+        }
+        let now = self.now_ms();
+        let mut ks = self.keyspace();
+        ops.iter().map(|op| ks.run(now, op)).collect()
+    }
+
+    /// The canonical dump of the keyspace.
+    pub fn dump(&self) -> Vec<DumpEntry> {
+        self.keyspace().dump()
+    }
+
+    /// Makes every call fail (`false`) or work again (`true`): an outage,
+    /// for tests and demos, that keeps the data.
+    pub fn set_available(&self, available: bool) {
+        *self
+            .inner
+            .available
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = available;
+    }
+
+    /// Forgets everything, like a Redis restarted without persistence.
+    pub fn clear(&self) {
+        self.keyspace().clear();
+    }
+}
