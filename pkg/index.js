@@ -158,8 +158,8 @@ function normalise(v) {
   return String(v);
 }
 
-function checkId(value, what) {
-  if (typeof value === "number" && Number.isFinite(value)) value = String(value);
+function checkId(value, what, numbers = false) {
+  if (numbers && typeof value === "number" && Number.isFinite(value)) value = String(value);
   if (typeof value !== "string" || value.length === 0) {
     throw new TypeError(`rollcall: ${what} must be a non-empty string`);
   }
@@ -255,7 +255,7 @@ class Presence extends EventEmitter {
     if (nodeId === undefined) {
       nodeId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(6).toString("base64url")}`;
     } else {
-      nodeId = checkId(nodeId, "nodeId");
+      nodeId = checkId(nodeId, "nodeId", true);
     }
     try {
       this.#t = new wasm.RawTracker(json, nodeId, this.#send === null);
@@ -678,13 +678,13 @@ class Presence extends EventEmitter {
 
   /** Whether the user has a socket anywhere in the cluster. */
   isUserConnected(userId) {
-    const user = checkId(userId, "userId");
+    const user = checkId(userId, "userId", true);
     return this.#read("user", undefined, undefined, user).then((n) => n > 0);
   }
 
   /** How many sockets the user has, over all namespaces and servers. */
   userSocketsCount(userId) {
-    const user = checkId(userId, "userId");
+    const user = checkId(userId, "userId", true);
     return this.#read("user", undefined, undefined, user);
   }
 }

@@ -1,0 +1,207 @@
+"use strict";
+// Shared parts of the Node suite: the installed package, real Socket.IO
+// servers and clients, a real redis-server on a free port, polling.
+
+const { spawn } = require("node:child_process");
+const { createRequire } = require("node:module");
+const fs = require("node:fs");
+const http = require("node:http");
+const net = require("node:net");
+const path = require("node:path");
+const { pathToFileURL } = require("node:url");
+
+const APP = process.env.ROLLCALL_APP || path.join(__dirname, "..", ".app");
+if (!fs.existsSync(path.join(APP, "node_modules", "rollcall"))) {
+  throw new Error(`rollcall is not installed in ${APP}: run the suite with \`npm test\``);
+}
+
+/** `require("rollcall")` from the project that installed the tarball. */
+function requireRollcall() {
+  return createRequire(path.join(APP, "package.json"))("rollcall");
+}
+
+/** `import("rollcall")` from a module of that project. */
+async function importRollcall() {
+  const probe = path.join(APP, "esm-probe.mjs");
+  fs.writeFileSync(probe, 'export * from "rollcall";\nexport { default } from "rollcall";\n');
+  return import(pathToFileURL(probe).href);
+}
+
+/**
+ * Polls `fn` until it returns without throwing (or returns something other
+ * than false); the last failure is thrown at the deadline.
+ */
+async function waitFor(fn, { timeout = 15000, interval = 25, what = "condition" } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== false) return v;
+      last = new Error(`${what}: still false`);
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      last.message = `timed out after ${timeout} ms waiting for ${what}: ${last.message}`;
+      throw last;
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (closed again at once). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** One PING over a raw socket; resolves true on +PONG. */
+function ping(port) {
+  return new Promise((resolve) => {
+    const c = net.connect(port, "127.0.0.1");
+    let buf = "";
+    const done = (ok) => {
+      c.destroy();
+      resolve(ok);
+    };
+    c.setTimeout(1000, () => done(false));
+    c.on("error", () => done(false));
+    c.on("connect", () => c.write("PING\r\n"));
+    c.on("data", (d) => {
+      buf += d;
+      if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
+    });
+  });
+}
+
+/** Every child process started by this file, killed by `killAll`. */
+const children = new Set();
+
+function track(child) {
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return child;
+}
+
+function killAll() {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on("exit", killAll);
+
+/** A real redis-server on a free port, without persistence. */
+async function startRedis(port) {
+  port = port || (await freePort());
+  const child = track(
+    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: "ignore",
+    }),
+  );
+  await waitFor(() => ping(port), { what: `redis-server on port ${port}` });
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** A Socket.IO server on a free port, in this process. */
+async function startServer(ioOptions = {}) {
+  const { Server } = require("socket.io");
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, ioOptions);
+  // Clients ask to join and leave rooms; the ack says it is done.
+  const roomControl = (socket) => {
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      if (ack) ack();
+    });
+    socket.on("leave", (room, ack) => {
+      socket.leave(room);
+      if (ack) ack();
+    });
+  };
+  io.on("connection", roomControl);
+  io.of("/chat").on("connection", roomControl);
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  const port = httpServer.address().port;
+  return {
+    io,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    roomControl,
+    close: () => new Promise((r) => io.close(() => r())),
+  };
+}
+
+/** A connected socket.io-client socket; its own engine connection unless `manager` is given. */
+function connect(url, { ns = "/", userId, manager, ...opts } = {}) {
+  const { io, Manager } = require("socket.io-client");
+  const auth = userId === undefined ? {} : { userId };
+  const socket = manager
+    ? manager.socket(ns, { auth })
+    : io(url + (ns === "/" ? "" : ns), {
+        forceNew: true,
+        transports: ["websocket"],
+        reconnection: false,
+        auth,
+        ...opts,
+      });
+  void Manager;
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (e) => {
+      socket.close();
+      reject(e);
+    });
+  });
+}
+
+/** Asks the server to join (or leave) a room and waits until it has. */
+function room(socket, name, action = "join") {
+  return socket.timeout(5000).emitWithAck(action, name);
+}
+
+/** Collects presence events: `events.of("user disconnected")`. */
+function recordEvents(presence) {
+  const log = [];
+  presence.on("user connected", (user) => log.push({ type: "connected", user, at: Date.now() }));
+  presence.on("user disconnected", (user, reason) =>
+    log.push({ type: "disconnected", user, reason, at: Date.now() }),
+  );
+  return log;
+}
+
+module.exports = {
+  APP,
+  requireRollcall,
+  importRollcall,
+  waitFor,
+  freePort,
+  startRedis,
+  startServer,
+  connect,
+  room,
+  recordEvents,
+  track,
+  killAll,
+};

@@ -1,0 +1,101 @@
+"use strict";
+// The package as installed from its `npm pack` tarball: CommonJS, ESM,
+// TypeScript types, the files it ships.
+
+const { test } = require("node:test");
+const assert = require("node:assert/strict");
+const { execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+const { APP, requireRollcall, importRollcall } = require("./helpers");
+
+const installed = path.join(APP, "node_modules", "rollcall");
+
+test("require() and import give the same Presence", async () => {
+  const cjs = requireRollcall();
+  const esm = await importRollcall();
+  assert.equal(typeof cjs.Presence, "function");
+  assert.equal(typeof cjs.Presence.attach, "function");
+  assert.equal(esm.Presence, cjs.Presence);
+  assert.equal(esm.default.Presence, cjs.Presence);
+});
+
+test("the tarball ships the wasm, the glue and the types, and nothing else", () => {
+  const files = fs.readdirSync(installed).sort();
+  assert.deepEqual(files, [
+    "README.md",
+    "index.d.ts",
+    "index.js",
+    "index.mjs",
+    "package.json",
+    "rollcall_wasm.d.ts",
+    "rollcall_wasm.js",
+    "rollcall_wasm_bg.wasm",
+    "rollcall_wasm_bg.wasm.d.ts",
+  ]);
+  const size = fs.statSync(path.join(installed, "rollcall_wasm_bg.wasm")).size;
+  console.log(`# shipped rollcall_wasm_bg.wasm: ${size} bytes`);
+  assert.ok(size < 512 * 1024, `the .wasm is ${size} bytes`);
+});
+
+test("the TypeScript types check against a typical server", () => {
+  const tsc = path.join(__dirname, "..", "node_modules", "typescript", "bin", "tsc");
+  const file = path.join(APP, "typed.ts");
+  fs.writeFileSync(
+    file,
+    `import { Presence, type OfflineReason } from "rollcall";
+import { Server } from "socket.io";
+import { createClient } from "redis";
+import Redis from "ioredis";
+
+async function main(): Promise<void> {
+  const io = new Server();
+  const redis = createClient();
+  await redis.connect();
+  const presence = await Presence.attach(io, {
+    redis,
+    userId: (socket) => socket.handshake.auth.userId as string | undefined,
+    prefix: "rollcall", ttlMs: 10000, heartbeatMs: 5000, reapMs: 5000, graceMs: 0,
+  });
+  await Presence.attach(io, { redis: new Redis() });
+  await Presence.attach(io);
+  const id: string = presence.nodeId;
+  const n: number = await presence.clientsCount();
+  const s: number = await presence.socketsCount({ namespace: "/chat", room: "news" });
+  const u: number = await presence.usersCount();
+  const list: string[] = await presence.usersList({ room: "news" });
+  const on: boolean = await presence.isUserConnected("ann");
+  const tabs: number = await presence.userSocketsCount("ann");
+  presence.on("user connected", (user: string) => void user);
+  presence.on("user disconnected", (user: string, reason: OfflineReason) => void [user, reason]);
+  await presence.close();
+  void [id, n, s, u, list, on, tabs];
+}
+void main;
+`,
+  );
+  fs.writeFileSync(
+    path.join(APP, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        target: "es2022",
+        esModuleInterop: true,
+        skipLibCheck: true,
+        types: ["node"],
+      },
+      files: ["typed.ts"],
+    }),
+  );
+  try {
+    execFileSync(process.execPath, [tsc, "-p", APP], { encoding: "utf8", stdio: "pipe" });
+  } catch (e) {
+    assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`);
+  }
+  // And a mistake is caught: the types are not \`any\`.
+  fs.writeFileSync(file, `import { Presence } from "rollcall";\nconst n: string = Presence.attach;\nvoid n;\n`);
+  assert.throws(() => execFileSync(process.execPath, [tsc, "-p", APP], { stdio: "pipe" }));
+});
