@@ -104,16 +104,17 @@ function storeOf(client) {
   if (typeof client !== "object" && typeof client !== "function") {
     throw new TypeError("rollcall: redis must be a node-redis or ioredis client");
   }
+  if (typeof client.call === "function") {
+    // ioredis (Redis or Cluster). It has a sendCommand too, of another kind:
+    // test for call first.
+    return (args) => client.call(...args);
+  }
   if (typeof client.sendCommand === "function") {
     // node-redis. Its cluster client takes (firstKey, isReadonly, args).
     const cluster = client.masters !== undefined && typeof client.getSlotRandomNode === "function";
     return cluster
       ? (args, key) => client.sendCommand(key, false, args)
       : (args) => client.sendCommand(args);
-  }
-  if (typeof client.call === "function") {
-    // ioredis (Redis or Cluster).
-    return (args) => client.call(...args);
   }
   throw new TypeError(
     "rollcall: redis must be a node-redis client (with sendCommand) or an ioredis client (with call)",

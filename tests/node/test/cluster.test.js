@@ -1,0 +1,260 @@
+"use strict";
+// A cluster: three Node server processes with rollcall, one real
+// redis-server, 100+ real clients. Counts must be identical from every
+// server and equal to the truth the test keeps; a server killed with
+// SIGKILL is reaped within TTL + one reap interval, and each user it took
+// offline gets exactly one "user disconnected" (reason "reaped") in the
+// whole cluster; a server paused past its TTL (SIGSTOP) is reaped, then
+// re-asserts its sockets when resumed (SIGCONT).
+// The suite runs once with node-redis and once with ioredis.
+
+const { describe, test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { fork } = require("node:child_process");
+const path = require("node:path");
+const { APP, waitFor, startRedis, connect, room, track } = require("./helpers");
+
+const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
+const USERS = 45;
+const ANONYMOUS = 15;
+
+/** One forked server process and its IPC conversation. */
+class Node {
+  constructor(index, child) {
+    this.index = index;
+    this.child = child;
+    this.events = [];
+    this.pending = new Map();
+    this.next = 1;
+    this.stopped = false;
+    child.on("message", (m) => {
+      if (m.event) this.events.push({ ...m, server: index, at: Date.now() });
+      if (m.id !== undefined && this.pending.has(m.id)) {
+        this.pending.get(m.id)(m);
+        this.pending.delete(m.id);
+      }
+    });
+  }
+
+  get alive() {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** A request over IPC, bounded (a stopped server does not answer). */
+  ask(cmd, extra = {}, timeout = 3000) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`server ${this.index} did not answer ${cmd} in ${timeout} ms`));
+      }, timeout);
+      this.pending.set(id, (m) => {
+        clearTimeout(timer);
+        if (m.error) reject(new Error(`server ${this.index}: ${m.error}`));
+        else resolve(m);
+      });
+      this.child.send({ id, cmd, ...extra });
+    });
+  }
+
+  async counts(users) {
+    return (await this.ask("counts", { users })).counts;
+  }
+}
+
+async function startNode(index, redisUrl, clientKind) {
+  const child = track(
+    fork(path.join(APP, "server.js"), [], {
+      cwd: APP,
+      env: { ...process.env, REDIS_URL: redisUrl, REDIS_CLIENT: clientKind, TIMINGS: JSON.stringify(TIMINGS) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+  const ready = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server ${index} exited (${code}) before it was ready`)));
+    child.on("message", (m) => m.ready && resolve(m));
+  });
+  const node = new Node(index, child);
+  node.port = ready.port;
+  node.nodeId = ready.nodeId;
+  node.url = `http://127.0.0.1:${ready.port}`;
+  return node;
+}
+
+/** What every server should report, from the sockets the test holds open. */
+function truth(conns, probeUsers) {
+  const live = conns.filter((c) => c.live);
+  const users = (pred) => new Set(live.filter((c) => c.user && pred(c)).map((c) => c.user));
+  const probes = {};
+  for (const u of probeUsers) probes[u] = live.filter((c) => c.user === u).length;
+  return {
+    clients: live.length,
+    sockets: live.filter((c) => c.ns === "/").length,
+    socketsChat: live.filter((c) => c.ns === "/chat").length,
+    users: users(() => true).size,
+    usersChat: users((c) => c.ns === "/chat").size,
+    usersLobby: users((c) => c.ns === "/" && c.lobby).size,
+    socketsLobby: live.filter((c) => c.ns === "/" && c.lobby).length,
+    list: [...users(() => true)].sort(),
+    probes,
+  };
+}
+
+/** Waits until each of `nodes` reports exactly `expected`. */
+async function converge(nodes, expected, what, timeout = 20000) {
+  const started = Date.now();
+  await waitFor(
+    async () => {
+      for (const n of nodes) {
+        assert.deepEqual(await n.counts(Object.keys(expected.probes)), expected, `server ${n.index}`);
+      }
+    },
+    { timeout, interval: 50, what },
+  );
+  return Date.now() - started;
+}
+
+/** Every event since `mark` on the given servers, in arrival order. */
+function eventsSince(nodes, mark) {
+  return nodes.flatMap((n) => n.events.filter((e) => e.at >= mark)).sort((a, b) => a.at - b.at);
+}
+
+for (const clientKind of ["node-redis", "ioredis"]) {
+  describe(`cluster of 3 servers with ${clientKind}`, () => {
+    let redis;
+    let nodes = [];
+    const conns = [];
+    let probeUsers;
+
+    before(async () => {
+      redis = await startRedis();
+      nodes = await Promise.all([0, 1, 2].map((i) => startNode(i, redis.url, clientKind)));
+    });
+
+    after(async () => {
+      for (const c of conns) c.socket.close();
+      for (const n of nodes) {
+        if (n.alive) {
+          n.child.kill("SIGCONT");
+          n.child.kill("SIGKILL");
+        }
+      }
+      if (redis) await redis.stop();
+    });
+
+    test("counts from every server equal the truth with 100+ clients", async () => {
+      // User i has 1 to 3 tabs on different servers (single-tab users on
+      // each server); every fourth is in the lobby room; a third tab is in
+      // /chat. Plus anonymous sockets.
+      const plan = [];
+      for (let i = 0; i < USERS; i++) {
+        const user = `user-${String(i).padStart(3, "0")}`;
+        const tabs = 1 + (Math.floor(i / 3) % 3);
+        for (let k = 0; k < tabs; k++) {
+          plan.push({ user, server: (i + k) % 3, ns: k === 2 ? "/chat" : "/", lobby: i % 4 === 0 && k === 0 });
+        }
+      }
+      for (let j = 0; j < ANONYMOUS; j++) plan.push({ user: undefined, server: j % 3, ns: "/", lobby: j % 2 === 0 });
+      assert.ok(plan.length >= 100, `${plan.length} clients`);
+      probeUsers = ["user-000", "user-002", "user-008", "nobody"];
+
+      const mark = Date.now();
+      await Promise.all(
+        plan.map(async (p) => {
+          const socket = await connect(nodes[p.server].url, { ns: p.ns, userId: p.user });
+          const conn = { ...p, socket, live: true };
+          conns.push(conn);
+          if (p.lobby) await room(socket, "lobby");
+        }),
+      );
+      const expected = truth(conns, probeUsers);
+      assert.equal(expected.users, USERS);
+      await converge(nodes, expected, "all servers agree with the truth");
+
+      // Each user came online exactly once, on exactly one server.
+      const online = eventsSince(nodes, mark).filter((e) => e.event === "connected");
+      const byUser = new Map();
+      for (const e of online) byUser.set(e.user, (byUser.get(e.user) || 0) + 1);
+      assert.equal(byUser.size, USERS);
+      assert.deepEqual([...new Set(byUser.values())], [1], "one 'user connected' per user, cluster-wide");
+    });
+
+    test("kill -9 one server: reaped within TTL + reap interval, one 'reaped' event per user it took offline", async () => {
+      const victim = nodes[2];
+      const survivors = [nodes[0], nodes[1]];
+      const before = new Set(conns.filter((c) => c.live && c.user).map((c) => c.user));
+      const mark = Date.now();
+      victim.child.kill("SIGKILL");
+      for (const c of conns) if (c.server === 2) c.live = false;
+      const after = new Set(conns.filter((c) => c.live && c.user).map((c) => c.user));
+      const wentOffline = [...before].filter((u) => !after.has(u)).sort();
+      assert.ok(wentOffline.length >= 3, `${wentOffline.length} users only on the killed server`);
+
+      const took = await converge(survivors, truth(conns, probeUsers), "survivors agree after the kill");
+      const bound = TIMINGS.ttlMs + TIMINGS.reapMs + 2000; // + slack for a loaded machine
+      assert.ok(took <= bound, `counts were right after ${took} ms (bound ${bound})`);
+
+      // The reap is finished once a survivor reports the node reaped; a
+      // ping to each survivor then flushes whatever it emitted before.
+      await waitFor(
+        () => eventsSince(survivors, mark).some((e) => e.event === "reaped" && e.node === victim.nodeId),
+        { what: "a 'node reaped' event" },
+      );
+      await Promise.all(survivors.map((n) => n.ask("ping")));
+      const events = eventsSince(survivors, mark).filter((e) => e.event === "connected" || e.event === "disconnected");
+      const offline = events.filter((e) => e.event === "disconnected");
+      assert.deepEqual(offline.map((e) => e.user).sort(), wentOffline, "exactly one 'user disconnected' per user");
+      assert.deepEqual([...new Set(offline.map((e) => e.reason))], ["reaped"]);
+      assert.deepEqual(events.filter((e) => e.event === "connected"), []);
+    });
+
+    test("SIGSTOP one server past its TTL: reaped; SIGCONT: it re-asserts and counts are right again", async () => {
+      const paused = nodes[1];
+      const other = nodes[0];
+      const mark = Date.now();
+      paused.child.kill("SIGSTOP");
+      paused.stopped = true;
+      try {
+        // Seen from the other server, the paused one is gone.
+        const without = conns.map((c) => ({ ...c, live: c.live && c.server !== 1 }));
+        await converge([other], truth(without, probeUsers), "the paused server is reaped");
+      } finally {
+        paused.child.kill("SIGCONT");
+        paused.stopped = false;
+      }
+      // Its sockets never left: once it runs again, it heals the counts.
+      await converge([other, paused], truth(conns, probeUsers), "the resumed server re-asserted");
+      await Promise.all([other, paused].map((n) => n.ask("ping")));
+
+      // Users that were only on the paused server went offline (reaped)
+      // and came back (connected): one of each, in that order.
+      const only = new Set(conns.filter((c) => c.live && c.server === 1 && c.user).map((c) => c.user));
+      for (const c of conns) if (c.live && c.server !== 1 && c.user) only.delete(c.user);
+      assert.ok(only.size > 0);
+      const events = eventsSince([other, paused], mark).filter((e) => e.event === "connected" || e.event === "disconnected");
+      for (const user of only) {
+        const mine = events.filter((e) => e.user === user).map((e) => `${e.event}${e.reason ? `:${e.reason}` : ""}`);
+        assert.deepEqual(mine, ["disconnected:reaped", "connected"], user);
+      }
+      const others = events.filter((e) => !only.has(e.user));
+      assert.deepEqual(others, [], "no events for users that stayed online elsewhere");
+    });
+
+    test("a clean close: the server leaves and its users go offline once (shutdown)", async () => {
+      const leaving = nodes[1];
+      const mark = Date.now();
+      const before = new Set(conns.filter((c) => c.live && c.user).map((c) => c.user));
+      await leaving.ask("close", {}, 10000);
+      for (const c of conns) if (c.server === 1) c.live = false;
+      const after = new Set(conns.filter((c) => c.live && c.user).map((c) => c.user));
+      const wentOffline = [...before].filter((u) => !after.has(u)).sort();
+      assert.ok(wentOffline.length > 0);
+      await converge([nodes[0]], truth(conns, probeUsers), "after the clean close");
+      await waitFor(() => assert.equal(leaving.alive, false), { what: "the server exits" });
+      await nodes[0].ask("ping");
+      const offline = nodes.flatMap((n) => n.events.filter((e) => e.at >= mark && e.event === "disconnected"));
+      assert.deepEqual(offline.map((e) => e.user).sort(), wentOffline);
+      assert.deepEqual([...new Set(offline.map((e) => e.reason))], ["shutdown"]);
+    });
+  });
+}
