@@ -18,6 +18,7 @@
 //! - [`sim`]: a deterministic cluster of trackers over one keyspace, for
 //!   demos and tests.
 
+mod compact;
 pub mod config;
 pub mod event;
 pub mod ids;

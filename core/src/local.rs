@@ -3,29 +3,78 @@
 //! acknowledged (`committed`). The difference is what the next write sends.
 //!
 //! Strings are interned to `u32`s so the hot path hashes small keys; an
-//! interned name is freed when the last counter that uses it goes.
+//! interned name is freed when the last counter that uses it goes. Scope
+//! names are built in a reused buffer, so an input about a known scope does
+//! not allocate.
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::compact::{Id, Rooms, Spill};
 use crate::op::Millis;
 use crate::schema::Field;
 use crate::scope::Scope;
 
-/// A counter this node contributes to, by interned ids.
+/// A counter this node contributes to, by interned ids, packed in one word:
+/// scope id in the high half, user id (or [`NO_USER`]) in the low half.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
+pub(crate) struct Key(u64);
+
+/// No user: a socket count, or an anonymous socket.
+const NO_USER: u32 = u32::MAX;
+
+/// A [`Key`], unpacked.
+enum Kind {
     Clients,
     Sockets(u32),
     User(u32, u32),
 }
 
+impl Key {
+    /// Scope and user ids stay below `u32::MAX`, so no other key packs to this.
+    const CLIENTS: Key = Key(u64::MAX);
+
+    fn sockets(scope: u32) -> Key {
+        Key::user(scope, NO_USER)
+    }
+
+    fn user(scope: u32, user: u32) -> Key {
+        Key(u64::from(scope) << 32 | u64::from(user))
+    }
+
+    fn kind(self) -> Kind {
+        if self == Key::CLIENTS {
+            return Kind::Clients;
+        }
+        let (scope, user) = ((self.0 >> 32) as u32, self.0 as u32);
+        if user == NO_USER {
+            Kind::Sockets(scope)
+        } else {
+            Kind::User(scope, user)
+        }
+    }
+}
+
+/// Set in [`Tally::desired`] while the tally changed since the last write.
+const DIRTY: u32 = 1 << 31;
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
+    /// The count, with the [`DIRTY`] mark in its top bit.
     desired: u32,
     committed: u32,
-    dirty: bool,
+}
+
+impl Tally {
+    fn desired(&self) -> u32 {
+        self.desired & !DIRTY
+    }
+
+    fn dirty(&self) -> bool {
+        self.desired & DIRTY != 0
+    }
 }
 
 /// Strings by id, with a use count; ids of freed strings are reused.
@@ -53,6 +102,7 @@ impl Interner {
                 (self.names.len() - 1) as u32
             }
         };
+        assert!(id < NO_USER - 1, "too many names");
         self.ids.insert(name.into(), id);
         id
     }
@@ -80,11 +130,52 @@ impl Interner {
     }
 }
 
+/// `n<namespace>`, as [`Scope::encode`] writes it, into `buf`.
+fn namespace_scope<'a>(buf: &'a mut String, namespace: &str) -> &'a str {
+    buf.clear();
+    buf.push('n');
+    buf.push_str(namespace);
+    buf
+}
+
+/// `r<len>:<namespace><room>`, as [`Scope::encode`] writes it, into `buf`;
+/// `ns` is the namespace's scope id (`n<namespace>`).
+fn room_scope<'a>(buf: &'a mut String, ns: &str, room: &str) -> &'a str {
+    let namespace = &ns[1..];
+    buf.clear();
+    buf.push('r');
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = namespace.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[at..] {
+        buf.push(char::from(*d));
+    }
+    buf.push(':');
+    buf.push_str(namespace);
+    buf.push_str(room);
+    buf
+}
+
 #[derive(Debug)]
 struct SocketEntry {
-    user: Option<u32>,
+    /// [`NO_USER`] when anonymous.
+    user: u32,
     ns: u32,
-    rooms: Vec<u32>,
+    rooms: Rooms,
+}
+
+impl SocketEntry {
+    fn user(&self) -> Option<u32> {
+        (self.user != NO_USER).then_some(self.user)
+    }
 }
 
 /// What a disconnected user's last socket still holds during the grace
@@ -103,17 +194,34 @@ type LingerId = (Millis, u64);
 /// Global scope id: interned first and never freed.
 const GLOBAL: u32 = 0;
 
+/// A dirty list this long (and a quarter of the tallies or more) is dropped:
+/// the next write finds the dirty tallies by their mark instead, which costs
+/// a pass over the tallies but keeps no list as long as they are.
+const SCAN_MIN: usize = 1024;
+
+/// The counters and the names they use.
 #[derive(Debug)]
-pub(crate) struct Local {
+struct Counters {
     scopes: Interner,
     users: Interner,
-    sockets: FxHashMap<Box<str>, SocketEntry>,
-    clients: FxHashSet<Box<str>>,
     tallies: FxHashMap<Key, Tally>,
+    /// The tallies marked dirty, unless `scan`.
     dirty: Vec<Key>,
+    /// The dirty list was dropped: the marks say which tallies are dirty.
+    scan: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Local {
+    counters: Counters,
+    sockets: FxHashMap<Id, SocketEntry>,
+    spill: Spill,
+    clients: FxHashSet<Id>,
     lingering: BTreeMap<LingerId, Linger>,
     linger_by_user: FxHashMap<(u32, u32), Vec<LingerId>>,
     linger_seq: u64,
+    /// Scope names are built here.
+    scratch: String,
 }
 
 /// Why an input about a socket or client was refused.
@@ -130,15 +238,20 @@ impl Local {
         debug_assert_eq!(g, GLOBAL);
         scopes.acquire(GLOBAL);
         Local {
-            scopes,
-            users: Interner::default(),
+            counters: Counters {
+                scopes,
+                users: Interner::default(),
+                tallies: FxHashMap::default(),
+                dirty: Vec::new(),
+                scan: false,
+            },
             sockets: FxHashMap::default(),
+            spill: Spill::default(),
             clients: FxHashSet::default(),
-            tallies: FxHashMap::default(),
-            dirty: Vec::new(),
             lingering: BTreeMap::new(),
             linger_by_user: FxHashMap::default(),
             linger_seq: 0,
+            scratch: String::new(),
         }
     }
 
@@ -150,36 +263,36 @@ impl Local {
         user: Option<&str>,
         namespace: &str,
     ) -> Result<(), Refusal> {
-        if self.sockets.contains_key(sid) {
+        let Entry::Vacant(slot) = self.sockets.entry(Id::new(sid)) else {
             return Err(Refusal::Duplicate);
-        }
-        let ns = self.scopes.intern(&Scope::namespace(namespace).encode());
-        let user = user.map(|u| self.users.intern(u));
-        self.bump(Key::Sockets(GLOBAL), 1);
-        self.bump(Key::Sockets(ns), 1);
+        };
+        let c = &mut self.counters;
+        let ns = c
+            .scopes
+            .intern(namespace_scope(&mut self.scratch, namespace));
+        let user = user.map(|u| c.users.intern(u));
+        c.socket_contribution(ns, user, 1);
+        slot.insert(SocketEntry {
+            user: user.unwrap_or(NO_USER),
+            ns,
+            rooms: Rooms::NONE,
+        });
         if let Some(u) = user {
-            self.bump(Key::User(GLOBAL, u), 1);
-            self.bump(Key::User(ns, u), 1);
             self.resume_lingering(u, ns);
         }
-        self.sockets.insert(
-            sid.into(),
-            SocketEntry {
-                user,
-                ns,
-                rooms: Vec::new(),
-            },
-        );
         Ok(())
     }
 
     pub fn disconnect(&mut self, sid: &str, now: Millis, grace: Millis) -> Result<(), Refusal> {
-        let entry = self.sockets.remove(sid).ok_or(Refusal::Unknown)?;
-        let last_of_user = entry
-            .user
-            .is_some_and(|u| self.desired(Key::User(entry.ns, u)) == 1);
-        match entry.user {
-            Some(user) if grace > 0 && last_of_user => {
+        let entry = self
+            .sockets
+            .remove(sid.as_bytes())
+            .ok_or(Refusal::Unknown)?;
+        let user = entry.user();
+        match user {
+            Some(user) if grace > 0 && self.counters.desired(Key::user(entry.ns, user)) == 1 => {
+                let rooms = entry.rooms.as_slice(&self.spill).to_vec();
+                entry.rooms.free(&mut self.spill);
                 let id = (now.saturating_add(grace), self.linger_seq);
                 self.linger_seq += 1;
                 self.linger_by_user
@@ -191,16 +304,17 @@ impl Local {
                     Linger {
                         user,
                         ns: entry.ns,
-                        rooms: entry.rooms,
+                        rooms,
                         whole: true,
                     },
                 );
             }
             _ => {
-                for room in &entry.rooms {
-                    self.room_contribution(*room, entry.user, -1);
+                for room in entry.rooms.as_slice(&self.spill) {
+                    self.counters.room_contribution(*room, user, -1);
                 }
-                self.socket_contribution(entry.ns, entry.user, -1);
+                entry.rooms.free(&mut self.spill);
+                self.counters.socket_contribution(entry.ns, user, -1);
             }
         }
         Ok(())
@@ -208,17 +322,19 @@ impl Local {
 
     /// Joins a room; `Ok(false)` when the socket was in it already.
     pub fn join(&mut self, sid: &str, namespace_room: &str) -> Result<bool, Refusal> {
-        let entry = self.sockets.get(sid).ok_or(Refusal::Unknown)?;
-        let ns_name = &self.scopes.name(entry.ns)[1..];
-        let scope = Scope::room(ns_name, namespace_room).encode();
-        let room = self.scopes.intern(&scope);
-        let entry = self.sockets.get_mut(sid).expect("checked above");
-        if entry.rooms.contains(&room) {
+        let entry = self
+            .sockets
+            .get_mut(sid.as_bytes())
+            .ok_or(Refusal::Unknown)?;
+        let scopes = &mut self.counters.scopes;
+        let scope = room_scope(&mut self.scratch, scopes.name(entry.ns), namespace_room);
+        let room = scopes.intern(scope);
+        if entry.rooms.contains(room, &self.spill) {
             return Ok(false);
         }
-        entry.rooms.push(room);
-        let (user, ns) = (entry.user, entry.ns);
-        self.room_contribution(room, user, 1);
+        entry.rooms.push(room, &mut self.spill);
+        let (user, ns) = (entry.user(), entry.ns);
+        self.counters.room_contribution(room, user, 1);
         if let Some(u) = user {
             self.adopt_lingering_room(u, ns, room);
         }
@@ -227,37 +343,39 @@ impl Local {
 
     /// Leaves a room; `Ok(false)` when the socket was not in it.
     pub fn leave(&mut self, sid: &str, room_name: &str) -> Result<bool, Refusal> {
-        let entry = self.sockets.get(sid).ok_or(Refusal::Unknown)?;
-        let ns_name = &self.scopes.name(entry.ns)[1..];
-        let Some(room) = self
-            .scopes
-            .lookup(&Scope::room(ns_name, room_name).encode())
-        else {
+        let entry = self
+            .sockets
+            .get_mut(sid.as_bytes())
+            .ok_or(Refusal::Unknown)?;
+        let scopes = &self.counters.scopes;
+        let Some(room) = scopes.lookup(room_scope(
+            &mut self.scratch,
+            scopes.name(entry.ns),
+            room_name,
+        )) else {
             return Ok(false);
         };
-        let entry = self.sockets.get_mut(sid).expect("checked above");
-        let Some(at) = entry.rooms.iter().position(|r| *r == room) else {
+        if !entry.rooms.remove(room, &mut self.spill) {
             return Ok(false);
-        };
-        entry.rooms.swap_remove(at);
-        let user = entry.user;
-        self.room_contribution(room, user, -1);
+        }
+        let user = entry.user();
+        self.counters.room_contribution(room, user, -1);
         Ok(true)
     }
 
     pub fn client_open(&mut self, cid: &str) -> Result<(), Refusal> {
-        if !self.clients.insert(cid.into()) {
+        if !self.clients.insert(Id::new(cid)) {
             return Err(Refusal::Duplicate);
         }
-        self.bump(Key::Clients, 1);
+        self.counters.bump(Key::CLIENTS, 1);
         Ok(())
     }
 
     pub fn client_close(&mut self, cid: &str) -> Result<(), Refusal> {
-        if !self.clients.remove(cid) {
+        if !self.clients.remove(cid.as_bytes()) {
             return Err(Refusal::Unknown);
         }
-        self.bump(Key::Clients, -1);
+        self.counters.bump(Key::CLIENTS, -1);
         Ok(())
     }
 
@@ -288,6 +406,9 @@ impl Local {
     /// A reconnect of `user` in `ns`: the oldest whole linger of that user
     /// gives back its namespace share (the new socket holds it now).
     fn resume_lingering(&mut self, user: u32, ns: u32) {
+        if self.linger_by_user.is_empty() {
+            return;
+        }
         let Some(ids) = self.linger_by_user.get(&(user, ns)) else {
             return;
         };
@@ -301,7 +422,7 @@ impl Local {
         let linger = self.lingering.get_mut(&id).expect("indexed");
         linger.whole = false;
         let empty = linger.rooms.is_empty();
-        self.socket_contribution(ns, Some(user), -1);
+        self.counters.socket_contribution(ns, Some(user), -1);
         if empty {
             self.lingering.remove(&id);
             self.unindex_linger(user, ns, id);
@@ -310,6 +431,9 @@ impl Local {
 
     /// The new socket of a user joined a room its lingering socket held.
     fn adopt_lingering_room(&mut self, user: u32, ns: u32, room: u32) {
+        if self.linger_by_user.is_empty() {
+            return;
+        }
         let Some(ids) = self.linger_by_user.get(&(user, ns)) else {
             return;
         };
@@ -322,7 +446,7 @@ impl Local {
         let linger = self.lingering.get_mut(&id).expect("indexed");
         linger.rooms.retain(|r| *r != room);
         let empty = linger.rooms.is_empty();
-        self.room_contribution(room, Some(user), -1);
+        self.counters.room_contribution(room, Some(user), -1);
         if empty {
             self.lingering.remove(&id);
             self.unindex_linger(user, ns, id);
@@ -331,10 +455,12 @@ impl Local {
 
     fn drop_linger(&mut self, linger: Linger) {
         for room in &linger.rooms {
-            self.room_contribution(*room, Some(linger.user), -1);
+            self.counters
+                .room_contribution(*room, Some(linger.user), -1);
         }
         if linger.whole {
-            self.socket_contribution(linger.ns, Some(linger.user), -1);
+            self.counters
+                .socket_contribution(linger.ns, Some(linger.user), -1);
         }
     }
 
@@ -347,128 +473,75 @@ impl Local {
         }
     }
 
-    // ----- counters -----
-
-    fn socket_contribution(&mut self, ns: u32, user: Option<u32>, d: i32) {
-        self.bump(Key::Sockets(GLOBAL), d);
-        self.bump(Key::Sockets(ns), d);
-        if let Some(u) = user {
-            self.bump(Key::User(GLOBAL, u), d);
-            self.bump(Key::User(ns, u), d);
-        }
-    }
-
-    fn room_contribution(&mut self, room: u32, user: Option<u32>, d: i32) {
-        self.bump(Key::Sockets(room), d);
-        if let Some(u) = user {
-            self.bump(Key::User(room, u), d);
-        }
-    }
-
-    fn desired(&self, key: Key) -> u32 {
-        self.tallies.get(&key).map_or(0, |t| t.desired)
-    }
-
-    fn bump(&mut self, key: Key, d: i32) {
-        let tally = match self.tallies.get_mut(&key) {
-            Some(t) => t,
-            None => {
-                self.acquire(key);
-                self.tallies.entry(key).or_default()
-            }
-        };
-        tally.desired = tally
-            .desired
-            .checked_add_signed(d)
-            .expect("a counter below zero is a bookkeeping bug");
-        if !tally.dirty {
-            tally.dirty = true;
-            self.dirty.push(key);
-        }
-    }
-
-    fn acquire(&mut self, key: Key) {
-        match key {
-            Key::Clients => {}
-            Key::Sockets(s) => self.scopes.acquire(s),
-            Key::User(s, u) => {
-                self.scopes.acquire(s);
-                self.users.acquire(u);
-            }
-        }
-    }
-
-    fn release(&mut self, key: Key) {
-        match key {
-            Key::Clients => {}
-            Key::Sockets(s) => self.scopes.release(s),
-            Key::User(s, u) => {
-                self.scopes.release(s);
-                self.users.release(u);
-            }
-        }
-    }
-
-    /// Forgets a counter that is zero both here and in Redis.
-    fn collect(&mut self, key: Key) {
-        if let Some(t) = self.tallies.get(&key)
-            && t.desired == 0
-            && t.committed == 0
-            && !t.dirty
-        {
-            self.tallies.remove(&key);
-            self.release(key);
-        }
-    }
-
     // ----- what to write -----
 
     /// The field name of a key, as the scripts know it.
     pub fn field(&self, key: Key) -> String {
-        let field = match key {
-            Key::Clients => return Field::Clients.encode(),
-            Key::Sockets(s) => return format!("s{}", self.scopes.name(s)),
-            Key::User(s, u) => (self.scopes.name(s), self.users.name(u)),
-        };
-        format!("u{}:{}{}", field.0.len(), field.0, field.1)
+        self.counters.field(key)
     }
 
     /// The net change of every counter touched since the last write, sorted
     /// by field name; clears the dirty marks.
     pub fn take_deltas(&mut self) -> Vec<(String, Key, i64)> {
+        let c = &mut self.counters;
         let mut out = Vec::new();
-        for key in std::mem::take(&mut self.dirty) {
-            let Some(t) = self.tallies.get_mut(&key) else {
-                continue;
-            };
-            t.dirty = false;
-            let delta = i64::from(t.desired) - i64::from(t.committed);
-            if delta != 0 {
-                out.push((self.field(key), key, delta));
-            } else {
-                self.collect(key);
+        if c.scan {
+            c.scan = false;
+            let (scopes, users) = (&mut c.scopes, &mut c.users);
+            c.tallies.retain(|key, t| {
+                if !t.dirty() {
+                    return true;
+                }
+                t.desired &= !DIRTY;
+                let delta = i64::from(t.desired) - i64::from(t.committed);
+                if delta != 0 {
+                    out.push((field_of(scopes, users, *key), *key, delta));
+                    true
+                } else if t.desired == 0 {
+                    // Zero here and in Redis: forget it.
+                    release(scopes, users, *key);
+                    false
+                } else {
+                    true
+                }
+            });
+        } else {
+            let mut dirty = std::mem::take(&mut c.dirty);
+            for key in dirty.drain(..) {
+                let Some(t) = c.tallies.get_mut(&key) else {
+                    continue;
+                };
+                t.desired &= !DIRTY;
+                let delta = i64::from(t.desired) - i64::from(t.committed);
+                if delta != 0 {
+                    out.push((c.field(key), key, delta));
+                } else {
+                    c.collect(key);
+                }
             }
+            c.dirty = dirty;
         }
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     pub fn has_dirty(&self) -> bool {
-        !self.dirty.is_empty()
+        self.counters.scan || !self.counters.dirty.is_empty()
     }
 
     /// The whole local truth, sorted by field name; clears the dirty marks.
     pub fn snapshot(&mut self) -> Vec<(String, Key, u32)> {
-        for key in std::mem::take(&mut self.dirty) {
-            if let Some(t) = self.tallies.get_mut(&key) {
-                t.dirty = false;
-            }
+        let c = &mut self.counters;
+        c.dirty.clear();
+        c.scan = false;
+        for t in c.tallies.values_mut() {
+            t.desired &= !DIRTY;
         }
-        let mut out: Vec<(String, Key, u32)> = self
+        let mut out: Vec<(String, Key, u32)> = c
             .tallies
             .iter()
             .filter(|(_, t)| t.desired > 0)
-            .map(|(k, t)| (self.field(*k), *k, t.desired))
+            .map(|(k, t)| (c.field(*k), *k, t.desired))
             .collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
@@ -476,36 +549,37 @@ impl Local {
 
     /// An apply went through.
     pub fn commit_deltas(&mut self, deltas: &[(Key, i64)]) {
+        let c = &mut self.counters;
         for (key, delta) in deltas {
-            if let Some(t) = self.tallies.get_mut(key) {
+            if let Some(t) = c.tallies.get_mut(key) {
                 t.committed = (i64::from(t.committed) + delta) as u32;
             }
-            self.collect(*key);
+            c.collect(*key);
         }
     }
 
     /// A re-assert went through: Redis holds exactly `snapshot`.
     pub fn commit_snapshot(&mut self, snapshot: &[(Key, u32)]) {
         self.forget_committed();
+        let c = &mut self.counters;
         for (key, count) in snapshot {
-            if let Some(t) = self.tallies.get_mut(key) {
+            if let Some(t) = c.tallies.get_mut(key) {
                 t.committed = *count;
             }
         }
-        let stale: Vec<Key> = self
-            .tallies
-            .iter()
-            .filter(|(_, t)| t.desired == 0 && t.committed == 0 && !t.dirty)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in stale {
-            self.collect(key);
-        }
+        let (scopes, users) = (&mut c.scopes, &mut c.users);
+        c.tallies.retain(|key, t| {
+            let stale = t.desired == 0 && t.committed == 0;
+            if stale {
+                release(scopes, users, *key);
+            }
+            !stale
+        });
     }
 
     /// Redis holds nothing of this node (a new incarnation).
     pub fn forget_committed(&mut self) {
-        for t in self.tallies.values_mut() {
+        for t in self.counters.tallies.values_mut() {
             t.committed = 0;
         }
     }
@@ -523,25 +597,27 @@ impl Local {
     /// What this node contributes to one field (sockets still lingering in
     /// a grace period included).
     pub fn desired_of(&self, field: &Field) -> u32 {
+        let c = &self.counters;
         let key = match field {
-            Field::Clients => Some(Key::Clients),
-            Field::Sockets(scope) => self.scopes.lookup(&scope.encode()).map(Key::Sockets),
-            Field::User(scope, user) => self
+            Field::Clients => Some(Key::CLIENTS),
+            Field::Sockets(scope) => c.scopes.lookup(&scope.encode()).map(Key::sockets),
+            Field::User(scope, user) => c
                 .scopes
                 .lookup(&scope.encode())
-                .zip(self.users.lookup(user))
-                .map(|(s, u)| Key::User(s, u)),
+                .zip(c.users.lookup(user))
+                .map(|(s, u)| Key::user(s, u)),
         };
-        key.map_or(0, |k| self.desired(k))
+        key.map_or(0, |k| c.desired(k))
     }
 
     /// Every field this node wants counted, with its count, sorted.
     pub fn desired_fields(&self) -> Vec<(String, u32)> {
-        let mut out: Vec<(String, u32)> = self
+        let c = &self.counters;
+        let mut out: Vec<(String, u32)> = c
             .tallies
             .iter()
-            .filter(|(_, t)| t.desired > 0)
-            .map(|(k, t)| (self.field(*k), t.desired))
+            .filter(|(_, t)| t.desired() > 0)
+            .map(|(k, t)| (c.field(*k), t.desired()))
             .collect();
         out.sort();
         out
@@ -549,15 +625,111 @@ impl Local {
 
     /// Sockets of this node, sorted by id (for hosts that need to list them).
     pub fn socket_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = self.sockets.keys().map(|s| &**s).collect();
+        let mut ids: Vec<&str> = self.sockets.keys().map(Id::as_str).collect();
         ids.sort_unstable();
         ids
     }
 
     #[cfg(test)]
     pub fn interned(&self) -> (usize, usize) {
-        (self.scopes.ids.len(), self.users.ids.len())
+        (
+            self.counters.scopes.ids.len(),
+            self.counters.users.ids.len(),
+        )
     }
+}
+
+impl Counters {
+    fn socket_contribution(&mut self, ns: u32, user: Option<u32>, d: i32) {
+        self.bump(Key::sockets(GLOBAL), d);
+        self.bump(Key::sockets(ns), d);
+        if let Some(u) = user {
+            self.bump(Key::user(GLOBAL, u), d);
+            self.bump(Key::user(ns, u), d);
+        }
+    }
+
+    fn room_contribution(&mut self, room: u32, user: Option<u32>, d: i32) {
+        self.bump(Key::sockets(room), d);
+        if let Some(u) = user {
+            self.bump(Key::user(room, u), d);
+        }
+    }
+
+    fn desired(&self, key: Key) -> u32 {
+        self.tallies.get(&key).map_or(0, Tally::desired)
+    }
+
+    fn bump(&mut self, key: Key, d: i32) {
+        let tally = match self.tallies.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                acquire(&mut self.scopes, &mut self.users, key);
+                e.insert(Tally::default())
+            }
+        };
+        let desired = tally
+            .desired()
+            .checked_add_signed(d)
+            .filter(|n| n & DIRTY == 0)
+            .expect("a counter below zero is a bookkeeping bug");
+        let was_dirty = tally.dirty();
+        tally.desired = desired | DIRTY;
+        if !was_dirty && !self.scan {
+            self.dirty.push(key);
+            if self.dirty.len() >= SCAN_MIN && self.dirty.len() * 4 >= self.tallies.len() {
+                self.dirty = Vec::new();
+                self.scan = true;
+            }
+        }
+    }
+
+    /// Forgets a counter that is zero both here and in Redis.
+    fn collect(&mut self, key: Key) {
+        if let Some(t) = self.tallies.get(&key)
+            && t.desired == 0
+            && t.committed == 0
+        {
+            self.tallies.remove(&key);
+            release(&mut self.scopes, &mut self.users, key);
+        }
+    }
+
+    fn field(&self, key: Key) -> String {
+        field_of(&self.scopes, &self.users, key)
+    }
+}
+
+fn acquire(scopes: &mut Interner, users: &mut Interner, key: Key) {
+    match key.kind() {
+        Kind::Clients => {}
+        Kind::Sockets(s) => scopes.acquire(s),
+        Kind::User(s, u) => {
+            scopes.acquire(s);
+            users.acquire(u);
+        }
+    }
+}
+
+fn release(scopes: &mut Interner, users: &mut Interner, key: Key) {
+    match key.kind() {
+        Kind::Clients => {}
+        Kind::Sockets(s) => scopes.release(s),
+        Kind::User(s, u) => {
+            scopes.release(s);
+            users.release(u);
+        }
+    }
+}
+
+/// The field name of a key, as the scripts know it.
+fn field_of(scopes: &Interner, users: &Interner, key: Key) -> String {
+    let (scope, user) = match key.kind() {
+        Kind::Clients => return Field::Clients.encode(),
+        Kind::Sockets(s) => return format!("s{}", scopes.name(s)),
+        Kind::User(s, u) => (scopes.name(s), users.name(u)),
+    };
+    format!("u{}:{}{}", scope.len(), scope, user)
 }
 
 #[cfg(test)]
@@ -579,6 +751,48 @@ mod tests {
             .map(|(_, k, d)| (k, d))
             .collect();
         local.commit_deltas(&d);
+    }
+
+    #[test]
+    fn scope_names_are_built_as_scopes_encode_them() {
+        let mut buf = String::new();
+        for ns in ["/", "/chat", "/a:b", &format!("/{}", "x".repeat(120))] {
+            let ns_id = namespace_scope(&mut buf, ns).to_owned();
+            assert_eq!(ns_id, Scope::namespace(ns).encode());
+            for room in ["r", "news", "1:2{}", "é"] {
+                assert_eq!(
+                    room_scope(&mut buf, &ns_id, room),
+                    Scope::room(ns, room).encode()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keys_unpack_to_what_they_packed() {
+        assert!(matches!(Key::CLIENTS.kind(), Kind::Clients));
+        assert!(matches!(Key::sockets(7).kind(), Kind::Sockets(7)));
+        assert!(matches!(Key::user(0, 9).kind(), Kind::User(0, 9)));
+    }
+
+    #[test]
+    fn a_long_dirty_list_gives_way_to_a_scan_with_the_same_deltas() {
+        let mut l = Local::new();
+        for i in 0..3000 {
+            l.connect(&format!("s{i}"), Some(&format!("u{}", i / 3)), "/")
+                .unwrap();
+            l.join(&format!("s{i}"), &format!("r{}", i % 7)).unwrap();
+        }
+        assert!(l.counters.scan);
+        for i in 0..1500 {
+            l.disconnect(&format!("s{i}"), 0, 0).unwrap();
+        }
+        let got = fields(&mut l);
+        assert!(!l.has_dirty());
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(got.contains(&("sg".to_string(), 1500)));
+        assert!(!got.iter().any(|(f, _)| f == "u1:gu0"));
+        assert_eq!(l.interned().1, 500);
     }
 
     #[test]
