@@ -144,9 +144,17 @@ fn room_scope<'a>(buf: &'a mut String, ns: &str, room: &str) -> &'a str {
     let namespace = &ns[1..];
     buf.clear();
     buf.push('r');
+    push_len(buf, namespace.len());
+    buf.push(':');
+    buf.push_str(namespace);
+    buf.push_str(room);
+    buf
+}
+
+/// Appends `n` in decimal (what `format!("{n}")` writes).
+fn push_len(buf: &mut String, mut n: usize) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    let mut n = namespace.len();
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
@@ -158,10 +166,6 @@ fn room_scope<'a>(buf: &'a mut String, ns: &str, room: &str) -> &'a str {
     for d in &digits[at..] {
         buf.push(char::from(*d));
     }
-    buf.push(':');
-    buf.push_str(namespace);
-    buf.push_str(room);
-    buf
 }
 
 #[derive(Debug)]
@@ -380,7 +384,11 @@ impl Local {
     }
 
     /// Ends every grace period due by `now`.
+    #[inline]
     pub fn expire_lingering(&mut self, now: Millis) {
+        if self.lingering.is_empty() {
+            return;
+        }
         while let Some(entry) = self.lingering.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -393,7 +401,7 @@ impl Local {
 
     /// When the next grace period ends.
     pub fn next_linger_deadline(&self) -> Option<Millis> {
-        self.lingering.keys().next().map(|(at, _)| *at)
+        self.lingering.first_key_value().map(|((at, _), _)| *at)
     }
 
     /// Drops all lingering users at once (shutdown).
@@ -474,11 +482,6 @@ impl Local {
     }
 
     // ----- what to write -----
-
-    /// The field name of a key, as the scripts know it.
-    pub fn field(&self, key: Key) -> String {
-        self.counters.field(key)
-    }
 
     /// The net change of every counter touched since the last write, sorted
     /// by field name; clears the dirty marks.
@@ -726,10 +729,22 @@ fn release(scopes: &mut Interner, users: &mut Interner, key: Key) {
 fn field_of(scopes: &Interner, users: &Interner, key: Key) -> String {
     let (scope, user) = match key.kind() {
         Kind::Clients => return Field::Clients.encode(),
-        Kind::Sockets(s) => return format!("s{}", scopes.name(s)),
+        Kind::Sockets(s) => {
+            let scope = scopes.name(s);
+            let mut out = String::with_capacity(1 + scope.len());
+            out.push('s');
+            out.push_str(scope);
+            return out;
+        }
         Kind::User(s, u) => (scopes.name(s), users.name(u)),
     };
-    format!("u{}:{}{}", scope.len(), scope, user)
+    let mut out = String::with_capacity(5 + scope.len() + user.len());
+    out.push('u');
+    push_len(&mut out, scope.len());
+    out.push(':');
+    out.push_str(scope);
+    out.push_str(user);
+    out
 }
 
 #[cfg(test)]
@@ -766,6 +781,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn field_names_are_the_schema_encodings() {
+        let mut l = Local::new();
+        let long = "x".repeat(200);
+        l.connect("s1", Some("ann"), &format!("/{long}")).unwrap();
+        l.join("s1", "room").unwrap();
+        l.client_open("c1").unwrap();
+        let scopes = [
+            Scope::Global,
+            Scope::namespace(format!("/{long}")),
+            Scope::room(format!("/{long}"), "room"),
+        ];
+        let mut want = vec![Field::Clients.encode()];
+        for scope in scopes {
+            want.push(Field::Sockets(scope.clone()).encode());
+            want.push(Field::User(scope, "ann".into()).encode());
+        }
+        want.sort();
+        let got: Vec<String> = fields(&mut l).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -593,10 +593,10 @@ impl Tracker {
     fn pump(&mut self, now: Millis, step: &mut Step) {
         if self.write.is_none()
             && now >= self.retry_at
-            && let Some(write) = self.next_write(now)
+            && let Some((write, fields)) = self.next_write(now)
         {
             let token = self.token();
-            step.ops.push(self.write_op(token, &write));
+            step.ops.push(self.write_op(token, &write, fields));
             if !matches!(write, Write::Retire | Write::SelfReap) {
                 self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
             }
@@ -627,47 +627,55 @@ impl Tracker {
         }
     }
 
-    fn next_write(&mut self, now: Millis) -> Option<Write> {
-        match self.phase {
-            Phase::Closed => None,
-            Phase::Unregistered => Some(Write::Register),
-            Phase::Retiring => Some(Write::Retire),
-            Phase::Leaving => Some(Write::SelfReap),
+    /// The next write, with the field names of an apply or re-assert (in
+    /// the order of its entries; empty for the other writes).
+    fn next_write(&mut self, now: Millis) -> Option<(Write, Vec<String>)> {
+        let write = match self.phase {
+            Phase::Closed => return None,
+            Phase::Unregistered => Write::Register,
+            Phase::Retiring => Write::Retire,
+            Phase::Leaving => Write::SelfReap,
             Phase::Live if self.needs_reassert => {
-                let snapshot = self
+                let (fields, snapshot) = self
                     .local
                     .snapshot()
                     .into_iter()
-                    .map(|(_, k, n)| (k, n))
-                    .collect();
-                Some(Write::Reassert {
-                    snapshot,
-                    version: self.version + 1,
-                })
+                    .map(|(f, k, n)| (f, (k, n)))
+                    .unzip();
+                return Some((
+                    Write::Reassert {
+                        snapshot,
+                        version: self.version + 1,
+                    },
+                    fields,
+                ));
             }
             Phase::Live => {
-                let deltas: Vec<(Key, i64)> = self
+                let (fields, deltas): (Vec<String>, Vec<(Key, i64)>) = self
                     .local
                     .take_deltas()
                     .into_iter()
-                    .map(|(_, k, d)| (k, d))
-                    .collect();
+                    .map(|(f, k, d)| (f, (k, d)))
+                    .unzip();
                 if !deltas.is_empty() {
-                    Some(Write::Apply(deltas))
+                    return Some((Write::Apply(deltas), fields));
                 } else if now >= self.heartbeat_due {
-                    Some(Write::Heartbeat)
+                    Write::Heartbeat
                 } else {
-                    None
+                    return None;
                 }
             }
-        }
+        };
+        Some((write, Vec::new()))
     }
 
     fn stall(&self) -> String {
         self.config.heartbeat_ms.to_string()
     }
 
-    fn write_op(&self, token: Token, write: &Write) -> Op {
+    /// The op of a write; `fields` are the names of its entries, from
+    /// [`Tracker::next_write`].
+    fn write_op(&self, token: Token, write: &Write, fields: Vec<String>) -> Op {
         let inc = incarnation(&self.node, self.k);
         let ttl = self.config.ttl_ms.to_string();
         let script = script_of(write);
@@ -679,17 +687,21 @@ impl Tracker {
                 (self.k + 1).to_string(),
             ],
             Write::Apply(deltas) => {
-                let mut args = vec![self.stall(), inc, ttl, self.version.to_string()];
-                for (key, d) in deltas {
-                    args.push(self.local.field(*key));
+                let mut args = Vec::with_capacity(4 + 2 * deltas.len());
+                args.extend([self.stall(), inc, ttl, self.version.to_string()]);
+                debug_assert_eq!(fields.len(), deltas.len());
+                for (field, (_, d)) in fields.into_iter().zip(deltas) {
+                    args.push(field);
                     args.push(d.to_string());
                 }
                 args
             }
             Write::Reassert { snapshot, version } => {
-                let mut args = vec![self.stall(), inc, ttl, version.to_string()];
-                for (key, n) in snapshot {
-                    args.push(self.local.field(*key));
+                let mut args = Vec::with_capacity(4 + 2 * snapshot.len());
+                args.extend([self.stall(), inc, ttl, version.to_string()]);
+                debug_assert_eq!(fields.len(), snapshot.len());
+                for (field, (_, n)) in fields.into_iter().zip(snapshot) {
+                    args.push(field);
                     args.push(n.to_string());
                 }
                 args
