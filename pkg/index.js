@@ -528,10 +528,24 @@ class Presence extends EventEmitter {
 
   // ----- what the core asks for -----
 
-  /** Acts on one output of the core: `{ops?, events?, tick?, error?}`. */
+  /** Single-server mode: runs the held writes of the last burst of inputs. */
+  #flush = () => {
+    let out;
+    try {
+      out = this.#t.flush(now());
+    } catch (e) {
+      this.#warn(message(e));
+      return;
+    }
+    this.#input(out);
+  };
+
+  /** Acts on one output of the core: `{ops?, events?, tick?, error?, flush?}`. */
   #input(out) {
     if (out === undefined || this.#dead) return;
     const o = JSON.parse(out);
+    // Single-server mode: the writes of this burst run once its I/O is in.
+    if (o.flush === true) setImmediate(this.#flush);
     if (o.tick !== undefined) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = setTimeout(this.#tick, Math.max(0, o.tick - now()));
@@ -643,6 +657,7 @@ class Presence extends EventEmitter {
   #read(what, namespace, room, user) {
     try {
       if (this.#send === null) {
+        this.#flush();
         return Promise.resolve(JSON.parse(this.#t.readEmbedded(now(), what, namespace, room, user)));
       }
       const op = JSON.parse(this.#t.readOp(what, namespace, room, user));

@@ -63,16 +63,17 @@ if (!cliVersion.endsWith(` ${pin[1]}`)) {
   process.exit(1);
 }
 
-// A size-first profile of its own, so the workspace's release builds keep
-// their settings and their cache.
+// A profile of its own, so the workspace's release builds keep their
+// settings and their cache. opt-level 3, not "s"/"z": the hot path (one call
+// per socket event) runs 2-3x faster for ~40 KB more .wasm.
 const profile = [
   "--config", 'profile.wasm.inherits="release"',
-  "--config", 'profile.wasm.opt-level="z"',
+  "--config", "profile.wasm.opt-level=3",
   "--config", "profile.wasm.lto=true",
   "--config", "profile.wasm.codegen-units=1",
   "--config", 'profile.wasm.panic="abort"',
   "--config", "profile.wasm.strip=true",
-  "--config", 'profile.wasm.package.rollcall-wasm.opt-level="z"',
+  "--config", "profile.wasm.package.rollcall-wasm.opt-level=3",
 ];
 run("cargo", [
   "build", "--profile", "wasm", "--target", "wasm32-unknown-unknown", "-p", "rollcall-wasm",

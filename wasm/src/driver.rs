@@ -25,6 +25,10 @@ struct Out<'a> {
     /// heals on its own; the host may want to log it.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Embedded mode: ops are held; call [`Driver::flush`] soon (once the
+    /// current burst of inputs is in: they coalesce into one write).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    flush: bool,
 }
 
 /// A tracker with its host-side plumbing.
@@ -33,6 +37,8 @@ pub struct Driver {
     tracker: Tracker,
     /// `Some` in single-server mode: ops run here, never leave.
     store: Option<Keyspace>,
+    /// Single-server mode: ops wait here for [`Driver::flush`].
+    held: Vec<Op>,
     /// The tick the JS side has a timer for. A later `next_tick` needs no
     /// new timer: an early tick is harmless and reports the new time.
     armed: Option<Millis>,
@@ -47,6 +53,7 @@ impl Driver {
         Ok(Driver {
             tracker: Tracker::new(config, node)?,
             store: embedded.then(Keyspace::new),
+            held: Vec::new(),
             armed: None,
             ops: Vec::new(),
             events: Vec::new(),
@@ -88,8 +95,23 @@ impl Driver {
                 return Err(e.to_string());
             }
         }
+        let mut flush = false;
+        if self.store.is_some() && !self.ops.is_empty() {
+            // Hold the ops: the inputs that follow before the flush coalesce
+            // into the next write, as with a Redis call in flight.
+            flush = self.held.is_empty();
+            self.held.append(&mut self.ops);
+        }
+        Ok(self.output(flush))
+    }
+
+    /// Single-server mode: runs the held ops (and the ops their replies
+    /// cause) against the in-memory store. Call it when an output says
+    /// `flush`, and before reading.
+    pub fn flush(&mut self, now: Millis) -> Option<String> {
+        self.ops.append(&mut self.held);
         self.run_embedded(now);
-        Ok(self.flush())
+        self.output(false)
     }
 
     fn absorb(&mut self, step: rollcall_core::Step) {
@@ -124,7 +146,7 @@ impl Driver {
     }
 
     /// Encodes and clears what the host must act on.
-    fn flush(&mut self) -> Option<String> {
+    fn output(&mut self, flush: bool) -> Option<String> {
         let tick = match (self.tracker.next_tick(), self.armed) {
             (Some(next), Some(armed)) if next >= armed => None,
             (Some(next), _) => {
@@ -136,7 +158,12 @@ impl Driver {
                 None
             }
         };
-        if self.ops.is_empty() && self.events.is_empty() && tick.is_none() && self.error.is_none() {
+        if self.ops.is_empty()
+            && self.events.is_empty()
+            && tick.is_none()
+            && self.error.is_none()
+            && !flush
+        {
             return None;
         }
         let out = Out {
@@ -144,6 +171,7 @@ impl Driver {
             events: &self.events,
             tick,
             error: self.error.take(),
+            flush,
         };
         let json = serde_json::to_string(&out).expect("plain data serializes");
         self.ops.clear();
@@ -177,7 +205,8 @@ impl Driver {
         serde_json::to_string(&op).expect("plain data serializes")
     }
 
-    /// Answers `query` from the embedded store (single-server mode).
+    /// Answers `query` from the embedded store (single-server mode). Call
+    /// [`Driver::flush`] first, or the answer misses the held writes.
     pub fn read_embedded(&mut self, now: Millis, query: &Query) -> Result<Answer, String> {
         let op = query.op(self.tracker.schema(), Token(0));
         let store = self
@@ -299,23 +328,39 @@ mod tests {
         d.read_embedded(1_000, &q).unwrap()
     }
 
+    /// Feeds and, when asked to, flushes: both outputs, joined.
+    fn step(d: &mut Driver, now: Millis, input: Input) -> String {
+        let first = d.feed(now, input).unwrap().unwrap_or_default();
+        let second = if first.contains("\"flush\":true") {
+            d.flush(now).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        format!("{first}{second}")
+    }
+
     #[test]
     fn embedded_mode_runs_ops_inside_and_reports_only_events_and_ticks() {
         let mut d = embedded();
-        let first = d.feed(1_000, Input::Tick).unwrap().unwrap();
+        let first = step(&mut d, 1_000, Input::Tick);
         assert!(!first.contains("\"ops\""), "{first}");
         assert!(first.contains("\"tick\":"), "{first}");
-        let out = d.feed(1_000, connect("s1", Some("ann"))).unwrap().unwrap();
+        let out = step(&mut d, 1_000, connect("s1", Some("ann")));
         assert!(out.contains("user_online"), "{out}");
         assert!(!out.contains("\"ops\""), "{out}");
-        // A second tab of the same user: no event, no new timer.
-        assert_eq!(d.feed(1_001, connect("s2", Some("ann"))).unwrap(), None);
+        // A burst: the first input asks for a flush, the others coalesce
+        // into the same write and need nothing.
+        let out = d.feed(1_001, connect("s2", Some("ann"))).unwrap().unwrap();
+        assert_eq!(out, r#"{"flush":true}"#);
+        assert_eq!(d.feed(1_001, connect("s3", Some("bob"))).unwrap(), None);
         // Connection state recovery: a duplicate connect is ignored.
         assert_eq!(d.feed(1_002, connect("s2", Some("ann"))).unwrap(), None);
+        let out = d.flush(1_002).unwrap();
+        assert!(out.contains("bob") && !out.contains("ann"), "{out}");
         let users = Query::Users {
             scope: Scope::Global,
         };
-        assert_eq!(count(&mut d, users.clone()), Answer::Count(1));
+        assert_eq!(count(&mut d, users.clone()), Answer::Count(2));
         assert_eq!(
             count(
                 &mut d,
@@ -323,19 +368,13 @@ mod tests {
                     scope: Scope::Global
                 }
             ),
-            Answer::Count(2)
+            Answer::Count(3)
         );
-        assert_eq!(
-            d.feed(1_003, Input::Disconnect { sid: "s1".into() })
-                .unwrap(),
-            None
-        );
-        let out = d
-            .feed(1_004, Input::Disconnect { sid: "s2".into() })
-            .unwrap()
-            .unwrap();
+        let out = step(&mut d, 1_003, Input::Disconnect { sid: "s1".into() });
+        assert!(!out.contains("user_offline"), "{out}");
+        let out = step(&mut d, 1_004, Input::Disconnect { sid: "s2".into() });
         assert!(out.contains("user_offline"), "{out}");
-        assert_eq!(count(&mut d, users), Answer::Count(0));
+        assert_eq!(count(&mut d, users), Answer::Count(1));
         // Unknown sockets are ignored, malformed ids are not.
         assert_eq!(
             d.feed(1_005, Input::Disconnect { sid: "zz".into() })
@@ -348,10 +387,10 @@ mod tests {
     #[test]
     fn a_timer_is_asked_for_only_when_an_earlier_one_is_needed() {
         let mut d = embedded();
-        let out = d.feed(1_000, Input::Tick).unwrap().unwrap();
+        let out = step(&mut d, 1_000, Input::Tick);
         assert!(out.contains("\"tick\":"), "{out}");
         // The tick the timer asked for: it reports the next one again.
-        let out = d.feed(1_500, Input::Tick).unwrap().unwrap();
+        let out = step(&mut d, 1_500, Input::Tick);
         assert!(out.contains("\"tick\":"), "{out}");
     }
 

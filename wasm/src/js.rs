@@ -21,7 +21,7 @@ fn fail(message: String) -> JsError {
 
 /// One node's tracker, for `pkg/index.js`. Every input method takes the
 /// time in ms and returns `undefined` when there is nothing to do, else a
-/// JSON string `{ops?, events?, tick?, error?}`.
+/// JSON string `{ops?, events?, tick?, error?, flush?}`.
 #[wasm_bindgen]
 pub struct RawTracker {
     driver: Driver,
@@ -130,6 +130,12 @@ impl RawTracker {
     /// string, an array of those, or `{"error": "..."}`.
     pub fn reply(&mut self, now: f64, token: f64, reply: &str) -> Result<Option<String>, JsError> {
         self.driver.reply(ms(now), ms(token), reply).map_err(fail)
+    }
+
+    /// Single-server mode: runs the held writes. Call it when an output
+    /// says `flush` (after the current burst of inputs) and before reading.
+    pub fn flush(&mut self, now: f64) -> Option<String> {
+        self.driver.flush(ms(now))
     }
 
     pub fn shutdown(&mut self, now: f64) -> Result<Option<String>, JsError> {
