@@ -151,11 +151,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.redis(url);
     }
     let presence = builder.start().await?;
+    // One line per event; ends after the last one (Closed).
     let mut events = presence.subscribe();
-    tokio::spawn(async move {
+    let printer = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
             if let Ok(line) = serde_json::to_string(&event) {
                 println!("event {line}");
+            }
+            if event == rollcall_host::Event::Closed {
+                break;
             }
         }
     });
@@ -194,7 +198,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     match presence.shutdown().await {
-        Ok(()) => println!("presence closed"),
+        Ok(()) => {
+            // Every event (the shutdown's offline ones too) is out first.
+            let _ = printer.await;
+            println!("presence closed");
+        }
         Err(e) => eprintln!("socketio: shutdown: {e}"),
     }
     Ok(())
