@@ -153,6 +153,10 @@ fn room_scope<'a>(buf: &'a mut String, ns: &str, room: &str) -> &'a str {
 
 /// Appends `n` in decimal (what `format!("{n}")` writes).
 fn push_len(buf: &mut String, mut n: usize) {
+    if n < 10 {
+        buf.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
