@@ -222,6 +222,8 @@ class Presence extends EventEmitter {
   #timer = null;
   #hooks = [];
   #namespaces = new WeakSet();
+  #adapters = new WeakMap(); // namespace -> [adapter, join listener, leave listener]
+  #patches = [];
   #sockets = new WeakSet();
   #closing = null;
   #closed = null; // resolve of close()'s promise
@@ -358,6 +360,11 @@ class Presence extends EventEmitter {
   #unhook() {
     for (const [emitter, event, fn] of this.#hooks) emitter.off(event, fn);
     this.#hooks = [];
+    for (const [obj, name, own, original] of this.#patches.reverse()) {
+      if (own) obj[name] = original;
+      else delete obj[name];
+    }
+    this.#patches = [];
     for (const nsp of this.#io._nsps.values()) {
       for (const socket of nsp.sockets.values()) socket.off("disconnecting", this.#onDisconnecting);
     }
@@ -367,22 +374,37 @@ class Presence extends EventEmitter {
     }
   }
 
+  /** Replaces a method of `obj` until close. */
+  #patch(obj, name, fn) {
+    const own = Object.prototype.hasOwnProperty.call(obj, name);
+    this.#patches.push([obj, name, own, obj[name]]);
+    obj[name] = fn;
+  }
+
   #hookServer(io) {
+    const self = this;
     // io.on proxies to the main namespace, where "new_namespace" is emitted.
     this.#hook(io.sockets, "new_namespace", (nsp) => this.#hookNamespace(nsp));
     for (const nsp of io._nsps.values()) this.#hookNamespace(nsp);
+    // io.adapter(X) gives every namespace a new adapter: follow it.
+    const adapter = io.adapter;
+    this.#patch(io, "adapter", function rollcallAdapter(...args) {
+      const result = adapter.apply(this, args);
+      if (args.length > 0 && !self.#closing) {
+        for (const nsp of io._nsps.values()) self.#hookAdapter(nsp);
+      }
+      return result;
+    });
     if (io.engine) {
       this.#hookEngine(io.engine);
     } else {
       // Not bound to an HTTP server yet: hook the engine when it is.
       const bind = io.bind;
-      const self = this;
-      io.bind = function rollcallBind(engine) {
-        io.bind = bind;
+      this.#patch(io, "bind", function rollcallBind(engine) {
         const result = bind.call(this, engine);
         if (!self.#closing) self.#hookEngine(engine);
         return result;
-      };
+      });
     }
   }
 
@@ -390,14 +412,28 @@ class Presence extends EventEmitter {
     if (this.#namespaces.has(nsp)) return;
     this.#namespaces.add(nsp);
     this.#hook(nsp, "connection", (socket) => this.#connect(socket));
-    const adapter = nsp.adapter;
-    this.#hook(adapter, "join-room", (room, sid) => {
-      if (room !== sid) this.#join(sid, room);
-    });
-    this.#hook(adapter, "leave-room", (room, sid) => {
-      if (room !== sid) this.#leave(sid, room);
-    });
+    this.#hookAdapter(nsp);
     for (const socket of nsp.sockets.values()) this.#connect(socket);
+  }
+
+  /** Rooms: the adapter's join-room / leave-room, but for the private room named by the socket id. */
+  #hookAdapter(nsp) {
+    const adapter = nsp.adapter;
+    const hooked = this.#adapters.get(nsp);
+    if (!adapter || (hooked && hooked[0] === adapter)) return;
+    if (hooked) {
+      hooked[0].off("join-room", hooked[1]);
+      hooked[0].off("leave-room", hooked[2]);
+    }
+    const join = (room, sid) => {
+      if (room !== sid) this.#join(sid, room);
+    };
+    const leave = (room, sid) => {
+      if (room !== sid) this.#leave(sid, room);
+    };
+    this.#hook(adapter, "join-room", join);
+    this.#hook(adapter, "leave-room", leave);
+    this.#adapters.set(nsp, [adapter, join, leave]);
   }
 
   #hookEngine(engine) {

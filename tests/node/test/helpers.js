@@ -110,7 +110,17 @@ async function startRedis(port) {
       stdio: "ignore",
     }),
   );
-  await waitFor(() => ping(port), { what: `redis-server on port ${port}` });
+  let failed = null;
+  child.on("error", (e) => {
+    failed = new Error(`cannot start redis-server (is it installed? apt-get install redis-server): ${e.message}`);
+  });
+  await waitFor(
+    () => {
+      if (failed) throw failed;
+      return ping(port);
+    },
+    { what: `redis-server on port ${port}` },
+  );
   return {
     port,
     url: `redis://127.0.0.1:${port}`,

@@ -346,3 +346,50 @@ describe("options and arguments", () => {
     }
   });
 });
+
+describe("Socket.IO setups", () => {
+  test("attach before the server is bound to a port: low-level clients are still counted", async () => {
+    const { Server } = require("socket.io");
+    const io = new Server();
+    const presence = await Presence.attach(io, FAST);
+    const { freePort } = require("./helpers");
+    const port = await freePort();
+    io.listen(port);
+    const url = `http://127.0.0.1:${port}`;
+    const sockets = [await connect(url, { userId: "ann" }), await connect(url, {})];
+    try {
+      await waitFor(async () => {
+        assert.equal(await presence.clientsCount(), 2);
+        assert.equal(await presence.socketsCount(), 2);
+      });
+      sockets[0].close();
+      await waitFor(async () => assert.equal(await presence.clientsCount(), 1));
+    } finally {
+      for (const s of sockets) s.close();
+      await presence.close();
+      await new Promise((r) => io.close(() => r()));
+    }
+  });
+
+  test("an adapter set after attach is followed (rooms still counted)", async () => {
+    const server = await startServer();
+    const presence = await Presence.attach(server.io, FAST);
+    const { Adapter } = require("socket.io-adapter");
+    class Custom extends Adapter {}
+    server.io.adapter(Custom);
+    assert.ok(server.io.of("/").adapter instanceof Custom);
+    const s = await connect(server.url, { userId: "ann" });
+    try {
+      await room(s, "news");
+      await waitFor(async () => assert.equal(await presence.usersCount({ room: "news" }), 1));
+      await room(s, "news", "leave");
+      await waitFor(async () => assert.equal(await presence.usersCount({ room: "news" }), 0));
+    } finally {
+      s.close();
+      await presence.close();
+      await server.close();
+    }
+    // close() put the Server's own methods back.
+    assert.equal(Object.prototype.hasOwnProperty.call(server.io, "adapter"), false);
+  });
+});
