@@ -425,3 +425,45 @@ async fn bad_inputs_are_typed_and_change_nothing() {
         other => panic!("expected the in-memory store, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp3_and_resp2_nodes_share_one_keyspace() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix("resp3");
+    let resp3 = format!("{}/?protocol=resp3", redis.url());
+    let nodes = vec![
+        node(&resp3, &prefix, "a").await,
+        node(&redis.url(), &prefix, "b").await,
+    ];
+    let socks = workload(2);
+    let all = all_scopes(&socks);
+    connect_all(&nodes, &socks).await;
+    let mut alive = vec![true; 2];
+    for p in &nodes {
+        converge(p.reader(), &truth(&socks, &alive), &all).await;
+    }
+    // The RESP3 node reaps the RESP2 one and reads the result.
+    let mut events = nodes[0].subscribe();
+    nodes[1].kill();
+    alive[1] = false;
+    let mut reaped = false;
+    while !reaped {
+        match tokio::time::timeout(Duration::from_secs(15), events.recv()).await {
+            Ok(Ok(Event::NodeReaped { node, .. })) => reaped = node == "b",
+            Ok(Ok(_)) => {}
+            other => panic!("b was not reaped: {other:?}"),
+        }
+    }
+    converge(nodes[0].reader(), &truth(&socks, &alive), &all).await;
+    let store = RedisStore::open(&resp3, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let dumped = dump::dump(&store, nodes[0].reader().schema())
+        .await
+        .unwrap();
+    assert_eq!(
+        rollcall_core::invariants::check(&dumped, nodes[0].reader().schema()),
+        Vec::<String>::new()
+    );
+    nodes[0].shutdown().await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! The core's in-memory keyspace as a store: the single-server default, and
 //! a shared store for several nodes of one process (the demo, tests).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rollcall_core::model::DumpEntry;
@@ -20,6 +21,8 @@ struct Inner {
     start: Instant,
     /// When false every call fails, as if the store were unreachable.
     available: Mutex<bool>,
+    /// Bursts run so far (what would be round trips to Redis).
+    round_trips: AtomicU64,
 }
 
 impl Default for MemoryStore {
@@ -35,6 +38,7 @@ impl MemoryStore {
                 keyspace: Mutex::new(Keyspace::new()),
                 start: Instant::now(),
                 available: Mutex::new(true),
+                round_trips: AtomicU64::new(0),
             }),
         }
     }
@@ -55,6 +59,7 @@ impl MemoryStore {
 
     /// Runs the calls in order, atomically with respect to other callers.
     pub fn run(&self, ops: &[Op]) -> Vec<Reply> {
+        self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
         if !*self
             .inner
             .available
@@ -69,6 +74,12 @@ impl MemoryStore {
         let now = self.now_ms();
         let mut ks = self.keyspace();
         ops.iter().map(|op| ks.run(now, op)).collect()
+    }
+
+    /// How many bursts of calls ran so far (each would be one round trip
+    /// to Redis).
+    pub fn round_trips(&self) -> u64 {
+        self.inner.round_trips.load(Ordering::Relaxed)
     }
 
     /// The canonical dump of the keyspace.
