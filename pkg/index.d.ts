@@ -18,7 +18,7 @@ export interface SocketIOServer {
 /** The parts of a Socket.IO server-side socket that `userId` may read. */
 export interface SocketLike {
   id: string;
-  handshake: { auth: Record<string, unknown>; [key: string]: unknown };
+  handshake: { auth: { [key: string]: any }; [key: string]: any };
   data: any;
   [key: string]: unknown;
 }

@@ -339,6 +339,8 @@ class Presence extends EventEmitter {
   #finish(error) {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    // Gave up: nothing of this node runs any more (the others reap it).
+    if (error) this.#dead = true;
     if (this.#ready) {
       const [, reject] = this.#ready;
       this.#ready = null;

@@ -54,10 +54,10 @@ async function main(): Promise<void> {
   await redis.connect();
   const presence = await Presence.attach(io, {
     redis,
-    userId: (socket) => socket.handshake.auth.userId as string | undefined,
+    userId: (socket) => socket.handshake.auth.userId,
     prefix: "rollcall", ttlMs: 10000, heartbeatMs: 5000, reapMs: 5000, graceMs: 0,
   });
-  await Presence.attach(io, { redis: new Redis() });
+  await Presence.attach(io, { redis: new Redis(), userId: (socket) => socket.data.user?.id });
   await Presence.attach(io);
   const id: string = presence.nodeId;
   const n: number = await presence.clientsCount();
