@@ -226,13 +226,13 @@ impl Presence {
         self.inner.events.subscribe()
     }
 
-    /// Feeds any input but `Reply` (the driver answers calls itself).
+    /// Feeds any input but `Reply` (the driver answers its calls itself; a
+    /// `Tick` is harmless, the driver ticks on time anyway).
     pub fn input(&self, input: Input) -> impl Future<Output = Result<(), Error>> + use<> {
         let (done, accepted) = oneshot::channel();
         let sent = match input {
-            Input::Reply { .. } | Input::Tick => Err(Error::BadInput(InputError::UnknownToken {
-                token: rollcall_core::Token(0),
-            })),
+            // Replies belong to the driver, which ran the calls.
+            Input::Reply { token, .. } => Err(Error::BadInput(InputError::UnknownToken { token })),
             Input::Shutdown => self
                 .inner
                 .commands
