@@ -200,6 +200,14 @@ pub fn scripts() -> String {
     driver::scripts_json()
 }
 
+/// Replays a trace (JSON Lines, see `rollcall_core::trace`): the output,
+/// one line per input line, byte for byte what every engine produces.
+/// Throws with the line and the reason for a malformed trace.
+#[wasm_bindgen]
+pub fn replay(trace: &str) -> Result<String, JsError> {
+    rollcall_core::trace::replay(trace).map_err(|e| fail(e.to_string()))
+}
+
 /// The version of the core compiled in.
 #[wasm_bindgen(js_name = coreVersion)]
 pub fn core_version() -> String {
