@@ -294,12 +294,18 @@ pub fn config_from_json(json: &str) -> Result<Config, ConfigError> {
 }
 
 pub fn config_error_json(e: &ConfigError) -> String {
-    serde_json::json!({
-        "option": e.option,
-        "out_of_range": e.out_of_range,
-        "message": e.message,
+    #[derive(Serialize)]
+    struct Json<'a> {
+        option: &'a str,
+        out_of_range: bool,
+        message: &'a str,
+    }
+    serde_json::to_string(&Json {
+        option: e.option,
+        out_of_range: e.out_of_range,
+        message: &e.message,
     })
-    .to_string()
+    .expect("plain data serializes")
 }
 
 #[cfg(test)]
