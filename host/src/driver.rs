@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
+use crate::recording::Recording;
 use crate::store::Store;
 
 /// Where a driver is in its life.
@@ -62,6 +63,7 @@ pub(crate) struct Driver {
     /// The tokens each call task answers, to answer them even if it panics.
     tokens: HashMap<Id, Vec<(Token, Script)>>,
     outbox: Vec<Op>,
+    recording: Option<Recording>,
 }
 
 impl Driver {
@@ -72,6 +74,7 @@ impl Driver {
         events: broadcast::Sender<Event>,
         status: Arc<watch::Sender<Status>>,
         op_timeout: Duration,
+        recording: Option<Recording>,
     ) -> Driver {
         Driver {
             tracker,
@@ -84,6 +87,7 @@ impl Driver {
             calls: JoinSet::new(),
             tokens: HashMap::new(),
             outbox: Vec::new(),
+            recording,
         }
     }
 
@@ -158,7 +162,16 @@ impl Driver {
 
     /// Feeds one input; the step's calls wait in the outbox for [`Self::flush`].
     fn feed(&mut self, input: Input) -> Result<(), rollcall_core::InputError> {
-        let step = self.tracker.handle(self.now(), input)?;
+        let now = self.now();
+        let step = match &mut self.recording {
+            None => self.tracker.handle(now, input)?,
+            Some(rec) => {
+                rec.input(now, &input);
+                let result = self.tracker.handle(now, input);
+                rec.output(&result);
+                result?
+            }
+        };
         self.outbox.extend(step.ops);
         for event in step.events {
             // No subscriber is fine: events are for those who listen.
@@ -169,6 +182,9 @@ impl Driver {
 
     /// Sends the calls of the last burst, in one round trip.
     fn flush(&mut self) {
+        if let Some(rec) = &mut self.recording {
+            rec.flush();
+        }
         if self.outbox.is_empty() {
             return;
         }

@@ -30,6 +30,11 @@ pub enum Error {
     BadAnswer(BadAnswer),
     /// Something did not finish in time.
     Timeout { what: String, after: Duration },
+    /// A trace file could not be created or written.
+    Trace {
+        path: std::path::PathBuf,
+        message: String,
+    },
     /// The presence was shut down or killed; it takes no more inputs.
     Closed,
 }
@@ -61,6 +66,11 @@ impl fmt::Display for Error {
                 f,
                 "{what} did not finish within {} ms (is Redis up and answering?)",
                 after.as_millis()
+            ),
+            Error::Trace { path, message } => write!(
+                f,
+                "cannot record the trace to {}: {message} (does the directory exist and is it writable?)",
+                path.display()
             ),
             Error::Closed => f.write_str("this presence is shut down; start a new one"),
         }

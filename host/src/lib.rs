@@ -24,6 +24,8 @@ pub mod error;
 pub mod node_id;
 pub mod presence;
 pub mod reader;
+pub mod recording;
+pub mod replay;
 pub mod reply;
 pub mod store;
 

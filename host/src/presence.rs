@@ -1,6 +1,7 @@
 //! [`Presence`]: the handle a Rust server embeds.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::driver::{Command, Driver, Status};
 use crate::error::Error;
 use crate::node_id::random_node_id;
 use crate::reader::Reader;
+use crate::recording::{Recording, TracePaths};
 use crate::store::{MemoryStore, RedisStore, Store};
 
 /// Options for a [`Presence`]; start with [`Presence::builder`].
@@ -25,6 +27,7 @@ pub struct Builder {
     op_timeout: Option<Duration>,
     shutdown_timeout: Duration,
     event_capacity: usize,
+    trace: Option<TracePaths>,
 }
 
 fn ms(d: Duration) -> Millis {
@@ -116,6 +119,26 @@ impl Builder {
         self
     }
 
+    /// Records every input of this node to `path` as a trace that
+    /// `rollcall replay` re-runs (see the README).
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Builder {
+        let output = self.trace.take().and_then(|t| t.output);
+        self.trace = Some(TracePaths {
+            trace: path.into(),
+            output,
+        });
+        self
+    }
+
+    /// With [`Builder::trace`]: also writes what the tracker did at each
+    /// step to `path`, the output a replay of the trace must reproduce.
+    pub fn trace_output(mut self, path: impl Into<PathBuf>) -> Builder {
+        if let Some(t) = &mut self.trace {
+            t.output = Some(path.into());
+        }
+        self
+    }
+
     /// Validates the options, connects to the store (Redis: connects and
     /// loads the scripts, so an unreachable Redis, a wrong password or a
     /// Redis that refuses scripts is an error here) and starts the driver.
@@ -132,6 +155,11 @@ impl Builder {
             (None, Some(url)) => Store::Redis(RedisStore::connect(&url, op_timeout).await?),
             (None, None) => Store::Memory(MemoryStore::new()),
         };
+        let recording = self
+            .trace
+            .as_ref()
+            .map(|paths| Recording::start(paths, &self.config, &node))
+            .transpose()?;
         let (commands, inbox) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(self.event_capacity);
         let status = Arc::new(watch::Sender::new(Status::Running));
@@ -142,6 +170,7 @@ impl Builder {
             events.clone(),
             status.clone(),
             op_timeout,
+            recording,
         );
         let task = tokio::spawn(driver.run());
         Ok(Presence {
@@ -194,6 +223,7 @@ impl Presence {
             op_timeout: None,
             shutdown_timeout: Duration::from_secs(10),
             event_capacity: 65_536,
+            trace: None,
         }
     }
 

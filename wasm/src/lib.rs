@@ -1,5 +1,6 @@
 //! rollcall-wasm: rollcall-core for JavaScript.
 //!
+//! [`abi`] is a plain bytes-in/bytes-out replay export for wasmtime (no JS).
 //! [`js`] is the wasm-bindgen API that the npm package `rollcall` (in
 //! `pkg/`) wraps in its `Presence` class; [`driver`] is the plain Rust under
 //! it (embedded store, compact outputs), shared by every binding and tested
@@ -10,5 +11,6 @@
 //! ids go in as strings, and a call returns `undefined` unless the host has
 //! something to do, else one JSON string (ops, events, when to tick).
 
+pub mod abi;
 pub mod driver;
 pub mod js;

@@ -1,11 +1,10 @@
 //! The `rollcall` command line.
 //!
-//! Commands live one per file: `demo`, `inspect`. `replay` (re-running a
-//! recorded trace natively and under wasmtime) is another issue; it will be
-//! `cli/replay.rs` and one more variant of [`Command`].
+//! Commands live one per file: `demo`, `inspect`, `replay`.
 
 mod demo;
 mod inspect;
+mod replay;
 mod table;
 
 use std::process::ExitCode;
@@ -28,6 +27,9 @@ enum Command {
     Demo(demo::Args),
     /// Show the nodes, counts and invariant violations of a live keyspace.
     Inspect(inspect::Args),
+    /// Re-run a recorded trace and print what the core did at each step,
+    /// natively or with the npm package's own .wasm under wasmtime.
+    Replay(replay::Args),
 }
 
 /// Parses the command line and runs the command; the exit code says
@@ -49,6 +51,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Inspect(args) => inspect::run(args).await,
+            Command::Replay(args) => replay::run(args),
         }
     })
 }
