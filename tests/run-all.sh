@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 
 bash tests/setup.sh
 
+# The Rust suite replays traces with the package's own .wasm: build it first.
+echo "==> npm --prefix pkg run build"
+npm --prefix pkg run build
+
 echo "==> cargo test --workspace"
 cargo test --workspace
 
 if [ -f tests/node/package.json ]; then
   echo "==> node tests (npm --prefix tests/node test)"
-  npm --prefix tests/node test
+  ROLLCALL_SKIP_BUILD=1 npm --prefix tests/node test
 fi
