@@ -1,14 +1,25 @@
 //! Cross-crate tests live in tests/tests/. This library is their harness:
 //! real `redis-server` processes on free ports ([`redis_server`]), child
 //! processes of the built binaries ([`process`]), polling with deadlines
-//! ([`poll`]) and a seeded generator ([`rng`]).
+//! ([`poll`]) and a seeded generator ([`rng`]); for the fault suite, a Redis
+//! Cluster ([`cluster`]), a TCP proxy ([`proxy`]), node processes
+//! ([`node`], the `fault_node` binary), a numbered workload ([`workload`])
+//! and the keyspace checks ([`fault`]).
 
+pub mod cluster;
+pub mod fault;
+pub mod node;
 pub mod poll;
 pub mod process;
+pub mod proxy;
 pub mod redis_server;
 pub mod rng;
+pub mod workload;
 
+pub use cluster::RedisCluster;
+pub use node::{NodeArgs, NodeProc};
 pub use poll::{eventually, eventually_async};
+pub use proxy::Proxy;
 pub use redis_server::RedisServer;
 pub use rng::Rng;
 

@@ -178,6 +178,53 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Runs one command on a fresh connection (2 s timeouts); `None` when
+    /// it fails. For the harness' own checks and faults (CLIENT PAUSE,
+    /// DEBUG SLEEP, SLOWLOG, REPLICAOF, CLUSTER INFO).
+    pub fn command(&self, args: &[&str]) -> Option<redis::Value> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query::<redis::Value>(&mut conn).ok()
+    }
+
+    /// Like [`RedisServer::command`], the reply as text (bulk or status).
+    pub fn command_string(&self, args: &[&str]) -> Option<String> {
+        match self.command(args)? {
+            redis::Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            redis::Value::SimpleString(s) => Some(s),
+            redis::Value::VerbatimString { text, .. } => Some(text),
+            redis::Value::Okay => Some("OK".into()),
+            redis::Value::Int(i) => Some(i.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Sends one command on a fresh connection without waiting for the
+    /// reply (`DEBUG SLEEP` blocks its caller); the connection is closed
+    /// by a thread once the reply comes.
+    pub fn command_detached(&self, args: &[&str]) {
+        let mut line = format!("*{}\r\n", args.len());
+        for a in args {
+            line.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to Redis");
+        s.write_all(line.as_bytes()).expect("send the command");
+        std::thread::spawn(move || {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf);
+        });
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();

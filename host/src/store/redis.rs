@@ -1,30 +1,75 @@
-//! Real Redis: one reconnecting multiplexed connection, scripts by EVALSHA
-//! with a fallback to EVAL on NOSCRIPT, a burst of calls in one pipeline.
+//! Real Redis: one reconnecting multiplexed connection (or a Redis Cluster
+//! connection), scripts by EVALSHA with a fallback to EVAL on NOSCRIPT, a
+//! burst of calls in one pipeline.
+//!
+//! On Redis Cluster every key of one prefix shares the hash tag `{prefix}`,
+//! so a burst of calls is one slot and one pipeline to one primary; the
+//! cluster client follows MOVED/ASK and reconnects by itself.
 
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, ServerErrorKind, Value};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
 use rollcall_core::{Op, Reply, Script};
 
 use crate::error::{Error, classify, redact};
 use crate::reply::to_reply;
 
-/// A connection to one Redis server. Clones share the connection; it
+/// A connection to one Redis server, or to a Redis Cluster
+/// ([`RedisStore::connect_cluster`]). Clones share the connection; it
 /// reconnects by itself after the connection is lost.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
+    /// A plain connection: the server itself, or a cluster's first seed.
+    plain: ConnectionManager,
     url: String,
     timeout: Duration,
+}
+
+/// Where the script calls go.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("url", &self.url)
+            .field("cluster", &self.is_cluster())
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -49,6 +94,80 @@ impl RedisStore {
         let store = RedisStore::open(url, timeout).await?;
         store.load_scripts().await?;
         Ok(store)
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`seeds`: URLs
+    /// of one or more of them) and loads the scripts on every primary.
+    /// Keys of one prefix live in one slot (`{prefix}` is their hash tag).
+    pub async fn connect_cluster<S: AsRef<str>>(
+        seeds: &[S],
+        timeout: Duration,
+    ) -> Result<RedisStore, Error> {
+        let store = RedisStore::open_cluster(seeds, timeout).await?;
+        store.load_scripts().await?;
+        Ok(store)
+    }
+
+    /// Connects to a Redis Cluster without loading the scripts.
+    pub async fn open_cluster<S: AsRef<str>>(
+        seeds: &[S],
+        timeout: Duration,
+    ) -> Result<RedisStore, Error> {
+        let Some(first) = seeds.first() else {
+            return Err(Error::BadUrl {
+                url: String::new(),
+                message: "a Redis Cluster needs at least one seed node URL".into(),
+            });
+        };
+        let shown = seeds
+            .iter()
+            .map(|s| redact(s.as_ref()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = redis::cluster::ClusterClientBuilder::new(seeds.iter().map(|s| s.as_ref()))
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(3)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .build()
+            .map_err(|e| Error::BadUrl {
+                url: shown.clone(),
+                message: e.to_string(),
+            })?;
+        let cluster = match tokio::time::timeout(timeout * 3, client.get_async_connection()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(classify(&e, &shown)),
+            Err(_) => {
+                return Err(Error::Unreachable {
+                    url: shown,
+                    message: format!("no connection within {} ms", (timeout * 3).as_millis()),
+                });
+            }
+        };
+        let seed = RedisStore::open(first.as_ref(), timeout).await?;
+        let store = RedisStore {
+            conn: Conn::Cluster(cluster),
+            plain: seed.plain,
+            url: shown,
+            timeout,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Whether this is a Redis Cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        let mut ping = self.conn.clone();
+        let pong: Result<String, RedisError> =
+            tokio::time::timeout(self.timeout, redis::cmd("PING").query_async(&mut ping))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(self.timeout)));
+        pong.map(|_| ()).map_err(|e| classify(&e, &self.url))
     }
 
     /// Connects without loading the scripts: for tools that only read
@@ -80,21 +199,16 @@ impl RedisStore {
                 });
             }
         };
-        // A Redis that wants a password and got none connects fine; the
-        // first command says NOAUTH. Find out now.
-        let mut ping = conn.clone();
-        let pong: Result<String, RedisError> =
-            tokio::time::timeout(timeout, redis::cmd("PING").query_async(&mut ping))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)));
-        if let Err(e) = pong {
-            return Err(classify(&e, &shown));
-        }
-        Ok(RedisStore {
-            conn,
+        let store = RedisStore {
+            conn: Conn::Single(conn.clone()),
+            plain: conn,
             url: shown,
             timeout,
-        })
+        };
+        // A Redis that wants a password and got none connects fine; the
+        // first command says NOAUTH. Find out now.
+        store.ping().await?;
+        Ok(store)
     }
 
     /// The URL, password hidden.
@@ -102,13 +216,16 @@ impl RedisStore {
         &self.url
     }
 
-    /// The shared connection, for plain commands (inspect, dumps).
+    /// The shared plain connection, for plain commands (inspect, dumps).
+    /// On a cluster store it reaches only the first seed node: commands on
+    /// keys of other nodes' slots get MOVED errors.
     pub fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
+        self.plain.clone()
     }
 
-    /// Loads every script (SCRIPT LOAD), so that a Redis that refuses them
-    /// is found at start-up, not at the first connect.
+    /// Loads every script (SCRIPT LOAD; on a cluster, on every primary), so
+    /// that a Redis that refuses them is found at start-up, not at the
+    /// first connect.
     pub async fn load_scripts(&self) -> Result<(), Error> {
         let mut conn = self.conn.clone();
         for script in Script::ALL {
