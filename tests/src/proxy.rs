@@ -26,15 +26,17 @@ impl Proxy {
             .enable_all()
             .build()
             .expect("proxy runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the proxy");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let port = listener.local_addr().expect("proxy addr").port();
         let target = Arc::new(Mutex::new(SocketAddr::from(([127, 0, 0, 1], target))));
         let (frozen, _) = watch::channel(false);
         let (cut, _) = watch::channel(0u64);
         let (t, f, c) = (target.clone(), frozen.clone(), cut.clone());
         runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("tokio listener");
             while let Ok((client, _)) = listener.accept().await {
                 let to = *t.lock().unwrap_or_else(|p| p.into_inner());
                 let (frozen, cut) = (f.subscribe(), c.subscribe());
