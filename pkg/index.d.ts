@@ -1,6 +1,7 @@
 // Type definitions for rollcall, written by hand.
 
 import type { EventEmitter } from "node:events";
+import type { URL } from "node:url";
 
 /** A node-redis v4/v5/v6 client (`sendCommand`) or an ioredis client (`call`). */
 export type RedisClient =
@@ -51,6 +52,36 @@ export interface PresenceOptions {
   retryMs?: number;
   /** This server's id; unique among live servers. Default: host:pid:random. */
   nodeId?: string;
+  /**
+   * Records every input this server's tracker is fed (socket events, ticks,
+   * the replies of Redis or of the in-process store) as a trace, JSON Lines,
+   * for `rollcall-replay` or `rollcall replay`. A file path (created or
+   * truncated now; a bad path throws) or a writable stream. Lines are written
+   * once each burst of inputs is in; `close()` writes the last ones and ends
+   * a file it opened (never a stream you passed).
+   */
+  trace?: TraceTarget;
+  /**
+   * With `trace`: also records the output of every step, what a replay of
+   * the trace must reproduce (`rollcall-replay TRACE --expect OUTPUT`).
+   */
+  traceOutput?: TraceTarget;
+}
+
+/** A file path, or a writable stream that takes strings. */
+export type TraceTarget = string | URL | NodeJS.WritableStream;
+
+/**
+ * Replays a trace one line at a time, with the core compiled in (what the
+ * `rollcall-replay` command runs).
+ */
+export declare class Replayer {
+  /** Throws `trace line 1: ...` for a bad header. */
+  constructor(header: string);
+  /** The output line (no newline) of the step; throws `trace line N: ...` for a malformed line. */
+  step(line: string): string;
+  /** Frees the WASM memory now (else it is freed when garbage-collected). */
+  free(): void;
 }
 
 /** A scope: a namespace (with a leading "/"), or a room of one. */
@@ -111,5 +142,5 @@ export declare class Presence extends EventEmitter {
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
-declare const rollcall: { Presence: typeof Presence };
+declare const rollcall: { Presence: typeof Presence; Replayer: typeof Replayer };
 export default rollcall;

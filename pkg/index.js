@@ -11,7 +11,9 @@
 
 const { EventEmitter } = require("node:events");
 const crypto = require("node:crypto");
+const fs = require("node:fs");
 const os = require("node:os");
+const { finished } = require("node:stream");
 const wasm = require("./rollcall_wasm.js");
 
 const SCRIPTS = new Map(JSON.parse(wasm.scripts()).map((s) => [s.name, s]));
@@ -29,7 +31,7 @@ const JS_NAME = {
   options: "options",
 };
 const NUMERIC = ["ttlMs", "heartbeatMs", "reapMs", "graceMs", "reapSlice", "retryMs"];
-const KNOWN = new Set(["redis", "userId", "prefix", "nodeId", ...NUMERIC]);
+const KNOWN = new Set(["redis", "userId", "prefix", "nodeId", ...NUMERIC, "trace", "traceOutput"]);
 const MAX_ID_BYTES = 256;
 
 /** Milliseconds on a clock that never goes back (timers only; leases use Redis' clock). */
@@ -159,6 +161,80 @@ function normalise(v) {
   return String(v);
 }
 
+/**
+ * Checks `trace` / `traceOutput`: a file path (string or file: URL) or a
+ * writable stream. Returns null when not given.
+ */
+function traceTargetOf(value, option) {
+  if (value === undefined || value === null) return null;
+  if ((typeof value === "string" && value.length > 0) || value instanceof URL) return { path: value };
+  if (typeof value === "object" && typeof value.write === "function" && typeof value.on === "function") {
+    if (value.writableEnded === true || value.destroyed === true) {
+      throw new TypeError(`rollcall: ${option} is a stream that has already ended`);
+    }
+    return { stream: value };
+  }
+  throw new TypeError(
+    `rollcall: ${option} must be a file path or a writable stream, got ${
+      typeof value === "string" ? "an empty string" : typeof value
+    }`,
+  );
+}
+
+/** Where a recording goes: a stream, opened here from a path (and then ended on close) or the user's. */
+class TraceSink {
+  constructor(target, option) {
+    this.option = option;
+    this.failed = false;
+    if (target.stream) {
+      this.stream = target.stream;
+      this.owned = false;
+    } else {
+      // Opened now, so a bad path fails attach() at once.
+      let fd;
+      try {
+        fd = fs.openSync(target.path, "w");
+      } catch (e) {
+        throw new Error(`rollcall: cannot record ${option} to ${String(target.path)}: ${message(e)}`);
+      }
+      this.stream = fs.createWriteStream(target.path, { fd });
+      this.owned = true;
+    }
+    this.onError = (err) => {
+      if (this.failed) return;
+      this.failed = true;
+      process.emitWarning(
+        `rollcall: recording ${this.option} failed, the trace is incomplete: ${message(err)}`,
+        "RollcallWarning",
+      );
+    };
+    this.stream.on("error", this.onError);
+  }
+
+  write(text) {
+    if (!this.failed) this.stream.write(text);
+  }
+
+  /** Ends a stream opened here (resolves once it is written); leaves the user's open. */
+  end() {
+    const stream = this.stream;
+    if (!this.owned) {
+      stream.off("error", this.onError);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      finished(stream, () => resolve());
+      stream.end();
+    });
+  }
+
+  /** attach() failed after the files were opened. */
+  discard() {
+    if (this.owned) this.stream.destroy();
+    else this.stream.off("error", this.onError);
+  }
+}
+
 function checkId(value, what, numbers = false) {
   if (numbers && typeof value === "number" && Number.isFinite(value)) value = String(value);
   if (typeof value !== "string" || value.length === 0) {
@@ -234,6 +310,7 @@ class Presence extends EventEmitter {
   #onDisconnecting;
   #onClientClose;
   #onRedisError;
+  #trace = null; // [trace sink, output sink | null] while recording
 
   constructor(io, options, token) {
     super();
@@ -260,10 +337,36 @@ class Presence extends EventEmitter {
     } else {
       nodeId = checkId(nodeId, "nodeId", true);
     }
+    const traceTarget = traceTargetOf(opts.trace, "trace");
+    const outputTarget = traceTargetOf(opts.traceOutput, "traceOutput");
+    if (outputTarget && !traceTarget) {
+      throw new TypeError("rollcall: traceOutput needs trace (it records the output of that trace's steps)");
+    }
+    if (
+      outputTarget &&
+      (outputTarget.stream ? outputTarget.stream === traceTarget.stream : String(outputTarget.path) === String(traceTarget.path))
+    ) {
+      throw new TypeError("rollcall: traceOutput must not be the same as trace");
+    }
     try {
       this.#t = new wasm.RawTracker(json, nodeId, this.#send === null);
     } catch (e) {
       throw new TypeError(`rollcall: ${jsMessage(message(e))}`);
+    }
+    if (traceTarget) {
+      // Before the first input (hooking the server below feeds the sockets
+      // already connected): a trace replays from the start.
+      const sinks = [];
+      try {
+        sinks.push(new TraceSink(traceTarget, "trace"));
+        sinks.push(outputTarget ? new TraceSink(outputTarget, "traceOutput") : null);
+      } catch (e) {
+        for (const sink of sinks) sink.discard();
+        this.#t.free();
+        throw e;
+      }
+      this.#t.record(outputTarget !== null);
+      this.#trace = sinks;
     }
     this.#io = io;
 
@@ -348,8 +451,30 @@ class Presence extends EventEmitter {
     }
     const [resolve, reject] = [this.#closed, this.#closeFailed];
     this.#closed = this.#closeFailed = null;
-    if (error && reject) reject(error);
-    else if (resolve) resolve();
+    // close() settles once the recording is written out.
+    this.#endTrace().then(() => {
+      if (error && reject) reject(error);
+      else if (resolve) resolve();
+    });
+  }
+
+  /** Writes out the lines recorded since the last time, in order. */
+  #drainTrace = () => {
+    if (this.#trace === null) return;
+    const [trace, output] = this.#trace;
+    const lines = this.#t.takeTrace();
+    const outLines = this.#t.takeTraceOutput();
+    if (lines !== undefined) trace.write(lines);
+    if (outLines !== undefined && output) output.write(outLines);
+  };
+
+  /** The last lines, then the end of the streams opened here. Recording stops. */
+  #endTrace() {
+    if (this.#trace === null) return Promise.resolve();
+    this.#drainTrace();
+    const sinks = this.#trace.filter((s) => s !== null);
+    this.#trace = null;
+    return Promise.all(sinks.map((s) => s.end()));
   }
 
   // ----- Socket.IO hooks -----
@@ -582,6 +707,8 @@ class Presence extends EventEmitter {
   #input(out) {
     if (out === undefined || this.#dead) return;
     const o = JSON.parse(out);
+    // Recording: the lines of this burst are written once it is in.
+    if (o.trace === true) setImmediate(this.#drainTrace);
     // Single-server mode: the writes of this burst run once its I/O is in.
     if (o.flush === true) setImmediate(this.#flush);
     if (o.tick !== undefined) {
@@ -743,5 +870,12 @@ class Presence extends EventEmitter {
   }
 }
 
-module.exports = { Presence, normalise };
+/**
+ * Replays a trace one line at a time: `new Replayer(headerLine)`, then
+ * `step(line)` per line, which returns the output line of that step. Throws
+ * `trace line N: ...` for a malformed line. The CLI: `rollcall-replay`.
+ */
+const { Replayer } = wasm;
+
+module.exports = { Presence, Replayer, normalise };
 module.exports.default = module.exports;

@@ -2,5 +2,5 @@
 // re-exports it by name.
 import rollcall from "./index.js";
 
-export const { Presence } = rollcall;
+export const { Presence, Replayer } = rollcall;
 export default rollcall;

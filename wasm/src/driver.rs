@@ -4,9 +4,10 @@
 //! nothing at all when there is nothing to do (the common case on the hot
 //! path). Plain Rust, so it is tested natively.
 
+use rollcall_core::trace::{Header, input_line, step_line};
 use rollcall_core::{
     Answer, Config, ConfigError, Event, Input, InputError, Keyspace, Millis, Op, Query, Reply,
-    Scope, Token, Tracker,
+    Scope, Step, Token, Tracker,
 };
 use serde::Serialize;
 
@@ -29,6 +30,21 @@ struct Out<'a> {
     /// current burst of inputs is in: they coalesce into one write).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     flush: bool,
+    /// Recording: new trace lines are pending; call [`Driver::take_trace`]
+    /// soon (once the current burst is in).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    trace: bool,
+}
+
+/// A trace being recorded (see `rollcall_core::trace`): the lines since the
+/// JS side last took them, each ending in `\n`.
+#[derive(Debug)]
+struct Recording {
+    trace: String,
+    /// The output line of every step, when asked for.
+    output: Option<String>,
+    /// The JS side was told that lines are pending.
+    announced: bool,
 }
 
 /// A tracker with its host-side plumbing.
@@ -45,6 +61,9 @@ pub struct Driver {
     ops: Vec<Op>,
     events: Vec<Event>,
     error: Option<String>,
+    recording: Option<Recording>,
+    /// An input went to the tracker: too late to start a recording.
+    fed: bool,
 }
 
 impl Driver {
@@ -58,7 +77,56 @@ impl Driver {
             ops: Vec::new(),
             events: Vec::new(),
             error: None,
+            recording: None,
+            fed: false,
         })
+    }
+
+    /// Starts recording every input as a trace (the header line first),
+    /// and with `output` the output line of every step beside it. Only
+    /// before the first input: a trace replays from the start.
+    pub fn record(&mut self, output: bool) -> Result<(), String> {
+        if self.fed {
+            return Err("rollcall: a recording must start before the first input".to_owned());
+        }
+        let mut trace = Header::new(self.tracker.config(), self.tracker.node()).to_line();
+        trace.push('\n');
+        self.recording = Some(Recording {
+            trace,
+            output: output.then(String::new),
+            announced: false,
+        });
+        Ok(())
+    }
+
+    /// The trace lines recorded since the last call (`None`: none).
+    pub fn take_trace(&mut self) -> Option<String> {
+        let rec = self.recording.as_mut()?;
+        rec.announced = false;
+        (!rec.trace.is_empty()).then(|| std::mem::take(&mut rec.trace))
+    }
+
+    /// The output lines recorded since the last call (`None`: none, or not
+    /// asked for).
+    pub fn take_trace_output(&mut self) -> Option<String> {
+        let out = self.recording.as_mut()?.output.as_mut()?;
+        (!out.is_empty()).then(|| std::mem::take(out))
+    }
+
+    /// Every call of the tracker goes through here, to be recorded.
+    fn handle(&mut self, now: Millis, input: Input) -> Result<Step, InputError> {
+        self.fed = true;
+        let Some(rec) = &mut self.recording else {
+            return self.tracker.handle(now, input);
+        };
+        rec.trace.push_str(&input_line(now, &input));
+        rec.trace.push('\n');
+        let result = self.tracker.handle(now, input);
+        if let Some(out) = &mut rec.output {
+            out.push_str(&step_line(&result));
+            out.push('\n');
+        }
+        result
     }
 
     pub fn tracker(&self) -> &Tracker {
@@ -79,7 +147,7 @@ impl Driver {
             // The timer fired: whatever comes next needs a new one.
             self.armed = None;
         }
-        match self.tracker.handle(now, input) {
+        match self.handle(now, input) {
             Ok(step) => self.absorb(step),
             Err(
                 InputError::DuplicateSocket { .. }
@@ -114,7 +182,7 @@ impl Driver {
         self.output(false)
     }
 
-    fn absorb(&mut self, step: rollcall_core::Step) {
+    fn absorb(&mut self, step: Step) {
         self.ops.extend(step.ops);
         self.events.extend(step.events);
     }
@@ -122,13 +190,17 @@ impl Driver {
     /// In single-server mode, runs every op (and the ops its reply causes)
     /// against the in-memory store.
     fn run_embedded(&mut self, now: Millis) {
-        let Some(store) = &mut self.store else {
+        if self.store.is_none() {
             return;
-        };
+        }
         while !self.ops.is_empty() {
             for op in std::mem::take(&mut self.ops) {
+                let Some(store) = &mut self.store else {
+                    return;
+                };
                 let reply = store.run(now, &op);
-                match self.tracker.handle(
+                // The store's replies are inputs: they are recorded too.
+                match self.handle(
                     now,
                     Input::Reply {
                         token: op.token,
@@ -158,11 +230,19 @@ impl Driver {
                 None
             }
         };
+        let trace = match &mut self.recording {
+            Some(rec) if !rec.announced && !rec.trace.is_empty() => {
+                rec.announced = true;
+                true
+            }
+            _ => false,
+        };
         if self.ops.is_empty()
             && self.events.is_empty()
             && tick.is_none()
             && self.error.is_none()
             && !flush
+            && !trace
         {
             return None;
         }
@@ -172,6 +252,7 @@ impl Driver {
             tick,
             error: self.error.take(),
             flush,
+            trace,
         };
         let json = serde_json::to_string(&out).expect("plain data serializes");
         self.ops.clear();
@@ -416,6 +497,48 @@ mod tests {
         assert!(out.contains("store_error"), "{out}");
         // A token nobody waits for is a host bug.
         assert!(d.reply(1, 999, "null").is_err());
+    }
+
+    #[test]
+    fn a_recording_replays_to_the_live_output_in_both_modes() {
+        for embedded_mode in [true, false] {
+            let mut d = if embedded_mode {
+                embedded()
+            } else {
+                Driver::new(Config::default(), "n1", false).unwrap()
+            };
+            d.record(true).unwrap();
+            let first = d.feed(1_000, Input::Tick).unwrap().unwrap();
+            assert!(first.contains("\"trace\":true"), "{first}");
+            if embedded_mode {
+                d.flush(1_000);
+            } else {
+                let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+                let token = v["ops"][0]["token"].as_u64().unwrap();
+                d.reply(1_001, token, r#"["OK","1",0]"#).unwrap();
+            }
+            // Announced once per batch: the next output does not repeat it.
+            let out = d.feed(1_002, connect("s1", Some("ann"))).unwrap();
+            assert!(!out.unwrap_or_default().contains("\"trace\""));
+            // Inputs the driver ignores or refuses are recorded too.
+            d.feed(1_003, Input::Disconnect { sid: "zz".into() })
+                .unwrap();
+            assert!(d.feed(1_003, connect("", None)).is_err());
+            if embedded_mode {
+                d.flush(1_004);
+            }
+            let trace = d.take_trace().unwrap();
+            let live = d.take_trace_output().unwrap();
+            assert_eq!(d.take_trace(), None);
+            assert!(trace.starts_with("{\"rollcall_trace\":1,"), "{trace}");
+            assert_eq!(trace.lines().count(), live.lines().count() + 1);
+            assert_eq!(rollcall_core::trace::replay(&trace).unwrap(), live);
+            // Lines after a take are announced again.
+            let out = d.feed(1_005, Input::Tick).unwrap().unwrap();
+            assert!(out.contains("\"trace\":true"), "{out}");
+            assert!(d.take_trace().unwrap().ends_with("{\"type\":\"tick\"}}\n"));
+            assert!(d.record(false).is_err(), "too late to start");
+        }
     }
 
     #[test]

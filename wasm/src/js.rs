@@ -132,6 +132,28 @@ impl RawTracker {
         self.driver.reply(ms(now), ms(token), reply).map_err(fail)
     }
 
+    /// Records every input from now on as a trace (see
+    /// `rollcall_core::trace`), and with `output` the output line of each
+    /// step beside it. Call it before the first input. Outputs then say
+    /// `trace: true` when lines are pending: take them with `takeTrace`
+    /// and `takeTraceOutput` (once the current burst is in).
+    pub fn record(&mut self, output: bool) -> Result<(), JsError> {
+        self.driver.record(output).map_err(fail)
+    }
+
+    /// The trace lines recorded since the last call, each ending in a
+    /// newline; `undefined` when there are none.
+    #[wasm_bindgen(js_name = takeTrace)]
+    pub fn take_trace(&mut self) -> Option<String> {
+        self.driver.take_trace()
+    }
+
+    /// The output lines recorded since the last call, as `takeTrace`.
+    #[wasm_bindgen(js_name = takeTraceOutput)]
+    pub fn take_trace_output(&mut self) -> Option<String> {
+        self.driver.take_trace_output()
+    }
+
     /// Single-server mode: runs the held writes. Call it when an output
     /// says `flush` (after the current burst of inputs) and before reading.
     pub fn flush(&mut self, now: f64) -> Option<String> {
@@ -206,6 +228,29 @@ pub fn scripts() -> String {
 #[wasm_bindgen]
 pub fn replay(trace: &str) -> Result<String, JsError> {
     rollcall_core::trace::replay(trace).map_err(|e| fail(e.to_string()))
+}
+
+/// A trace replayed one line at a time: `new Replayer(headerLine)`, then
+/// `step(line)` for every following line, which returns that step's output
+/// line (no newline). Both throw for a malformed line, with the core's
+/// message: `trace line N: ...` (lines counted from 1, the header first).
+#[wasm_bindgen(js_name = Replayer)]
+pub struct JsReplayer {
+    inner: rollcall_core::trace::Replayer,
+}
+
+#[wasm_bindgen(js_class = Replayer)]
+impl JsReplayer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(header: &str) -> Result<JsReplayer, JsError> {
+        rollcall_core::trace::Replayer::new(header)
+            .map(|inner| JsReplayer { inner })
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    pub fn step(&mut self, line: &str) -> Result<String, JsError> {
+        self.inner.step(line).map_err(|e| fail(e.to_string()))
+    }
 }
 
 /// The version of the core compiled in.

@@ -10,76 +10,11 @@
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { fork } = require("node:child_process");
-const path = require("node:path");
-const { APP, waitFor, startRedis, connect, room, track } = require("./helpers");
+const { waitFor, startRedis, startNode, connect, room } = require("./helpers");
 
 const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
 const USERS = 45;
 const ANONYMOUS = 15;
-
-/** One forked server process and its IPC conversation. */
-class Node {
-  constructor(index, child) {
-    this.index = index;
-    this.child = child;
-    this.events = [];
-    this.pending = new Map();
-    this.next = 1;
-    this.stopped = false;
-    child.on("message", (m) => {
-      if (m.event) this.events.push({ ...m, server: index, at: Date.now() });
-      if (m.id !== undefined && this.pending.has(m.id)) {
-        this.pending.get(m.id)(m);
-        this.pending.delete(m.id);
-      }
-    });
-  }
-
-  get alive() {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** A request over IPC, bounded (a stopped server does not answer). */
-  ask(cmd, extra = {}, timeout = 3000) {
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`server ${this.index} did not answer ${cmd} in ${timeout} ms`));
-      }, timeout);
-      this.pending.set(id, (m) => {
-        clearTimeout(timer);
-        if (m.error) reject(new Error(`server ${this.index}: ${m.error}`));
-        else resolve(m);
-      });
-      this.child.send({ id, cmd, ...extra });
-    });
-  }
-
-  async counts(users) {
-    return (await this.ask("counts", { users })).counts;
-  }
-}
-
-async function startNode(index, redisUrl, clientKind) {
-  const child = track(
-    fork(path.join(APP, "server.js"), [], {
-      cwd: APP,
-      env: { ...process.env, REDIS_URL: redisUrl, REDIS_CLIENT: clientKind, TIMINGS: JSON.stringify(TIMINGS) },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    }),
-  );
-  const ready = await new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server ${index} exited (${code}) before it was ready`)));
-    child.on("message", (m) => m.ready && resolve(m));
-  });
-  const node = new Node(index, child);
-  node.port = ready.port;
-  node.nodeId = ready.nodeId;
-  node.url = `http://127.0.0.1:${ready.port}`;
-  return node;
-}
 
 /** What every server should report, from the sockets the test holds open. */
 function truth(conns, probeUsers) {
@@ -128,7 +63,7 @@ for (const clientKind of ["node-redis", "ioredis"]) {
 
     before(async () => {
       redis = await startRedis();
-      nodes = await Promise.all([0, 1, 2].map((i) => startNode(i, redis.url, clientKind)));
+      nodes = await Promise.all([0, 1, 2].map((i) => startNode(i, { redisUrl: redis.url, clientKind, timings: TIMINGS })));
     });
 
     after(async () => {

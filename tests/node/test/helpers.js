@@ -2,7 +2,7 @@
 // Shared parts of the Node suite: the installed package, real Socket.IO
 // servers and clients, a real redis-server on a free port, polling.
 
-const { spawn } = require("node:child_process");
+const { fork, spawn } = require("node:child_process");
 const { createRequire } = require("node:module");
 const fs = require("node:fs");
 const http = require("node:http");
@@ -134,6 +134,74 @@ async function startRedis(port) {
   };
 }
 
+/** One forked server process and its IPC conversation. */
+class Node {
+  constructor(index, child) {
+    this.index = index;
+    this.child = child;
+    this.events = [];
+    this.pending = new Map();
+    this.next = 1;
+    this.stopped = false;
+    child.on("message", (m) => {
+      if (m.event) this.events.push({ ...m, server: index, at: Date.now() });
+      if (m.id !== undefined && this.pending.has(m.id)) {
+        this.pending.get(m.id)(m);
+        this.pending.delete(m.id);
+      }
+    });
+  }
+
+  get alive() {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** A request over IPC, bounded (a stopped server does not answer). */
+  ask(cmd, extra = {}, timeout = 3000) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`server ${this.index} did not answer ${cmd} in ${timeout} ms`));
+      }, timeout);
+      this.pending.set(id, (m) => {
+        clearTimeout(timer);
+        if (m.error) reject(new Error(`server ${this.index}: ${m.error}`));
+        else resolve(m);
+      });
+      this.child.send({ id, cmd, ...extra });
+    });
+  }
+
+  async counts(users) {
+    return (await this.ask("counts", { users })).counts;
+  }
+}
+
+/**
+ * Forks fixtures/server.js (one Socket.IO server with rollcall, installed
+ * from the tarball); resolves once it listens. `env`: more environment
+ * (TRACE, TRACE_OUTPUT: record to these paths).
+ */
+async function startNode(index, { redisUrl, clientKind = "node-redis", timings = {}, env = {} }) {
+  const child = track(
+    fork(path.join(APP, "server.js"), [], {
+      cwd: APP,
+      env: { ...process.env, REDIS_URL: redisUrl, REDIS_CLIENT: clientKind, TIMINGS: JSON.stringify(timings), ...env },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+  const ready = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server ${index} exited (${code}) before it was ready`)));
+    child.on("message", (m) => m.ready && resolve(m));
+  });
+  const node = new Node(index, child);
+  node.port = ready.port;
+  node.nodeId = ready.nodeId;
+  node.url = `http://127.0.0.1:${ready.port}`;
+  return node;
+}
+
 /** A Socket.IO server on a free port, in this process. */
 async function startServer(ioOptions = {}) {
   const { Server } = require("socket.io");
@@ -209,6 +277,8 @@ module.exports = {
   freePort,
   startRedis,
   startServer,
+  Node,
+  startNode,
   connect,
   room,
   recordEvents,

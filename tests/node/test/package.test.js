@@ -18,12 +18,15 @@ test("require() and import give the same Presence", async () => {
   assert.equal(typeof cjs.Presence.attach, "function");
   assert.equal(esm.Presence, cjs.Presence);
   assert.equal(esm.default.Presence, cjs.Presence);
+  assert.equal(typeof cjs.Replayer, "function");
+  assert.equal(esm.Replayer, cjs.Replayer);
 });
 
-test("the tarball ships the wasm, the glue and the types, and nothing else", () => {
+test("the tarball ships the wasm, the glue, the types and the replay bin, and nothing else", () => {
   const files = fs.readdirSync(installed).sort();
   assert.deepEqual(files, [
     "README.md",
+    "bin",
     "index.d.ts",
     "index.js",
     "index.mjs",
@@ -33,6 +36,11 @@ test("the tarball ships the wasm, the glue and the types, and nothing else", () 
     "rollcall_wasm_bg.wasm",
     "rollcall_wasm_bg.wasm.d.ts",
   ]);
+  assert.deepEqual(fs.readdirSync(path.join(installed, "bin")), ["rollcall-replay.js"]);
+  // npm links it into node_modules/.bin, runnable as `npx rollcall-replay`.
+  const bin = path.join(APP, "node_modules", ".bin", "rollcall-replay");
+  assert.equal(fs.realpathSync(bin), fs.realpathSync(path.join(installed, "bin", "rollcall-replay.js")));
+  fs.accessSync(bin, fs.constants.X_OK);
   const size = fs.statSync(path.join(installed, "rollcall_wasm_bg.wasm")).size;
   console.log(`# shipped rollcall_wasm_bg.wasm: ${size} bytes`);
   assert.ok(size < 512 * 1024, `the .wasm is ${size} bytes`);
@@ -43,7 +51,7 @@ test("the TypeScript types check against a typical server", () => {
   const file = path.join(APP, "typed.ts");
   fs.writeFileSync(
     file,
-    `import { Presence, type OfflineReason } from "rollcall";
+    `import { Presence, Replayer, type OfflineReason } from "rollcall";
 import { Server } from "socket.io";
 import { createClient } from "redis";
 import Redis from "ioredis";
@@ -59,6 +67,8 @@ async function main(): Promise<void> {
   });
   await Presence.attach(io, { redis: new Redis(), userId: (socket) => socket.data.user?.id });
   await Presence.attach(io);
+  await Presence.attach(io, { trace: "rollcall.trace.jsonl", traceOutput: process.stderr });
+  await Presence.attach(io, { trace: new URL("file:///tmp/t.jsonl") });
   const id: string = presence.nodeId;
   const n: number = await presence.clientsCount();
   const s: number = await presence.socketsCount({ namespace: "/chat", room: "news" });
@@ -69,7 +79,10 @@ async function main(): Promise<void> {
   presence.on("user connected", (user: string) => void user);
   presence.on("user disconnected", (user: string, reason: OfflineReason) => void [user, reason]);
   await presence.close();
-  void [id, n, s, u, list, on, tabs];
+  const replayer = new Replayer('{"rollcall_trace":1}');
+  const line: string = replayer.step('{"at":1,"input":{"type":"tick"}}');
+  replayer.free();
+  void [id, n, s, u, list, on, tabs, line];
 }
 void main;
 `,
