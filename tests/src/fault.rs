@@ -88,7 +88,7 @@ impl EventLog {
 pub async fn dump_all(urls: &[String], schema: &Schema) -> Vec<DumpEntry> {
     let mut out = Vec::new();
     for url in urls {
-        let store = RedisStore::open(url, Duration::from_secs(5))
+        let store = RedisStore::open(url, Duration::from_secs(30))
             .await
             .unwrap_or_else(|e| panic!("open {url} for a dump: {e}"));
         out.extend(

@@ -1,0 +1,223 @@
+//! Fault suite, faults at scale (issue 6: 4 and 12): a dead node with
+//! 100,000 users reaped in bounded slices (SLOWLOG shows every script call),
+//! and 20,000 sockets in storms across 3 node processes while one is killed
+//! and one paused. Slower than the rest (about a minute and a half).
+
+use std::time::Duration;
+
+use rollcall_core::{Schema, Script};
+use rollcall_host::Event;
+use rollcall_tests::fault::{
+    self, EventLog, REAP_MS, TTL_MS, blocking, converge, expected_of, figure, keys_all, ms,
+    open_in, range, wait_event,
+};
+use rollcall_tests::{NodeArgs, NodeProc, RedisServer, unique_prefix};
+use tokio::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fault_node");
+
+/// (calls, longest µs, total µs) of the SLOWLOG entries for `sha`.
+fn slowlog_of(redis: &RedisServer, sha: &str) -> (usize, i64, i64) {
+    let Some(redis::Value::Array(entries)) = redis.command(&["SLOWLOG", "GET", "-1"]) else {
+        panic!("SLOWLOG GET answered nothing");
+    };
+    let (mut n, mut max, mut sum) = (0, 0, 0);
+    for e in entries {
+        let redis::Value::Array(parts) = e else {
+            continue;
+        };
+        let (Some(redis::Value::Int(us)), Some(redis::Value::Array(args))) =
+            (parts.get(2), parts.get(3))
+        else {
+            continue;
+        };
+        let arg = |i: usize| match args.get(i) {
+            Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        if arg(0).eq_ignore_ascii_case("evalsha") && arg(1) == sha {
+            n += 1;
+            max = max.max(*us);
+            sum += us;
+        }
+    }
+    (n, max, sum)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_04_reap_100k_users_in_bounded_slices() {
+    let redis = RedisServer::start_with(&[
+        "--slowlog-max-len",
+        "100000",
+        "--slowlog-log-slower-than",
+        "100000",
+    ]);
+    let urls = vec![redis.url()];
+    let prefix = unique_prefix("f04");
+    let schema = Schema::new(&prefix);
+    // Socket i has user u<i> (every tenth is anonymous): 100,001 users.
+    let users = 1_000_000;
+    let sockets = 111_112;
+    let a = fault::node(&redis.url(), &prefix, "a").await;
+    let la = EventLog::of(&a);
+    open_in(&a, 2_000_000, 2_000_100, users).await;
+    let mut args = NodeArgs::new(&redis.url(), &prefix, "v");
+    args.users = users;
+    args.op_timeout_ms = Some(10_000);
+    let mut v = blocking(|| NodeProc::spawn(BIN, &args));
+    let started = Instant::now();
+    // In chunks, each written before the next: one node's coalesced
+    // burst of 100k connects (or its re-assert) is one long script call;
+    // see RELIABILITY.md.
+    let count_key = schema.counts();
+    let mut expected_sockets = 100;
+    for from in (0..sockets).step_by(2_000) {
+        let to = (from + 2_000).min(sockets);
+        blocking(|| v.open(from, to));
+        expected_sockets += to - from;
+        let want = expected_sockets.to_string();
+        blocking(|| {
+            rollcall_tests::eventually("a chunk is counted", Duration::from_secs(60), || {
+                redis.command_string(&["HGET", &count_key, "sg"]).as_deref() == Some(&want)
+            })
+        });
+    }
+    let rv = range(0, sockets);
+    let ra = range(2_000_000, 2_000_100);
+    let all = expected_of(&schema, [&ra[..], &rv[..]], users);
+    let user_count = all
+        .keys()
+        .filter(|(k, _)| *k == format!("{}u:g", schema.base()))
+        .count();
+    assert!(user_count >= 100_000, "{user_count} users online");
+    converge(&urls, &schema, &all, &[], Duration::from_secs(120)).await;
+    figure("f04", "users", user_count);
+    figure("f04", "connect_and_count_ms", ms(started.elapsed()));
+    let d = fault::dump_all(&urls, &schema).await;
+    let inc = fault::incarnation_of(&d, &schema, "v").expect("v registered");
+    let fields = redis
+        .command_string(&["ZCARD", &format!("{}i:{inc}", schema.base())])
+        .unwrap_or_default();
+    figure("f04", "victim_fields", &fields);
+    figure("f04", "victim_incarnation", &inc);
+
+    // Log every call of 1 ms or more from now on. (At 0 Redis also logs
+    // each command a script runs: about a million entries for this reap,
+    // far past any log length.)
+    redis.command(&["CONFIG", "SET", "slowlog-log-slower-than", "1000"]);
+    redis.command(&["SLOWLOG", "RESET"]);
+    blocking(|| v.kill9());
+    let took = wait_event(
+        "v reaped",
+        &[&|| la.all()],
+        |e| matches!(e, Event::NodeReaped { node, .. } if node == "v"),
+        Duration::from_secs(120),
+    )
+    .await;
+    let (calls, longest_us, total_us) = slowlog_of(&redis, &Script::Reap.sha1());
+    redis.command(&["CONFIG", "SET", "slowlog-log-slower-than", "100000"]);
+    let only_a = expected_of(&schema, [&ra[..]], users);
+    converge(&urls, &schema, &only_a, &["v"], Duration::from_secs(30)).await;
+    figure("f04", "reaped_after_kill_ms", ms(took));
+    figure(
+        "f04",
+        "reap_work_after_lease_ms",
+        ms(took.saturating_sub(Duration::from_millis(TTL_MS))),
+    );
+    figure("f04", "reap_calls_1ms_or_longer", calls);
+    figure("f04", "longest_reap_call_us", longest_us);
+    figure("f04", "reap_calls_total_us", total_us);
+    assert!(calls >= 100, "a bounded reap takes many calls, saw {calls}");
+    // Far below the TTL (and Redis' 5 s BUSY threshold) even on a loaded
+    // 2-core machine; the unsliced reap of 1M fields took 5.2 s.
+    assert!(
+        longest_us < 1_000_000,
+        "one reap call held Redis for {longest_us} µs"
+    );
+    a.shutdown().await.unwrap();
+    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_12_load_storms_kill_and_pause() {
+    let secs: u64 = std::env::var("ROLLCALL_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(45);
+    let redis = RedisServer::start();
+    let urls = vec![redis.url()];
+    let prefix = unique_prefix("f12");
+    let schema = Schema::new(&prefix);
+    let users = 8_000;
+    let per_node = 6_667;
+    let mut procs = Vec::new();
+    for (i, name) in ["p1", "p2", "p3"].into_iter().enumerate() {
+        let mut args = NodeArgs::new(&redis.url(), &prefix, name);
+        args.users = users;
+        args.op_timeout_ms = Some(1_000);
+        let mut p = blocking(|| NodeProc::spawn(BIN, &args));
+        let lo = i as u64 * 100_000;
+        blocking(|| p.open(lo, lo + per_node));
+        procs.push(p);
+    }
+    let all = expected_of(
+        &schema,
+        [
+            &range(0, per_node)[..],
+            &range(100_000, 100_000 + per_node)[..],
+            &range(200_000, 200_000 + per_node)[..],
+        ],
+        users,
+    );
+    converge(&urls, &schema, &all, &[], Duration::from_secs(60)).await;
+    figure("f12", "sockets", 3 * per_node);
+
+    let start = Instant::now();
+    for (i, p) in procs.iter_mut().enumerate() {
+        let lo = i as u64 * 100_000;
+        // Storms within a range twice the held size.
+        p.send(&format!(
+            "storm {secs} {} {lo} {} {per_node}",
+            1_000 + i,
+            lo + 2 * per_node
+        ));
+    }
+    // A third in: p3 dies.
+    let at = |f: u64| start + Duration::from_millis(secs * 1_000 * f / 100);
+    tokio::time::sleep_until(at(33)).await;
+    blocking(|| procs[2].kill9());
+    // Half way: p2 pauses past its TTL.
+    tokio::time::sleep_until(at(50)).await;
+    procs[1].stop();
+    tokio::time::sleep(Duration::from_millis(TTL_MS + 2 * REAP_MS)).await;
+    procs[1].cont();
+    let (mut bursts, mut inputs) = (0u64, 0u64);
+    for p in procs.iter_mut().take(2) {
+        let done = blocking(|| p.expect("ok storm", Duration::from_secs(secs + 60)));
+        let mut w = done
+            .split_whitespace()
+            .map(|x| x.parse::<u64>().unwrap_or(0));
+        bursts += w.next().unwrap_or(0);
+        inputs += w.next().unwrap_or(0);
+    }
+    let ended = Instant::now();
+    let h1 = blocking(|| procs[0].held());
+    let h2 = blocking(|| procs[1].held());
+    let after = expected_of(&schema, [&h1[..], &h2[..]], users);
+    let took = converge(&urls, &schema, &after, &["p3"], Duration::from_secs(30)).await;
+    figure("f12", "storm_secs", secs);
+    figure("f12", "storm_bursts", bursts);
+    figure("f12", "storm_inputs", inputs);
+    figure("f12", "held_at_end", h1.len() + h2.len());
+    figure("f12", "converged_after_storms_ms", ms(took));
+    figure("f12", "total_ms", ms(ended - start + took));
+    let fenced = procs[1]
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Fenced { .. }));
+    figure("f12", "paused_node_fenced", fenced);
+    for p in procs.iter_mut().take(2) {
+        blocking(|| p.shutdown(Duration::from_secs(30)));
+    }
+    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+}
