@@ -81,10 +81,14 @@ async fn fault_10_redis_cluster_no_crossslot() {
         assert_eq!(n, 1_100);
         // Every key of the prefix is on the one primary that owns its slot.
         let owner = cluster.owner_of(prefix);
-        assert!(!keys_all(&[owner.clone()], &schema).await.is_empty());
+        assert!(
+            !keys_all(std::slice::from_ref(&owner), &schema)
+                .await
+                .is_empty()
+        );
         for other in seeds.iter().filter(|u| **u != owner) {
             assert_eq!(
-                keys_all(&[other.clone()], &schema).await,
+                keys_all(std::slice::from_ref(other), &schema).await,
                 Vec::<String>::new()
             );
         }
