@@ -193,6 +193,12 @@ impl Driver {
         let store = self.store.clone();
         let timeout = self.op_timeout;
         let handle = self.calls.spawn(async move {
+            // The in-memory store always answers: a timeout could only turn
+            // a slow (starved) call that did run into a lost reply, and the
+            // events of a lost reply are lost.
+            if matches!(store, Store::Memory(_)) {
+                return store.run(&ops).await;
+            }
             match tokio::time::timeout(timeout, store.run(&ops)).await {
                 Ok(replies) => replies,
                 Err(_) => ops

@@ -407,6 +407,11 @@ async fn demo(args: Args) -> Result<bool, Error> {
             Ok(Some((i, Event::NodeReaped { node, incarnation }))) if node == victim_id => {
                 reaped_by = Some((i, incarnation));
             }
+            // A failed call loses the events of its step: say so, it
+            // explains a missing offline event.
+            Ok(Some((i, Event::StoreError { script, message }))) => {
+                println!("node-{} store error in {}: {message}", i + 1, script.name());
+            }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
