@@ -102,13 +102,15 @@ function killAll() {
 }
 process.on("exit", killAll);
 
-/** A real redis-server on a free port, without persistence. */
-async function startRedis(port) {
+/** A real redis-server on a free port, without persistence; `args`: more options. */
+async function startRedis(port, { args = [] } = {}) {
   port = port || (await freePort());
   const child = track(
-    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
-    }),
+    spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args],
+      { stdio: "ignore" },
+    ),
   );
   let failed = null;
   child.on("error", (e) => {
@@ -132,6 +134,17 @@ async function startRedis(port) {
       await exited;
     },
   };
+}
+
+/** Runs `redis-cli -p port ...args`; resolves its stdout. */
+function redisCli(port, ...args) {
+  const { execFile } = require("node:child_process");
+  return new Promise((resolve, reject) => {
+    execFile("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout: 20000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`redis-cli -p ${port} ${args.join(" ")}: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+  });
 }
 
 /** One forked server process and its IPC conversation. */
@@ -284,4 +297,5 @@ module.exports = {
   recordEvents,
   track,
   killAll,
+  redisCli,
 };
