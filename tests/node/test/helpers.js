@@ -282,6 +282,27 @@ function recordEvents(presence) {
   return log;
 }
 
+/** A forked process of socket.io-client clients (fixtures/clients.js). */
+async function startClients() {
+  const child = track(
+    fork(path.join(__dirname, "..", "fixtures", "clients.js"), [], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+  await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`client process exited (${code}) before it was ready`)));
+    child.on("message", (m) => m.ready && resolve());
+  });
+  const proc = new Node("clients", child);
+  return {
+    child,
+    /** Opens one socket per entry of `users` (null: anonymous) to `url`. */
+    open: (url, users, concurrency = 50) => proc.ask("open", { url, users, concurrency }, 120000),
+    close: () => proc.ask("close"),
+    kill: () => child.kill("SIGKILL"),
+  };
+}
+
 module.exports = {
   APP,
   requireRollcall,
@@ -298,4 +319,5 @@ module.exports = {
   track,
   killAll,
   redisCli,
+  startClients,
 };

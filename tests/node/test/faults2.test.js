@@ -1,0 +1,203 @@
+"use strict";
+// More faults of issue 6 with Node.js Socket.IO servers (RELIABILITY.md,
+// Node.js cells of faults 1, 3, 6, 7, 8, 9, 11): real redis-server processes
+// on free loopback ports, forked Socket.IO servers with rollcall installed
+// from the tarball (fixtures/server.js), real socket.io-client clients (in
+// this process, or thousands of them in forked client processes:
+// fixtures/clients.js). After each fault: the counts from every live server
+// equal the truth the test keeps, and the prefix' keyspace holds nothing of a
+// server that is gone, no unknown key, no field <= 0.
+// Timings: TTL 2 s, heartbeat 500 ms, reap interval 500 ms.
+// Figures are printed as `ROLLCALL-FIGURE node-fault-<n> <name>=<value>`.
+
+const { describe, test, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { waitFor, startRedis, startNode, connect, redisCli, startClients, requireRollcall } = require("./helpers");
+
+const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
+// A loaded 2-core machine: scheduling slack on top of TTL + one reap interval.
+const SLACK_MS = 2000;
+
+function figure(fault, name, value) {
+  console.log(`ROLLCALL-FIGURE node-fault-${fault} ${name}=${value}`);
+}
+
+function lines(text) {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/**
+ * What every server should report. `conns`: {user (the id rollcall counts,
+ * undefined: anonymous), live}; all sockets in "/".
+ */
+function truth(conns, probes) {
+  const live = conns.filter((c) => c.live);
+  const users = [...new Set(live.filter((c) => c.user !== undefined).map((c) => c.user))].sort();
+  const p = {};
+  for (const u of probes) p[u] = live.filter((c) => c.user === u).length;
+  return {
+    clients: live.length,
+    sockets: live.length,
+    socketsChat: 0,
+    users: users.length,
+    usersChat: 0,
+    usersLobby: 0,
+    socketsLobby: 0,
+    list: users,
+    probes: p,
+  };
+}
+
+/** Waits until each of `nodes` reports exactly the truth; returns how long it took. */
+async function converge(nodes, conns, probes, what, timeout = 20000) {
+  const started = Date.now();
+  const expected = truth(conns, probes);
+  await waitFor(
+    async () => {
+      for (const n of nodes) assert.deepEqual(await n.counts(probes), expected, `server ${n.index}`);
+    },
+    { timeout, interval: 50, what },
+  );
+  return Date.now() - started;
+}
+
+/** Opens sockets in this process, one per entry of `users`, to `node`. */
+async function openSockets(conns, node, users) {
+  await Promise.all(
+    users.map(async (user) => {
+      const socket = await connect(node.url, { userId: user });
+      conns.push({ user, server: node.index, socket, live: true });
+    }),
+  );
+}
+
+/**
+ * The keyspace of `prefix`: nothing of a node that is gone, only schema
+ * keys, no field <= 0. Returns the keys.
+ */
+async function checkKeyspace(port, prefix, liveNodeIds) {
+  const base = `{${prefix}}:`;
+  // `{p}:*` would also match `{p:x}:...`? No: the brace closes the tag. Still filter exactly.
+  const keys = lines(await redisCli(port, "--scan", "--pattern", `${base}*`)).filter((k) => k.startsWith(base));
+  if (keys.length === 0) return keys;
+  const nodeOf = (inc) => inc.slice(0, inc.lastIndexOf("/"));
+  const live = new Set(liveNodeIds);
+  const incs = lines(await redisCli(port, "ZRANGE", `${base}live`, "0", "-1"));
+  for (const inc of incs) assert.ok(live.has(nodeOf(inc)), `lease of gone node ${inc}`);
+  assert.equal((await redisCli(port, "ZCARD", `${base}dead`)).trim(), "0", "nodes still being reaped");
+  for (const n of lines(await redisCli(port, "HKEYS", `${base}nodes`))) assert.ok(live.has(n), `node entry of gone node ${n}`);
+  for (const inc of lines(await redisCli(port, "HKEYS", `${base}ver`))) assert.ok(incs.includes(inc), `version of gone incarnation ${inc}`);
+  const fixed = new Set(["live", "dead", "ver", "nodes", "clock", "count"].map((k) => base + k));
+  for (const key of keys) {
+    if (fixed.has(key)) continue;
+    if (key.startsWith(`${base}i:`)) {
+      assert.ok(incs.includes(key.slice(`${base}i:`.length)), `own share of gone incarnation: ${key}`);
+    } else {
+      assert.ok(key.startsWith(`${base}u:`), `unknown key ${key}`);
+      for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
+    }
+  }
+  for (const v of lines(await redisCli(port, "HVALS", `${base}count`))) assert.ok(Number(v) > 0, `count field ${v}`);
+  return keys;
+}
+
+function startNodes(count, redisUrl, timings, env = {}) {
+  return Promise.all(Array.from({ length: count }, (_, i) => startNode(i, { redisUrl, timings, env })));
+}
+
+/** Kills every child, closes every client; for after() / finally, also after a failure. */
+async function teardown(state) {
+  for (const c of state.conns || []) if (c.socket) c.socket.close();
+  for (const p of state.clients || []) p.kill();
+  for (const n of state.nodes || []) {
+    if (n.alive) {
+      n.child.kill("SIGCONT");
+      n.child.kill("SIGKILL");
+    }
+  }
+  for (const r of state.redises || []) {
+    r.child.kill("SIGCONT");
+    await r.stop();
+  }
+}
+
+/** Events of `kind` on `nodes` since `mark`. */
+function eventsSince(nodes, mark, kind) {
+  return nodes.flatMap((n) => n.events.filter((e) => e.at >= mark && (!kind || e.event === kind)));
+}
+
+/** Users that had a live socket in `before` and have none in `conns` now. */
+function wentOffline(conns, beforeUsers) {
+  const now = new Set(conns.filter((c) => c.live && c.user !== undefined).map((c) => c.user));
+  return [...beforeUsers].filter((u) => !now.has(u)).sort();
+}
+
+function liveUsers(conns) {
+  return new Set(conns.filter((c) => c.live && c.user !== undefined).map((c) => c.user));
+}
+
+/** Kill -9 of `victim` among `nodes`: survivors converge, one "reaped" offline per user. */
+async function killAndCheck(fault, state, victim, probes) {
+  const survivors = state.nodes.filter((n) => n !== victim);
+  const before = liveUsers(state.conns);
+  const mark = Date.now();
+  victim.child.kill("SIGKILL");
+  for (const c of state.conns) if (c.server === victim.index) c.live = false;
+  const reaped = await converge(survivors, state.conns, probes, "survivors agree after the kill");
+  figure(fault, "reaped-ms", reaped);
+  assert.ok(reaped <= TIMINGS.ttlMs + TIMINGS.reapMs + SLACK_MS, `reaped ${reaped} ms after the kill`);
+  await waitFor(
+    () => eventsSince(survivors, mark, "reaped").some((e) => e.node === victim.nodeId),
+    { what: "a 'node reaped' event" },
+  );
+  const gone = wentOffline(state.conns, before);
+  // Every offline event is in once the counts are right and the node reaped;
+  // wait until the expected number is in, then check there is no extra.
+  await waitFor(() => eventsSince(survivors, mark, "disconnected").length >= gone.length, {
+    what: `${gone.length} offline events`,
+  });
+  await new Promise((r) => setTimeout(r, TIMINGS.reapMs)); // one more reap round: no late duplicates
+  const offline = eventsSince(survivors, mark, "disconnected");
+  assert.deepEqual(offline.map((e) => e.user).sort(), gone, "exactly one offline event per user the kill took offline");
+  assert.deepEqual([...new Set(offline.map((e) => e.reason))], gone.length ? ["reaped"] : []);
+  assert.deepEqual(eventsSince(survivors, mark, "connected"), [], "no online events");
+  figure(fault, "offline-events", offline.length);
+  figure(fault, "reapers", new Set(offline.map((e) => e.server)).size);
+  return { survivors, reaped, offline, gone };
+}
+
+describe("fault 1: kill -9 of a Node.js server with 2,000 sockets", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  after(() => teardown(state));
+
+  test("reaped within TTL + one reap interval; one 'reaped' offline event per affected user", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f1" });
+    const [a, b, victim] = state.nodes;
+    // 2,000 sockets on the victim from two client processes: 800 users
+    // (v-0..v-799), every fifth socket anonymous; users s-* also on survivors.
+    const victimUsers = Array.from({ length: 2000 }, (_, i) => (i % 5 === 4 ? null : i % 10 === 3 ? `s-${i % 40}` : `v-${i % 800}`));
+    state.clients.push(await startClients(), await startClients());
+    const began = Date.now();
+    const half = victimUsers.length / 2;
+    await Promise.all([
+      state.clients[0].open(victim.url, victimUsers.slice(0, half)),
+      state.clients[1].open(victim.url, victimUsers.slice(half)),
+    ]);
+    for (const u of victimUsers) state.conns.push({ user: u === null ? undefined : u, server: victim.index, live: true });
+    // The survivors hold some sockets too, of users also on the victim (s-*).
+    await openSockets(state.conns, a, Array.from({ length: 20 }, (_, i) => `s-${(i * 2 + 3) % 40}`));
+    await openSockets(state.conns, b, ["w-0", "w-1", undefined, "s-13"]);
+    const probes = ["v-0", "v-799", "s-3", "s-13", "w-0", "nobody"];
+    const counted = await converge(state.nodes, state.conns, probes, "2,000 sockets counted", 60000);
+    figure(1, "sockets-on-victim", victimUsers.length);
+    figure(1, "connected-and-counted-ms", Date.now() - began);
+    figure(1, "counted-after-connect-ms", counted);
+
+    const { survivors, gone } = await killAndCheck(1, state, victim, probes);
+    const onlyOnVictim = new Set(victimUsers.filter((u) => u && u.startsWith("v-")));
+    assert.deepEqual(gone, [...onlyOnVictim].sort(), "the users only on the victim went offline");
+    await waitFor(() => checkKeyspace(redis.port, "f1", survivors.map((n) => n.nodeId)), { what: "nothing left of the killed server" });
+  });
+});
