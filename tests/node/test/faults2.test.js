@@ -101,8 +101,8 @@ async function checkKeyspace(port, prefix, liveNodeIds) {
   return keys;
 }
 
-function startNodes(count, redisUrl, timings, env = {}) {
-  return Promise.all(Array.from({ length: count }, (_, i) => startNode(i, { redisUrl, timings, env })));
+function startNodes(count, redisUrl, timings, env = {}, clientKind = "node-redis") {
+  return Promise.all(Array.from({ length: count }, (_, i) => startNode(i, { redisUrl, timings, env, clientKind })));
 }
 
 /** Kills every child, closes every client; for after() / finally, also after a failure. */
@@ -199,5 +199,61 @@ describe("fault 1: kill -9 of a Node.js server with 2,000 sockets", () => {
     const onlyOnVictim = new Set(victimUsers.filter((u) => u && u.startsWith("v-")));
     assert.deepEqual(gone, [...onlyOnVictim].sort(), "the users only on the victim went offline");
     await waitFor(() => checkKeyspace(redis.port, "f1", survivors.map((n) => n.nodeId)), { what: "nothing left of the killed server" });
+  });
+});
+
+describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () => {
+  const state = { conns: [], nodes: [], redises: [] };
+  after(() => teardown(state));
+
+  test("servers keep running, store errors reported, reads reject; counts right after, with the inputs of the outage", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    // A command timeout on the app's client (ioredis commandTimeout): without
+    // one, calls to a stopped Redis just wait (node-redis' default
+    // commandOptions.timeout does not apply to sendCommand, which rollcall uses).
+    state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f6" }, { REDIS_COMMAND_TIMEOUT: "500" }, "ioredis");
+    const probes = ["u-0", "u-1", "u-9", "nobody"];
+    for (const n of state.nodes) await openSockets(state.conns, n, ["u-0", "u-1", `u-${n.index + 2}`, undefined]);
+    await converge(state.nodes, state.conns, probes, "before the outage");
+
+    const outageMs = 3100; // longer than the TTL
+    const mark = Date.now();
+    redis.child.kill("SIGSTOP");
+    try {
+      // Inputs while Redis is unreachable: new sockets on every server, some old ones leave.
+      for (const n of state.nodes) await openSockets(state.conns, n, [`u-${n.index + 7}`, "u-0"]);
+      for (const c of state.conns.filter((c) => c.user === "u-1")) {
+        c.socket.close();
+        c.live = false;
+      }
+      // A read while down rejects (the client's command timeout), it does not hang or lie.
+      for (const n of state.nodes) {
+        await assert.rejects(n.counts(probes), (e) => /server \d+: /.test(e.message) && !/did not answer/.test(e.message));
+      }
+      await waitFor(() => state.nodes.every((n) => eventsSince([n], mark, "store_error").length > 0), {
+        what: "a store error on every server",
+        timeout: outageMs,
+      });
+      const left = outageMs - (Date.now() - mark);
+      if (left > 0) await new Promise((r) => setTimeout(r, left)); // the outage's own length
+    } finally {
+      redis.child.kill("SIGCONT");
+    }
+    const resumed = Date.now();
+    figure(6, "outage-ms", resumed - mark);
+    const errors = eventsSince(state.nodes, mark, "store_error");
+    figure(6, "store-errors-during-outage", errors.length);
+    figure(6, "store-error-example", JSON.stringify(errors[0].message));
+    const took = await converge(state.nodes, state.conns, probes, "after Redis returns");
+    figure(6, "counts-right-after-resume-ms", took);
+    assert.ok(took <= TIMINGS.heartbeatMs + SLACK_MS, `counts right ${took} ms after Redis returned`);
+    for (const n of state.nodes) {
+      assert.ok(n.alive, `server ${n.index} alive`);
+      await n.ask("ping");
+    }
+    await checkKeyspace(redis.port, "f6", state.nodes.map((n) => n.nodeId));
+    figure(6, "nodes-reaped", eventsSince(state.nodes, mark, "reaped").length);
+    figure(6, "fenced", eventsSince(state.nodes, mark, "fenced").length);
   });
 });
