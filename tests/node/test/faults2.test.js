@@ -257,3 +257,135 @@ describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () 
     figure(6, "fenced", eventsSince(state.nodes, mark, "fenced").length);
   });
 });
+
+/** Closes a server gracefully (presence.close(), then the process exits). */
+async function closeNode(n) {
+  const exited = new Promise((r) => (n.alive ? n.child.once("exit", r) : r()));
+  await n.ask("close", {}, 10000);
+  await exited;
+}
+
+describe("fault 7: a server restarts quickly with the same nodeId", () => {
+  const state = { conns: [], nodes: [], redises: [] };
+  after(() => teardown(state));
+
+  test("the old incarnation is replaced: no double count", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    const timings = { ...TIMINGS, prefix: "f7" };
+    state.nodes = [
+      await startNode(0, { redisUrl: redis.url, timings }),
+      await startNode(1, { redisUrl: redis.url, timings }),
+      await startNode(2, { redisUrl: redis.url, timings: { ...timings, nodeId: "restarting" } }),
+    ];
+    const old = state.nodes[2];
+    assert.equal(old.nodeId, "restarting");
+    const probes = ["u-0", "u-1", "u-5", "nobody"];
+    await openSockets(state.conns, state.nodes[0], ["u-0", "u-1", undefined]);
+    await openSockets(state.conns, state.nodes[1], ["u-2"]);
+    await openSockets(state.conns, old, ["u-0", "u-1", "u-5", "u-5", "u-6", undefined]);
+    await converge(state.nodes, state.conns, probes, "before the restart");
+    const oldInc = lines(await redisCli(redis.port, "ZRANGE", "{f7}:live", "0", "-1")).find((i) => i.startsWith("restarting/"));
+    assert.ok(oldInc, "the first incarnation holds a lease");
+
+    old.child.kill("SIGKILL");
+    for (const c of state.conns) if (c.server === 2) c.live = false;
+    const restarted = Date.now();
+    const fresh = await startNode(2, { redisUrl: redis.url, timings: { ...timings, nodeId: "restarting" } });
+    state.nodes[2] = fresh;
+    state.nodes.push(old); // killed in teardown if anything went wrong
+    assert.equal(fresh.nodeId, "restarting");
+    // The new incarnation has sockets of the same users (overlapping).
+    await openSockets(state.conns, fresh, ["u-0", "u-5", "u-7", undefined]);
+    const live = state.nodes.slice(0, 3);
+    await converge(live, state.conns, probes, "after the restart");
+    const took = Date.now() - restarted;
+    figure(7, "counts-right-after-restart-ms", took);
+    assert.ok(took <= TIMINGS.ttlMs + TIMINGS.reapMs + SLACK_MS, `counts right ${took} ms after the restart`);
+    // Exact through the old incarnation's TTL and a reap round: counted neither twice nor subtracted twice.
+    const watchUntil = restarted + TIMINGS.ttlMs + 2 * TIMINGS.reapMs;
+    while (Date.now() < watchUntil) {
+      for (const n of live) assert.deepEqual(await n.counts(probes), truth(state.conns, probes), `server ${n.index} later`);
+    }
+    await waitFor(() => checkKeyspace(redis.port, "f7", live.map((n) => n.nodeId)), { what: "nothing of the old incarnation" });
+    const incs = lines(await redisCli(redis.port, "ZRANGE", "{f7}:live", "0", "-1")).filter((i) => i.startsWith("restarting/"));
+    assert.equal(incs.length, 1, `one incarnation of the restarted node: ${incs}`);
+    assert.notEqual(incs[0], oldInc, "a new incarnation");
+    assert.equal((await redisCli(redis.port, "EXISTS", `{f7}:i:${oldInc}`)).trim(), "0", "the old incarnation's share is gone");
+  });
+});
+
+describe("fault 8: graceful close of every server", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  after(() => teardown(state));
+
+  test("the prefix' keyspace is empty afterwards", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f8" });
+    state.clients.push(await startClients());
+    const users = Array.from({ length: 300 }, (_, i) => (i % 5 === 4 ? null : `u-${i % 50}`));
+    for (const n of state.nodes) {
+      await state.clients[0].open(n.url, users);
+      for (const u of users) state.conns.push({ user: u === null ? undefined : u, server: n.index, live: true });
+      await openSockets(state.conns, n, ["u-0", `only-${n.index}`]);
+    }
+    const probes = ["u-0", "u-49", "only-1", "nobody"];
+    await converge(state.nodes, state.conns, probes, "before the close");
+    assert.ok(lines(await redisCli(redis.port, "--scan", "--pattern", "{f8}:*")).length > 0);
+    const began = Date.now();
+    await Promise.all(state.nodes.map(closeNode));
+    figure(8, "all-closed-ms", Date.now() - began);
+    figure(8, "sockets-at-close", state.conns.length);
+    assert.deepEqual(lines(await redisCli(redis.port, "--scan", "--pattern", "{f8}:*")), [], "keys of the prefix left");
+    assert.equal((await redisCli(redis.port, "DBSIZE")).trim(), "0");
+  });
+});
+
+describe("fault 9: two applications (prefixes) on one Redis", () => {
+  const state = { conns: [], nodes: [], redises: [] };
+  after(() => teardown(state));
+
+  test("isolated: a reap or a shutdown in one leaves the other untouched", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    // Same node ids, same users in both; the second prefix starts with the first.
+    const start = (i, prefix, nodeId) => startNode(i, { redisUrl: redis.url, timings: { ...TIMINGS, prefix, nodeId } });
+    const appA = [await start(0, "iso", "n0"), await start(1, "iso", "n1")];
+    const appB = [await start(2, "iso:x", "n0"), await start(3, "iso:x", "n1")];
+    state.nodes = [...appA, ...appB];
+    const connsA = [];
+    const connsB = [];
+    for (const [app, conns] of [[appA, connsA], [appB, connsB]]) {
+      await openSockets(conns, app[0], ["u-0", "u-1", undefined]);
+      await openSockets(conns, app[1], ["u-1", "u-2", "u-3", undefined]);
+      state.conns.push(...conns);
+    }
+    const probes = ["u-0", "u-1", "u-3", "nobody"];
+    await converge(appA, connsA, probes, "app A before");
+    await converge(appB, connsB, probes, "app B before");
+
+    // A server of A dies and is reaped; B sees nothing of it.
+    const mark = Date.now();
+    appA[1].child.kill("SIGKILL");
+    for (const c of connsA) if (c.server === appA[1].index) c.live = false;
+    const took = await converge([appA[0]], connsA, probes, "app A reaped its dead server");
+    figure(9, "reaped-ms", took);
+    await waitFor(() => eventsSince([appA[0]], mark, "reaped").length === 1, { what: "A's node reaped event" });
+    await new Promise((r) => setTimeout(r, TIMINGS.reapMs)); // one more reap round
+    for (const n of appB) assert.deepEqual(await n.counts(probes), truth(connsB, probes), `app B server ${n.index} unchanged`);
+    assert.deepEqual(eventsSince(appB, mark), [], "app B emitted nothing");
+    await checkKeyspace(redis.port, "iso", [appA[0].nodeId]);
+    await checkKeyspace(redis.port, "iso:x", appB.map((n) => n.nodeId));
+
+    // A leaves entirely: its keyspace is empty, B's intact.
+    await closeNode(appA[0]);
+    assert.deepEqual(lines(await redisCli(redis.port, "--scan", "--pattern", "{iso}:*")), [], "keys of A left");
+    const keysB = await checkKeyspace(redis.port, "iso:x", appB.map((n) => n.nodeId));
+    assert.ok(keysB.length > 0);
+    for (const n of appB) assert.deepEqual(await n.counts(probes), truth(connsB, probes), `app B server ${n.index} after A left`);
+    assert.deepEqual(eventsSince(appB, mark), [], "app B emitted nothing");
+    await Promise.all(appB.map(closeNode));
+    assert.equal((await redisCli(redis.port, "DBSIZE")).trim(), "0");
+  });
+});
