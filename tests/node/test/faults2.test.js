@@ -389,3 +389,35 @@ describe("fault 9: two applications (prefixes) on one Redis", () => {
     assert.equal((await redisCli(redis.port, "DBSIZE")).trim(), "0");
   });
 });
+
+describe("fault 3: five servers, one killed, four reaping it at once", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  after(() => teardown(state));
+
+  test("subtracted once: counts right, one offline event per user, one 'node reaped'", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    // Small reap slices: the four reapers contend for ~50 of them.
+    state.nodes = await startNodes(5, redis.url, { ...TIMINGS, prefix: "f3", reapSlice: 20 });
+    const victim = state.nodes[4];
+    const victimUsers = Array.from({ length: 1200 }, (_, i) => (i % 6 === 5 ? null : i % 7 === 0 ? `s-${i % 30}` : `v-${i % 500}`));
+    state.clients.push(await startClients());
+    await state.clients[0].open(victim.url, victimUsers);
+    for (const u of victimUsers) state.conns.push({ user: u === null ? undefined : u, server: victim.index, live: true });
+    for (const n of state.nodes.slice(0, 4)) await openSockets(state.conns, n, [`s-${n.index * 7}`, `w-${n.index}`, undefined]);
+    const probes = ["v-1", "s-0", "s-7", "w-0", "nobody"];
+    await converge(state.nodes, state.conns, probes, "1,200 sockets counted", 60000);
+
+    const mark = Date.now();
+    const { survivors } = await killAndCheck(3, state, victim, probes);
+    // Still exact through three more reap rounds (nothing subtracted twice).
+    const watchUntil = Date.now() + 3 * TIMINGS.reapMs;
+    while (Date.now() < watchUntil) {
+      for (const n of survivors) assert.deepEqual(await n.counts(probes), truth(state.conns, probes), `server ${n.index} later`);
+    }
+    const reapedEvents = eventsSince(survivors, mark, "reaped").filter((e) => e.node === victim.nodeId);
+    figure(3, "node-reaped-events", reapedEvents.length);
+    assert.equal(reapedEvents.length, 1, "exactly one 'node reaped' in the cluster");
+    await checkKeyspace(redis.port, "f3", survivors.map((n) => n.nodeId));
+  });
+});
