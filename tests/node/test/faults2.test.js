@@ -421,3 +421,145 @@ describe("fault 3: five servers, one killed, four reaping it at once", () => {
     await checkKeyspace(redis.port, "f3", survivors.map((n) => n.nodeId));
   });
 });
+
+describe("fault 11 (JS API): invalid arguments and hostile ids", () => {
+  const state = { conns: [], nodes: [], redises: [] };
+  let server;
+  let presence;
+  let client;
+  after(async () => {
+    if (presence) await presence.close().catch(() => {});
+    if (client) await client.quit().catch(() => {});
+    if (server) await server.close();
+    await teardown(state);
+  });
+
+  test("clear TypeError/RangeError or documented ignore; hostile ids counted exactly; others unchanged", async () => {
+    const { Presence } = requireRollcall();
+    const { createClient } = require("redis");
+    const { startServer } = require("./helpers");
+    const redis = await startRedis();
+    state.redises.push(redis);
+    client = createClient({ url: redis.url });
+    client.on("error", () => {});
+    await client.connect();
+    server = await startServer();
+
+    // Bad options, with a real Redis client.
+    const bad = [
+      [{ nodeId: "" }, TypeError, /nodeId/],
+      [{ nodeId: {} }, TypeError, /nodeId/],
+      [{ nodeId: "n".repeat(257) }, RangeError, /nodeId/],
+      [{ prefix: "a}b" }, TypeError, /prefix/],
+      [{ ttlMs: Number.NaN }, TypeError, /ttlMs/],
+      [{ ttlMs: -5 }, RangeError, /ttlMs/],
+      [{ userId: 42 }, TypeError, /userId/],
+    ];
+    for (const [opts, Err, re] of bad) {
+      await assert.rejects(
+        async () => Presence.attach(server.io, { redis: client, prefix: "f11", ...opts }),
+        (e) => e instanceof Err && re.test(e.message),
+        JSON.stringify(opts),
+      );
+    }
+    assert.equal((await client.sendCommand(["DBSIZE"])), 0, "a refused attach writes nothing");
+
+    const warnings = [];
+    const onWarning = (w) => w.name === "RollcallWarning" && warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      presence = await Presence.attach(server.io, {
+        redis: client,
+        prefix: "f11",
+        ...TIMINGS,
+        userId: (socket) => {
+          const u = socket.handshake.auth.userId;
+          if (u === "THROW") throw new Error("boom");
+          return u;
+        },
+      });
+      // [what the client sends, what rollcall counts (undefined: anonymous)]
+      const ids = [
+        ["ann", "ann"],
+        ["bob", "bob"],
+        ["ann", "ann"],
+        [42, "42"],
+        [true, undefined],
+        [{ id: "ann" }, undefined],
+        [["ann"], undefined],
+        ["", undefined],
+        ["THROW", undefined],
+        ["x".repeat(257), undefined],
+        ["y".repeat(256), "y".repeat(256)],
+        ["é".repeat(128), "é".repeat(128)], // 256 bytes
+        ["a:b", "a:b"],
+        ["{f11}:count", "{f11}:count"],
+        ["u:ann", "u:ann"],
+        ["{x}", "{x}"],
+        ["}{", "}{"],
+        ["nul\u0000id", "nul\u0000id"],
+        ["\u0000", "\u0000"],
+      ];
+      const conns = state.conns;
+      for (const [sent, counted] of ids) {
+        const socket = await connect(server.url, { userId: sent });
+        conns.push({ user: counted, socket, live: true });
+      }
+      const expectedUsers = [...new Set(conns.filter((c) => c.user !== undefined).map((c) => c.user))];
+      const sorted = (a) => [...a].sort();
+      await waitFor(
+        async () => {
+          assert.equal(await presence.clientsCount(), conns.length);
+          assert.equal(await presence.socketsCount(), conns.length);
+          assert.equal(await presence.usersCount(), expectedUsers.length);
+          assert.deepEqual(sorted(await presence.usersList()), sorted(expectedUsers));
+        },
+        { what: "hostile ids counted", timeout: 10000 },
+      );
+      for (const u of expectedUsers) {
+        assert.equal(await presence.userSocketsCount(u), conns.filter((c) => c.user === u).length, JSON.stringify(u));
+      }
+      assert.equal(await presence.userSocketsCount("ann"), 2);
+      assert.equal(await presence.isUserConnected("bob"), true);
+      assert.equal(await presence.isUserConnected("u"), false);
+      assert.ok(warnings.some((w) => /userId\(\) threw/.test(w)), "a warning for the throwing userId()");
+      assert.ok(warnings.some((w) => /not a string/.test(w)), "a warning for a non-string id");
+      assert.ok(warnings.some((w) => /longer than 256 bytes/.test(w)), "a warning for a long id");
+      // No key outside the schema: every key is the prefix', all known kinds.
+      const all = lines(await redisCli(redis.port, "--scan"));
+      assert.ok(all.every((k) => k.startsWith("{f11}:")), `keys outside the prefix: ${all}`);
+      await checkKeyspace(redis.port, "f11", [presence.nodeId]);
+
+      // Bad read arguments: thrown synchronously, clear types, nothing changes.
+      const reads = [
+        [() => presence.userSocketsCount(null), TypeError, /userId/],
+        [() => presence.userSocketsCount(""), TypeError, /userId/],
+        [() => presence.isUserConnected({}), TypeError, /userId/],
+        [() => presence.isUserConnected("z".repeat(257)), RangeError, /userId/],
+        [() => presence.usersCount({ room: 5 }), TypeError, /room/],
+        [() => presence.socketsCount({ namespace: "" }), TypeError, /namespace/],
+        [() => presence.usersList({ namespace: "/", room: "r", extra: 1 }), TypeError, /extra/],
+        [() => presence.usersCount(7), TypeError, /usersCount/],
+      ];
+      for (const [fn, Err, re] of reads) {
+        assert.throws(fn, (e) => e instanceof Err && re.test(e.message), String(fn));
+      }
+      // A 256-byte id and ids with separators read fine.
+      assert.equal(await presence.userSocketsCount("{f11}:count"), 1);
+      assert.equal(await presence.isUserConnected("a:b"), true);
+      assert.equal(await presence.isUserConnected("a"), false);
+      // Others' counts unchanged after everything; a socket leaves normally.
+      conns[1].socket.close();
+      conns[1].live = false;
+      await waitFor(async () => assert.equal(await presence.isUserConnected("bob"), false), { what: "bob offline" });
+      assert.equal(await presence.userSocketsCount("ann"), 2);
+      assert.equal(await presence.socketsCount(), conns.filter((c) => c.live).length);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    for (const c of state.conns) c.socket.close();
+    await presence.close();
+    presence = undefined;
+    assert.equal((await client.sendCommand(["DBSIZE"])), 0, "empty after close");
+  });
+});
