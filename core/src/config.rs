@@ -27,6 +27,21 @@ pub struct Config {
     pub reap_slice: u32,
     /// Wait before retrying a failed call.
     pub retry_ms: Millis,
+    /// Most (field, count) pairs a single write call carries (bounds how
+    /// long an apply or a re-assert blocks Redis). A coalesced burst larger
+    /// than this goes in several calls; a re-assert of a larger state moves
+    /// the node to a new incarnation instead (see `Tracker`). Left out of a
+    /// serialized config while it has its default, so traces recorded
+    /// before it existed are unchanged.
+    #[serde(skip_serializing_if = "is_default_max_write_fields")]
+    pub max_write_fields: u32,
+}
+
+/// Default of [`Config::max_write_fields`].
+pub const DEFAULT_MAX_WRITE_FIELDS: u32 = 2_000;
+
+fn is_default_max_write_fields(n: &u32) -> bool {
+    *n == DEFAULT_MAX_WRITE_FIELDS
 }
 
 impl Default for Config {
@@ -39,6 +54,7 @@ impl Default for Config {
             grace_ms: 0,
             reap_slice: 1_000,
             retry_ms: 1_000,
+            max_write_fields: DEFAULT_MAX_WRITE_FIELDS,
         }
     }
 }
@@ -122,6 +138,13 @@ impl Config {
                 format!("must be 1 to 100000, got {}", self.reap_slice),
             );
         }
+        if !(1..=100_000).contains(&self.max_write_fields) {
+            return bad(
+                "max_write_fields",
+                true,
+                format!("must be 1 to 100000, got {}", self.max_write_fields),
+            );
+        }
         Ok(())
     }
 }
@@ -163,5 +186,29 @@ mod tests {
         let c: Config = serde_json::from_str(r#"{"grace_ms":250}"#).unwrap();
         assert_eq!(c.grace_ms, 250);
         assert_eq!(c.ttl_ms, 10_000);
+    }
+
+    #[test]
+    fn max_write_fields_is_bounded_and_serialized_only_when_set() {
+        for bad in [0, 100_001] {
+            let c = Config {
+                max_write_fields: bad,
+                ..Config::default()
+            };
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.option, "max_write_fields");
+            assert!(e.out_of_range);
+        }
+        let json = serde_json::to_string(&Config::default()).unwrap();
+        assert!(!json.contains("max_write_fields"), "{json}");
+        let c: Config = serde_json::from_str(&json).unwrap();
+        assert_eq!(c.max_write_fields, DEFAULT_MAX_WRITE_FIELDS);
+        let small = Config {
+            max_write_fields: 3,
+            ..Config::default()
+        };
+        let json = serde_json::to_string(&small).unwrap();
+        assert!(json.contains("\"max_write_fields\":3"), "{json}");
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), small);
     }
 }

@@ -217,6 +217,10 @@ struct Counters {
     dirty: Vec<Key>,
     /// The dirty list was dropped: the marks say which tallies are dirty.
     scan: bool,
+    /// Dirty tallies a capped write left for the next one, by field name.
+    /// They keep their dirty mark and are in neither `dirty` nor a scan.
+    backlog: BTreeMap<String, Key>,
+    backlog_keys: FxHashSet<Key>,
 }
 
 #[derive(Debug)]
@@ -252,6 +256,8 @@ impl Local {
                 tallies: FxHashMap::default(),
                 dirty: Vec::new(),
                 scan: false,
+                backlog: BTreeMap::new(),
+                backlog_keys: FxHashSet::default(),
             },
             sockets: FxHashMap::default(),
             spill: Spill::default(),
@@ -487,28 +493,31 @@ impl Local {
 
     // ----- what to write -----
 
-    /// The net change of every counter touched since the last write, sorted
-    /// by field name; clears the dirty marks.
-    pub fn take_deltas(&mut self) -> Vec<(String, Key, i64)> {
+    /// The net change of the counters touched since the last write, sorted
+    /// by field name: at most `limit` of them, the first by name. Clears
+    /// their dirty marks; the others stay dirty, in the backlog (their names
+    /// built once), for the next call.
+    pub fn take_deltas(&mut self, limit: usize) -> Vec<(String, Key, i64)> {
         let c = &mut self.counters;
-        let mut out = Vec::new();
+        // Newly dirty counters (not in the backlog): the names of those with
+        // a change, and forget those without one.
+        let mut fresh: Vec<(String, Key)> = Vec::new();
         if c.scan {
             c.scan = false;
-            let (scopes, users) = (&mut c.scopes, &mut c.users);
+            let (scopes, users, backlog) = (&mut c.scopes, &mut c.users, &c.backlog_keys);
             c.tallies.retain(|key, t| {
-                if !t.dirty() {
+                if !t.dirty() || backlog.contains(key) {
                     return true;
                 }
-                t.desired &= !DIRTY;
-                let delta = i64::from(t.desired) - i64::from(t.committed);
-                if delta != 0 {
-                    out.push((field_of(scopes, users, *key), *key, delta));
+                if i64::from(t.desired()) != i64::from(t.committed) {
+                    fresh.push((field_of(scopes, users, *key), *key));
                     true
-                } else if t.desired == 0 {
+                } else if t.desired() == 0 {
                     // Zero here and in Redis: forget it.
                     release(scopes, users, *key);
                     false
                 } else {
+                    t.desired &= !DIRTY;
                     true
                 }
             });
@@ -518,28 +527,84 @@ impl Local {
                 let Some(t) = c.tallies.get_mut(&key) else {
                     continue;
                 };
-                t.desired &= !DIRTY;
-                let delta = i64::from(t.desired) - i64::from(t.committed);
-                if delta != 0 {
-                    out.push((c.field(key), key, delta));
+                if t.desired() != t.committed {
+                    fresh.push((c.field(key), key));
                 } else {
+                    t.desired &= !DIRTY;
                     c.collect(key);
                 }
             }
             c.dirty = dirty;
         }
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        fresh.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::with_capacity(fresh.len().min(limit));
+        if c.backlog.is_empty() && fresh.len() <= limit {
+            // The common case: everything fits in one call.
+            for (field, key) in fresh {
+                let t = c.tallies.get_mut(&key).expect("a dirty counter exists");
+                t.desired &= !DIRTY;
+                out.push((field, key, i64::from(t.desired) - i64::from(t.committed)));
+            }
+            return out;
+        }
+        for (field, key) in fresh {
+            c.backlog_keys.insert(key);
+            c.backlog.insert(field, key);
+        }
+        while out.len() < limit {
+            let Some((field, key)) = c.backlog.pop_first() else {
+                break;
+            };
+            c.backlog_keys.remove(&key);
+            let Some(t) = c.tallies.get_mut(&key) else {
+                continue;
+            };
+            t.desired &= !DIRTY;
+            let delta = i64::from(t.desired) - i64::from(t.committed);
+            if delta != 0 {
+                out.push((field, key, delta));
+            } else {
+                c.collect(key);
+            }
+        }
         out
     }
 
+    /// Every counter this node wants counted is to be written again, as
+    /// deltas from what Redis acknowledged (after a fresh registration,
+    /// nothing): the next writes carry the whole local truth, in bounded
+    /// calls.
+    pub fn mark_all_dirty(&mut self) {
+        let c = &mut self.counters;
+        c.dirty.clear();
+        c.backlog.clear();
+        c.backlog_keys.clear();
+        for t in c.tallies.values_mut() {
+            t.desired |= DIRTY;
+        }
+        c.scan = true;
+    }
+
+    /// How many fields the whole local truth has (a re-assert's size).
+    pub fn field_count(&self) -> usize {
+        self.counters
+            .tallies
+            .values()
+            .filter(|t| t.desired() > 0)
+            .count()
+    }
+
     pub fn has_dirty(&self) -> bool {
-        self.counters.scan || !self.counters.dirty.is_empty()
+        let c = &self.counters;
+        c.scan || !c.dirty.is_empty() || !c.backlog.is_empty()
     }
 
     /// The whole local truth, sorted by field name; clears the dirty marks.
     pub fn snapshot(&mut self) -> Vec<(String, Key, u32)> {
         let c = &mut self.counters;
         c.dirty.clear();
+        c.backlog.clear();
+        c.backlog_keys.clear();
         c.scan = false;
         for t in c.tallies.values_mut() {
             t.desired &= !DIRTY;
@@ -757,7 +822,7 @@ mod tests {
 
     fn fields(local: &mut Local) -> Vec<(String, i64)> {
         local
-            .take_deltas()
+            .take_deltas(usize::MAX)
             .into_iter()
             .map(|(f, _, d)| (f, d))
             .collect()
@@ -765,7 +830,7 @@ mod tests {
 
     fn commit_all(local: &mut Local) {
         let d: Vec<(Key, i64)> = local
-            .take_deltas()
+            .take_deltas(usize::MAX)
             .into_iter()
             .map(|(_, k, d)| (k, d))
             .collect();

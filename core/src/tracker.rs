@@ -136,7 +136,11 @@ impl From<IdError> for InputError {
 /// The one write this node has in flight.
 #[derive(Debug)]
 enum Write {
-    Register,
+    /// `keep`: a rotation away from this registration number, which stays
+    /// live until the new incarnation holds the whole local truth.
+    Register {
+        keep: Option<u64>,
+    },
     Apply(Vec<(Key, i64)>),
     Reassert {
         snapshot: Vec<(Key, u32)>,
@@ -145,6 +149,19 @@ enum Write {
     Heartbeat,
     Retire,
     SelfReap,
+    /// Retire an earlier incarnation of this node, left by a rotation.
+    RetireOld(u64),
+    /// Reap a slice of an earlier incarnation of this node.
+    ReapOld(u64),
+}
+
+/// An earlier incarnation of this node, left live by a rotation, to be
+/// retired and reaped once the current one holds the whole local truth.
+#[derive(Debug, Clone, Copy)]
+struct Old {
+    k: u64,
+    /// Retired (in the dead set): reap it, slice by slice.
+    retired: bool,
 }
 
 #[derive(Debug)]
@@ -181,6 +198,22 @@ enum Phase {
 /// Writes go one at a time: inputs that arrive while a write is in flight
 /// coalesce into the next one, as net deltas. Reaps of dead nodes run beside
 /// them, one at a time too.
+///
+/// No write carries more than [`Config::max_write_fields`] (field, count)
+/// pairs. A larger burst goes in several applies (by field name; the rest
+/// waits for the next call). A re-assert of a larger local truth rotates:
+/// the node registers a new incarnation while the old one stays live,
+/// writes its whole truth to the new one in bounded applies, then retires
+/// the old one and reaps it itself, slice by slice, through its write lane
+/// (other nodes may continue that reap, as for any dead incarnation). Until
+/// the old share is reaped the node is counted twice (an overcount, never
+/// an undercount: no user flickers offline). Users who really went offline
+/// meanwhile are reported by that reap, with reason `disconnect` when this
+/// node runs it (`reaped` when another node does, `shutdown` during a
+/// shutdown). If the rotation outlasts the old lease (`ttl_ms`), other nodes
+/// reap the old share early, as they would for any lapsed lease. After
+/// `Fenced` (the incarnation is gone already) a large re-assert is just the
+/// registration and the bounded applies.
 #[derive(Debug)]
 pub struct Tracker {
     config: Config,
@@ -193,6 +226,11 @@ pub struct Tracker {
     /// Acknowledged writes of this registration.
     version: u64,
     needs_reassert: bool,
+    /// Registered and nothing written for this registration yet: Redis
+    /// holds nothing of it, so a re-assert may go as plain applies.
+    fresh: bool,
+    /// Earlier incarnations left by rotations, oldest first.
+    old: Vec<Old>,
     write: Option<Pending<Write>>,
     reap: Option<Pending<()>>,
     next_token: u64,
@@ -221,6 +259,8 @@ impl Tracker {
             k: 0,
             version: 0,
             needs_reassert: true,
+            fresh: false,
+            old: Vec::new(),
             write: None,
             reap: None,
             next_token: 1,
@@ -296,8 +336,10 @@ impl Tracker {
         if self.reap.is_none() && self.phase == Phase::Live {
             due = due.min(self.reap_due);
         }
-        let wants_write =
-            self.phase != Phase::Live || self.needs_reassert || self.local.has_dirty();
+        let wants_write = self.phase != Phase::Live
+            || self.needs_reassert
+            || self.local.has_dirty()
+            || !self.old.is_empty();
         if self.write.is_none() && wants_write {
             due = due.min(self.retry_at);
         }
@@ -432,8 +474,10 @@ impl Tracker {
                 return Err(InputError::BadReply { script, reason });
             }
         };
+        let leaving = matches!(self.phase, Phase::Retiring | Phase::Leaving);
         let reason = match pending.what {
             Write::SelfReap => OfflineReason::Shutdown,
+            Write::ReapOld(_) if leaving => OfflineReason::Shutdown,
             _ => OfflineReason::Disconnect,
         };
         let events = match parsed.transitions(reason) {
@@ -447,15 +491,22 @@ impl Tracker {
         // Transitions first: `Closed` must be the last event of all.
         step.events.extend(events);
         match (pending.what, parsed.status.as_str()) {
-            (Write::Register, "OK") => {
+            (Write::Register { keep }, "OK") => {
                 let Ok(k) = parsed.detail.parse::<u64>() else {
-                    self.write_failed(now, &Write::Register);
+                    self.write_failed(now, &Write::Register { keep });
                     return bad(format!("registration number {:?}", parsed.detail));
                 };
+                if let Some(old) = keep {
+                    self.old.push(Old {
+                        k: old,
+                        retired: false,
+                    });
+                }
                 self.k = k;
                 self.version = 0;
                 self.local.forget_committed();
                 self.needs_reassert = true;
+                self.fresh = true;
                 if self.phase == Phase::Unregistered {
                     self.phase = Phase::Live;
                 }
@@ -481,6 +532,15 @@ impl Tracker {
             (Write::Retire, "GONE") => self.close(step),
             (Write::SelfReap, "SLICE") => {}
             (Write::SelfReap, "DONE" | "IDLE") => self.close(step),
+            (Write::RetireOld(k), "OK") => {
+                if let Some(o) = self.old.iter_mut().find(|o| o.k == k) {
+                    o.retired = true;
+                }
+            }
+            (Write::RetireOld(k), "GONE") | (Write::ReapOld(k), "DONE" | "IDLE") => {
+                self.old.retain(|o| o.k != k);
+            }
+            (Write::ReapOld(_), "SLICE") => {}
             (what, status) => {
                 self.write_failed(now, &what);
                 return bad(format!("unexpected status {status:?}"));
@@ -597,7 +657,10 @@ impl Tracker {
         {
             let token = self.token();
             step.ops.push(self.write_op(token, &write, fields));
-            if !matches!(write, Write::Retire | Write::SelfReap) {
+            if !matches!(
+                write,
+                Write::Retire | Write::SelfReap | Write::RetireOld(_) | Write::ReapOld(_)
+            ) {
                 self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
             }
             self.write = Some(Pending {
@@ -630,12 +693,14 @@ impl Tracker {
     /// The next write, with the field names of an apply or re-assert (in
     /// the order of its entries; empty for the other writes).
     fn next_write(&mut self, now: Millis) -> Option<(Write, Vec<String>)> {
+        let max = self.config.max_write_fields as usize;
         let write = match self.phase {
             Phase::Closed => return None,
-            Phase::Unregistered => Write::Register,
+            Phase::Unregistered => Write::Register { keep: None },
             Phase::Retiring => Write::Retire,
-            Phase::Leaving => Write::SelfReap,
-            Phase::Live if self.needs_reassert => {
+            Phase::Leaving => self.old_write().unwrap_or(Write::SelfReap),
+            Phase::Live if self.needs_reassert && self.local.field_count() <= max => {
+                self.fresh = false;
                 let (fields, snapshot) = self
                     .local
                     .snapshot()
@@ -650,23 +715,46 @@ impl Tracker {
                     fields,
                 ));
             }
+            Phase::Live if self.needs_reassert && !self.fresh => {
+                // Too large for one call, and Redis holds an unknown share
+                // of this incarnation: rotate to a new one.
+                Write::Register { keep: Some(self.k) }
+            }
             Phase::Live => {
+                if self.needs_reassert {
+                    // A fresh incarnation holds nothing: the whole local
+                    // truth goes as deltas from zero, in bounded applies.
+                    self.needs_reassert = false;
+                    self.local.mark_all_dirty();
+                }
                 let (fields, deltas): (Vec<String>, Vec<(Key, i64)>) = self
                     .local
-                    .take_deltas()
+                    .take_deltas(max)
                     .into_iter()
                     .map(|(f, k, d)| (f, (k, d)))
                     .unzip();
                 if !deltas.is_empty() {
+                    self.fresh = false;
                     return Some((Write::Apply(deltas), fields));
                 } else if now >= self.heartbeat_due {
                     Write::Heartbeat
                 } else {
-                    return None;
+                    self.old_write()?
                 }
             }
         };
         Some((write, Vec::new()))
+    }
+
+    /// The next step of retiring an earlier incarnation, if one is left.
+    fn old_write(&self) -> Option<Write> {
+        self.old.first().map(|o| {
+            if o.retired {
+                Write::ReapOld(o.k)
+            } else {
+                Write::RetireOld(o.k)
+            }
+        })
     }
 
     fn stall(&self) -> String {
@@ -680,12 +768,16 @@ impl Tracker {
         let ttl = self.config.ttl_ms.to_string();
         let script = script_of(write);
         let args = match write {
-            Write::Register => vec![
-                self.stall(),
-                self.node.clone(),
-                ttl,
-                (self.k + 1).to_string(),
-            ],
+            Write::Register { keep } => {
+                let mut args = vec![
+                    self.stall(),
+                    self.node.clone(),
+                    ttl,
+                    (self.k + 1).to_string(),
+                ];
+                args.extend(keep.map(|k| k.to_string()));
+                args
+            }
             Write::Apply(deltas) => {
                 let mut args = Vec::with_capacity(4 + 2 * deltas.len());
                 args.extend([self.stall(), inc, ttl, self.version.to_string()]);
@@ -714,6 +806,13 @@ impl Tracker {
                 self.config.reap_slice.to_string(),
                 inc,
             ],
+            Write::RetireOld(k) => vec![self.stall(), incarnation(&self.node, *k)],
+            Write::ReapOld(k) => vec![
+                self.stall(),
+                inc,
+                self.config.reap_slice.to_string(),
+                incarnation(&self.node, *k),
+            ],
         };
         Op {
             token,
@@ -726,12 +825,12 @@ impl Tracker {
 
 fn script_of(write: &Write) -> Script {
     match write {
-        Write::Register => Script::Register,
+        Write::Register { .. } => Script::Register,
         Write::Apply(_) => Script::Apply,
         Write::Reassert { .. } => Script::Reassert,
         Write::Heartbeat => Script::Heartbeat,
-        Write::Retire => Script::Retire,
-        Write::SelfReap => Script::Reap,
+        Write::Retire | Write::RetireOld(_) => Script::Retire,
+        Write::SelfReap | Write::ReapOld(_) => Script::Reap,
     }
 }
 

@@ -284,7 +284,7 @@ impl Run {
     }
 }
 
-fn config(grace: bool, slice: u32) -> Config {
+fn config(grace: bool, slice: u32, max_write: u32) -> Config {
     Config {
         ttl_ms: 2_000,
         heartbeat_ms: 500,
@@ -292,6 +292,7 @@ fn config(grace: bool, slice: u32) -> Config {
         grace_ms: if grace { 300 } else { 0 },
         reap_slice: slice,
         retry_ms: 200,
+        max_write_fields: max_write,
         ..Config::default()
     }
 }
@@ -304,9 +305,10 @@ proptest! {
         nodes in 1usize..5,
         grace in any::<bool>(),
         slice in prop_oneof![Just(1u32), Just(3), Just(1000)],
+        max_write in prop_oneof![Just(1u32), Just(3), Just(2000)],
         actions in proptest::collection::vec(action(), 1..150),
     ) {
-        let mut run = Run { c: Cluster::new(config(grace, slice)), next_id: 0 };
+        let mut run = Run { c: Cluster::new(config(grace, slice, max_write)), next_id: 0 };
         for i in 0..nodes {
             run.c.add_node(&format!("n{i}"));
         }

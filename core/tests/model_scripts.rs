@@ -113,6 +113,42 @@ fn register_grants_increasing_incarnations_and_retires_the_old_self() {
 }
 
 #[test]
+fn register_with_keep_leaves_that_previous_incarnation_live() {
+    let mut st = Store::new();
+    let a1 = st.register(1_000, "a", "1");
+    st.apply(1_001, &a1, "0", &[("u1:gann", 1)]);
+    // A rotation: the new incarnation is granted, the kept one keeps its
+    // lease (and its share) until the node retires it.
+    let (status, k, _, _) = st.status(1_100, Script::Register, &[HB, "a", TTL, "2", "1"]);
+    assert_eq!((status.as_str(), k.as_str()), ("OK", "2"));
+    assert_eq!(st.zscore("live", "a/1"), Some(3_001));
+    assert_eq!(st.zscore("live", "a/2"), Some(3_100));
+    assert_eq!(st.hget("nodes", "a"), Some(2));
+    // The new share is written, then the old one retired and reaped: the
+    // user never goes offline, the count heals from 2 to 1.
+    let (status, on, _) = st.apply(1_101, "a/2", "0", &[("u1:gann", 1)]);
+    assert_eq!((status.as_str(), on.len()), ("OK", 0));
+    assert_eq!(st.hget("u:g", "ann"), Some(2));
+    let (status, _, _, _) = st.status(1_102, Script::Retire, &[HB, "a/1"]);
+    assert_eq!(status, "OK");
+    let (status, detail, on, off) = st.status(1_103, Script::Reap, &[HB, "a/2", "1000", "a/1"]);
+    assert_eq!((status.as_str(), detail.as_str()), ("DONE", "a/1"));
+    assert!(on.is_empty() && off.is_empty());
+    assert_eq!(st.hget("u:g", "ann"), Some(1));
+    assert_eq!(st.hget("nodes", "a"), Some(2), "the reap leaves the new k");
+    assert_eq!(st.hget("ver", "a/1"), None);
+    // A keep that is not the previous incarnation (a lost reply of the
+    // rotation's register) still retires that previous one.
+    let (status, k, _, _) = st.status(1_200, Script::Register, &[HB, "a", TTL, "3", "1"]);
+    assert_eq!((status.as_str(), k.as_str()), ("OK", "3"));
+    assert_eq!(st.zscore("live", "a/2"), Some(0));
+    assert_eq!(
+        rollcall_core::invariants::check(&st.ks.dump(), &st.schema),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn apply_moves_own_and_global_counts_and_reports_transitions() {
     let mut st = Store::new();
     let a = st.register(1_000, "a", "1");

@@ -23,6 +23,8 @@ struct Solo {
     now: u64,
     events: Vec<Event>,
     calls: Vec<Script>,
+    /// The most (field, count) pairs one apply or re-assert carried.
+    widest: usize,
 }
 
 impl Solo {
@@ -33,6 +35,7 @@ impl Solo {
             now: 10_000,
             events: Vec::new(),
             calls: Vec::new(),
+            widest: 0,
         };
         s.feed(Input::Tick).unwrap();
         s
@@ -48,6 +51,9 @@ impl Solo {
         self.events.extend(step.events);
         for op in step.ops {
             self.calls.push(op.script);
+            if matches!(op.script, Script::Apply | Script::Reassert) {
+                self.widest = self.widest.max((op.args.len() - 4) / 2);
+            }
             let reply = self.ks.run(self.now, &op);
             let next = self
                 .t
@@ -426,4 +432,180 @@ fn bad_config_names_the_option() {
     assert_eq!(e.option, "ttl_ms");
     let e = Tracker::new(Config::default(), "").unwrap_err();
     assert_eq!(e.option, "node");
+}
+
+fn small_writes(max_write_fields: u32) -> Config {
+    Config {
+        ttl_ms: 2_000,
+        heartbeat_ms: 500,
+        reap_ms: 700,
+        retry_ms: 200,
+        max_write_fields,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn a_large_burst_goes_in_applies_of_at_most_max_write_fields() {
+    let mut t = Tracker::new(small_writes(5), "n").unwrap();
+    let mut ks = Keyspace::new();
+    let mut pending = t.handle(0, Input::Tick).unwrap().ops;
+    while let Some(op) = pending.pop() {
+        let reply = ks.run(0, &op);
+        let token = op.token;
+        pending.extend(t.handle(0, Input::Reply { token, reply }).unwrap().ops);
+    }
+    // The first connect is in flight; 40 more (160 fields) coalesce.
+    let mut pending = t.handle(1, connect("s0", Some("u00"))).unwrap().ops;
+    for i in 1..40 {
+        let step = t.handle(1, connect(&format!("s{i}"), Some(&format!("u{i:02}"))));
+        assert!(step.unwrap().ops.is_empty());
+    }
+    let mut sent = Vec::new();
+    let mut online = 0;
+    while let Some(op) = pending.pop() {
+        if op.script == Script::Apply {
+            let fields: Vec<&String> = op.args[4..].iter().step_by(2).collect();
+            assert!(fields.len() <= 5, "{} pairs", fields.len());
+            assert!(fields.windows(2).all(|w| w[0] < w[1]), "sorted");
+            sent.extend(fields.into_iter().cloned());
+        }
+        let reply = ks.run(2, &op);
+        let token = op.token;
+        let step = t.handle(2, Input::Reply { token, reply }).unwrap();
+        online += step
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::UserOnline { .. }))
+            .count();
+        pending.extend(step.ops);
+    }
+    // Each call takes the first fields by name; what is left waits.
+    let mut later = sent[4..].to_vec();
+    later.sort();
+    assert_eq!(sent[4..], later[..], "the backlog goes in name order");
+    assert_eq!(online, 80, "40 users online globally and in `/`");
+    assert_eq!(ks.hash_get("{rollcall}:count", "sg"), Some(40));
+    assert_eq!(ks.hash_get("{rollcall}:u:n/", "u39"), Some(1));
+    assert_eq!(
+        rollcall_core::invariants::check(&ks.dump(), t.schema()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn after_a_wipe_a_large_state_is_registered_and_written_in_bounded_applies() {
+    let mut s = Solo::new(small_writes(3));
+    for i in 0..10 {
+        s.feed(connect(&format!("s{i}"), Some(&format!("u{i}"))))
+            .unwrap();
+    }
+    s.ks.clear();
+    s.calls.clear();
+    s.now += 600;
+    s.feed(Input::Tick).unwrap();
+    assert_eq!(s.calls[..2], [Script::Heartbeat, Script::Register]);
+    assert!(!s.calls.contains(&Script::Reassert), "{:?}", s.calls);
+    assert!(s.calls[2..].iter().all(|c| *c == Script::Apply));
+    assert!(s.widest <= 3);
+    assert_eq!(s.ks.hash_get("{rollcall}:count", "sg"), Some(10));
+    assert_eq!(s.ks.hash_get("{rollcall}:u:g", "u9"), Some(1));
+    assert_eq!(
+        rollcall_core::invariants::check(&s.ks.dump(), s.t.schema()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_small_state_still_reasserts_in_one_call() {
+    let mut s = Solo::new(small_writes(3));
+    s.feed(connect("s1", Some("ann"))).unwrap();
+    s.ks.clear();
+    s.calls.clear();
+    s.now += 600;
+    s.feed(Input::Tick).unwrap();
+    // sg, sn/, u1:gann, u2:n/ann: 4 fields > 3; one anonymous socket fits.
+    assert!(!s.calls.contains(&Script::Reassert));
+    let mut s = Solo::new(small_writes(3));
+    s.feed(connect("s1", None)).unwrap();
+    s.ks.clear();
+    s.calls.clear();
+    s.now += 600;
+    s.feed(Input::Tick).unwrap();
+    assert_eq!(
+        s.calls,
+        [Script::Heartbeat, Script::Register, Script::Reassert]
+    );
+}
+
+#[test]
+fn a_large_reassert_rotates_without_any_user_going_offline() {
+    let mut c = Cluster::new(small_writes(3));
+    let a = c.add_node("a");
+    let b = c.add_node("b");
+    c.settle();
+    let users: Vec<String> = (0..8).map(|i| format!("u{i}")).collect();
+    for (i, u) in users.iter().enumerate() {
+        c.input(a, connect(&format!("s{i}"), Some(u))).unwrap();
+        c.input(
+            a,
+            Input::Join {
+                sid: format!("s{i}"),
+                room: "r".into(),
+            },
+        )
+        .unwrap();
+        c.settle();
+    }
+    c.input(b, connect("t0", Some("u0"))).unwrap();
+    c.settle();
+    let first = c.tracker(a).incarnation().unwrap();
+    // An apply runs but its reply is lost: the node no longer knows what
+    // Redis holds of it and must re-assert 8 users x 3 scopes + counts.
+    c.lose_next_replies(1);
+    c.input(a, connect("s8", Some("u0"))).unwrap();
+    c.settle();
+    assert!(c.tracker(a).local_fields().len() > 3);
+    let transitions = c.transitions.len();
+    c.now += 300;
+    c.input(a, Input::Tick).unwrap();
+    let mut most = 0;
+    loop {
+        for u in &users {
+            let n = c.store.hash_get("{rollcall}:u:g", u);
+            assert!(n.is_some(), "{u} went offline during the rotation");
+            most = most.max(n.unwrap());
+        }
+        if !c.deliver() {
+            break;
+        }
+    }
+    assert!(
+        most >= 2,
+        "the new share is written before the old is reaped"
+    );
+    let second = c.tracker(a).incarnation().unwrap();
+    assert_ne!(first, second, "rotated to a new incarnation");
+    assert!(
+        c.transitions[transitions..].iter().all(|t| t.online),
+        "no user went offline"
+    );
+    // The old incarnation is gone, the counts are exact.
+    let schema = c.schema();
+    assert!(c.store.get(&schema.own(&first)).is_none());
+    assert!(c.store.get(&schema.dead()).is_none());
+    assert_eq!(c.store.hash_get("{rollcall}:u:g", "u0"), Some(3));
+    assert_eq!(c.store.hash_get("{rollcall}:u:g", "u7"), Some(1));
+    assert_eq!(c.store.hash_get("{rollcall}:count", "sg"), Some(10));
+    assert_eq!(c.violations(), Vec::<String>::new());
+    assert!(
+        !c.events
+            .iter()
+            .any(|e| matches!(e.event, Event::UserOffline { .. } | Event::Fenced { .. })),
+        "no offline event, no fence"
+    );
+    // Quiet later: still exact.
+    c.advance(5_000);
+    assert_eq!(c.store.hash_get("{rollcall}:count", "sg"), Some(10));
+    assert_eq!(c.violations(), Vec::<String>::new());
 }

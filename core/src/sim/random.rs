@@ -56,6 +56,7 @@ pub fn run(seed: u64, workload: &Workload, record: bool) -> Cluster {
         grace_ms: if rng.chance(50) { 300 } else { 0 },
         reap_slice: [1, 3, 1000][rng.below(3) as usize],
         retry_ms: 200,
+        max_write_fields: [1, 3, 2000][rng.below(3) as usize],
         ..Config::default()
     };
     let mut c = Cluster::new(config);
