@@ -370,6 +370,7 @@ async fn differential(seed: u64, grace_ms: Millis) {
         reap_ms: 100,
         grace_ms,
         reap_slice: 2,
+        max_write_fields: 3,
         retry_ms: 50,
     };
     let schema = Schema::new(&config.prefix);
