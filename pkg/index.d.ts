@@ -50,6 +50,8 @@ export interface PresenceOptions {
   reapSlice?: number;
   /** Wait before retrying a failed Redis call. Default 1000. */
   retryMs?: number;
+  /** Most counters one write call carries (bounds how long it holds Redis); a larger re-assert moves to a new incarnation in bounded writes. Default 2000. */
+  maxWriteFields?: number;
   /** This server's id; unique among live servers. Default: host:pid:random. */
   nodeId?: string;
   /**

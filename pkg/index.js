@@ -27,10 +27,11 @@ const JS_NAME = {
   grace_ms: "graceMs",
   reap_slice: "reapSlice",
   retry_ms: "retryMs",
+  max_write_fields: "maxWriteFields",
   node: "nodeId",
   options: "options",
 };
-const NUMERIC = ["ttlMs", "heartbeatMs", "reapMs", "graceMs", "reapSlice", "retryMs"];
+const NUMERIC = ["ttlMs", "heartbeatMs", "reapMs", "graceMs", "reapSlice", "retryMs", "maxWriteFields"];
 const KNOWN = new Set(["redis", "userId", "prefix", "nodeId", ...NUMERIC, "trace", "traceOutput"]);
 const MAX_ID_BYTES = 256;
 
@@ -55,7 +56,7 @@ function message(err) {
 
 /** Replaces the core's option names in a message with the JS ones. */
 function jsMessage(text) {
-  return text.replace(/\b(ttl_ms|heartbeat_ms|reap_ms|grace_ms|reap_slice|retry_ms)\b/g, (m) => JS_NAME[m]);
+  return text.replace(/\b(ttl_ms|heartbeat_ms|reap_ms|grace_ms|reap_slice|retry_ms|max_write_fields)\b/g, (m) => JS_NAME[m]);
 }
 
 /** Checks the options; returns the core's config (JSON) or throws TypeError / RangeError. */
@@ -83,7 +84,7 @@ function configOf(options) {
     if (value === undefined) continue;
     if (typeof value !== "number" || !Number.isInteger(value)) {
       throw new TypeError(
-        `rollcall: ${name} must be a whole number of milliseconds, got ${String(value)}`,
+        `rollcall: ${name} must be a whole number, got ${String(value)}`,
       );
     }
     if (value < 0) throw new RangeError(`rollcall: ${name} must not be negative, got ${value}`);
