@@ -1,0 +1,216 @@
+"use strict";
+// Faults of issue 6 with Node.js Socket.IO servers, third part
+// (RELIABILITY.md, Node.js cells of faults 2, 15, 12, 4): real redis-server
+// processes on free loopback ports, forked Socket.IO servers with rollcall
+// installed from the tarball (fixtures/server.js), real socket.io-client
+// clients (in this process, or thousands in forked client processes:
+// fixtures/clients.js). The same checks as faults2.test.js after each fault:
+// the counts from every live server equal the truth the test keeps, and the
+// prefix' keyspace holds nothing of a server (or incarnation) that is gone,
+// no unknown key, no field <= 0.
+// Timings: TTL 2 s, heartbeat 500 ms, reap interval 500 ms.
+// Figures are printed as `ROLLCALL-FIGURE node-fault-<n> <name>=<value>`.
+
+const { describe, test, after } = require("node:test");
+const assert = require("node:assert/strict");
+const net = require("node:net");
+const { waitFor, startRedis, startNode, connect, redisCli, startClients } = require("./helpers");
+
+const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
+// A loaded 2-core machine: scheduling slack on top of TTL + one reap interval.
+const SLACK_MS = 2000;
+
+function figure(fault, name, value) {
+  console.log(`ROLLCALL-FIGURE node-fault-${fault} ${name}=${value}`);
+}
+
+function lines(text) {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/**
+ * What every server should report. `conns`: {user (the id rollcall counts,
+ * undefined: anonymous), live}; all sockets in "/".
+ */
+function truth(conns, probes) {
+  const live = conns.filter((c) => c.live);
+  const users = [...new Set(live.filter((c) => c.user !== undefined).map((c) => c.user))].sort();
+  const p = {};
+  for (const u of probes) p[u] = live.filter((c) => c.user === u).length;
+  return {
+    clients: live.length,
+    sockets: live.length,
+    socketsChat: 0,
+    users: users.length,
+    usersChat: 0,
+    usersLobby: 0,
+    socketsLobby: 0,
+    list: users,
+    probes: p,
+  };
+}
+
+/** Waits until each of `nodes` reports exactly the truth; returns how long it took. */
+async function converge(nodes, conns, probes, what, timeout = 20000) {
+  const started = Date.now();
+  const expected = truth(conns, probes);
+  await waitFor(
+    async () => {
+      for (const n of nodes) assert.deepEqual(await n.counts(probes), expected, `server ${n.index}`);
+    },
+    { timeout, interval: 50, what },
+  );
+  return Date.now() - started;
+}
+
+/** Opens sockets in this process, one per entry of `users`, to `node`. */
+async function openSockets(conns, node, users) {
+  await Promise.all(
+    users.map(async (user) => {
+      const socket = await connect(node.url, { userId: user });
+      conns.push({ user, server: node.index, socket, live: true });
+    }),
+  );
+}
+
+/**
+ * The keyspace of `prefix`: nothing of a node that is gone, only schema
+ * keys, no field <= 0. Returns the keys.
+ */
+async function checkKeyspace(port, prefix, liveNodeIds) {
+  const base = `{${prefix}}:`;
+  // `{p}:*` would also match `{p:x}:...`? No: the brace closes the tag. Still filter exactly.
+  const keys = lines(await redisCli(port, "--scan", "--pattern", `${base}*`)).filter((k) => k.startsWith(base));
+  if (keys.length === 0) return keys;
+  const nodeOf = (inc) => inc.slice(0, inc.lastIndexOf("/"));
+  const live = new Set(liveNodeIds);
+  const incs = lines(await redisCli(port, "ZRANGE", `${base}live`, "0", "-1"));
+  for (const inc of incs) assert.ok(live.has(nodeOf(inc)), `lease of gone node ${inc}`);
+  assert.equal((await redisCli(port, "ZCARD", `${base}dead`)).trim(), "0", "nodes still being reaped");
+  for (const n of lines(await redisCli(port, "HKEYS", `${base}nodes`))) assert.ok(live.has(n), `node entry of gone node ${n}`);
+  for (const inc of lines(await redisCli(port, "HKEYS", `${base}ver`))) assert.ok(incs.includes(inc), `version of gone incarnation ${inc}`);
+  const fixed = new Set(["live", "dead", "ver", "nodes", "clock", "count"].map((k) => base + k));
+  for (const key of keys) {
+    if (fixed.has(key)) continue;
+    if (key.startsWith(`${base}i:`)) {
+      assert.ok(incs.includes(key.slice(`${base}i:`.length)), `own share of gone incarnation: ${key}`);
+    } else {
+      assert.ok(key.startsWith(`${base}u:`), `unknown key ${key}`);
+      for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
+    }
+  }
+  for (const v of lines(await redisCli(port, "HVALS", `${base}count`))) assert.ok(Number(v) > 0, `count field ${v}`);
+  return keys;
+}
+
+function startNodes(count, redisUrl, timings, env = {}, clientKind = "node-redis") {
+  return Promise.all(Array.from({ length: count }, (_, i) => startNode(i, { redisUrl, timings, env, clientKind })));
+}
+
+/** Kills every child, closes every client; for after() / finally, also after a failure. */
+async function teardown(state) {
+  for (const c of state.conns || []) if (c.socket) c.socket.close();
+  for (const p of state.clients || []) p.kill();
+  for (const n of state.nodes || []) {
+    if (n.alive) {
+      n.child.kill("SIGCONT");
+      n.child.kill("SIGKILL");
+    }
+  }
+  for (const r of state.redises || []) {
+    r.child.kill("SIGCONT");
+    await r.stop();
+  }
+}
+
+/** Events of `kind` on `nodes` since `mark`. */
+function eventsSince(nodes, mark, kind) {
+  return nodes.flatMap((n) => n.events.filter((e) => e.at >= mark && (!kind || e.event === kind)));
+}
+
+/** Users that had a live socket in `before` and have none in `conns` now. */
+function wentOffline(conns, beforeUsers) {
+  const now = new Set(conns.filter((c) => c.live && c.user !== undefined).map((c) => c.user));
+  return [...beforeUsers].filter((u) => !now.has(u)).sort();
+}
+
+function liveUsers(conns) {
+  return new Set(conns.filter((c) => c.live && c.user !== undefined).map((c) => c.user));
+}
+
+
+/** The incarnations of `nodeId` holding a lease in `prefix`. */
+async function incarnations(port, prefix, nodeId) {
+  return lines(await redisCli(port, "ZRANGE", `{${prefix}}:live`, "0", "-1")).filter((i) => i.startsWith(`${nodeId}/`));
+}
+
+describe("fault 2: a Node.js server SIGSTOPped past its TTL, then SIGCONT", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  after(() => teardown(state));
+
+  test("reaped while stopped; fenced on its next write, re-registers, re-asserts; counts right within one heartbeat", async () => {
+    const redis = await startRedis();
+    state.redises.push(redis);
+    state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f2" });
+    const [a, b, paused] = state.nodes;
+    // 300 sockets on the paused server from a client process (users p-*, some
+    // also on the others: s-*), a few in this process on every server.
+    const pausedUsers = Array.from({ length: 300 }, (_, i) => (i % 5 === 4 ? null : i % 10 === 3 ? `s-${i % 20}` : `p-${i % 100}`));
+    state.clients.push(await startClients());
+    await state.clients[0].open(paused.url, pausedUsers);
+    for (const u of pausedUsers) state.conns.push({ user: u === null ? undefined : u, server: paused.index, live: true });
+    await openSockets(state.conns, a, ["s-3", "w-0", undefined]);
+    await openSockets(state.conns, b, ["s-13", "w-1", "w-1"]);
+    await openSockets(state.conns, paused, ["p-0", "w-0", undefined]);
+    const probes = ["p-0", "p-99", "s-3", "s-13", "w-0", "w-1", "nobody"];
+    await converge(state.nodes, state.conns, probes, "before the pause", 30000);
+    const [oldInc] = await incarnations(redis.port, "f2", paused.nodeId);
+    assert.ok(oldInc, "the paused server holds a lease");
+
+    const before = liveUsers(state.conns);
+    const mark = Date.now();
+    paused.child.kill("SIGSTOP");
+    let resumed;
+    try {
+      // While stopped its sockets are still open (the clients do not know),
+      // but its lease runs out: the others reap it and stop counting them.
+      const onPaused = state.conns.filter((c) => c.server === paused.index);
+      for (const c of onPaused) c.live = false;
+      const reaped = await converge([a, b], state.conns, probes, "the others reaped the stopped server");
+      figure(2, "reaped-after-sigstop-ms", Date.now() - mark);
+      assert.ok(reaped <= TIMINGS.ttlMs + TIMINGS.reapMs + SLACK_MS, `reaped ${reaped} ms after SIGSTOP`);
+      await waitFor(() => eventsSince([a, b], mark, "reaped").some((e) => e.node === paused.nodeId), {
+        what: "a 'node reaped' event for the stopped server",
+      });
+      const gone = wentOffline(state.conns, before);
+      await waitFor(() => eventsSince([a, b], mark, "disconnected").length >= gone.length, { what: `${gone.length} offline events` });
+      const offline = eventsSince([a, b], mark, "disconnected");
+      assert.deepEqual(offline.map((e) => e.user).sort(), gone, "one offline event per user only on the stopped server");
+      assert.deepEqual([...new Set(offline.map((e) => e.reason))], ["reaped"]);
+      figure(2, "offline-events", offline.length);
+      await waitFor(() => checkKeyspace(redis.port, "f2", [a.nodeId, b.nodeId]), { what: "nothing of the stopped server while stopped" });
+      for (const c of onPaused) c.live = true;
+    } finally {
+      paused.child.kill("SIGCONT");
+      resumed = Date.now();
+    }
+    // Its sockets are counted again once it has been fenced and re-asserted.
+    const took = await converge(state.nodes, state.conns, probes, "after SIGCONT");
+    figure(2, "counts-right-after-sigcont-ms", took);
+    assert.ok(took <= TIMINGS.heartbeatMs + SLACK_MS, `counts right ${took} ms after SIGCONT`);
+    await waitFor(() => eventsSince([paused], resumed, "fenced").length > 0, { what: "the resumed server was fenced" });
+    figure(2, "fenced-events", eventsSince([paused], resumed, "fenced").length);
+    assert.ok(paused.alive, "the resumed server is alive");
+    await paused.ask("ping");
+    const incs = await incarnations(redis.port, "f2", paused.nodeId);
+    assert.equal(incs.length, 1, `one incarnation of the resumed server: ${incs}`);
+    assert.notEqual(incs[0], oldInc, "it registered a new incarnation");
+    await checkKeyspace(redis.port, "f2", state.nodes.map((n) => n.nodeId));
+    assert.equal((await redisCli(redis.port, "EXISTS", `{f2}:i:${oldInc}`)).trim(), "0", "the old incarnation's share is gone");
+    // Still exact through more heartbeats (the re-assert is not undone).
+    const watchUntil = Date.now() + 2 * TIMINGS.heartbeatMs;
+    while (Date.now() < watchUntil) {
+      for (const n of state.nodes) assert.deepEqual(await n.counts(probes), truth(state.conns, probes), `server ${n.index} later`);
+    }
+  });
+});
