@@ -214,3 +214,176 @@ describe("fault 2: a Node.js server SIGSTOPped past its TTL, then SIGCONT", () =
     }
   });
 });
+
+/**
+ * A small TCP proxy on a free loopback port (the stable address of a managed
+ * Redis endpoint): `switchTo(port)` sends new connections elsewhere, `cut()`
+ * closes every open one, `freeze(true)` holds the data it reads (both ways)
+ * until `freeze(false)`; held data is dropped by a cut (a lagging link).
+ */
+async function startProxy(target) {
+  const pairs = new Set();
+  const state = { target, frozen: false };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(state.target, "127.0.0.1");
+    const pair = { client, upstream, held: [] };
+    pairs.add(pair);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    const forward = (to) => (data) => {
+      if (state.frozen) pair.held.push([to, data]);
+      else to.write(data);
+    };
+    client.on("data", forward(upstream));
+    upstream.on("data", forward(client));
+    const end = () => {
+      pairs.delete(pair);
+      pair.held = [];
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on("error", end);
+      s.on("close", end);
+    }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const port = server.address().port;
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    switchTo(p) {
+      state.target = p;
+    },
+    cut() {
+      for (const pair of [...pairs]) {
+        pair.held = [];
+        pair.client.destroy();
+        pair.upstream.destroy();
+        pairs.delete(pair);
+      }
+    },
+    freeze(on) {
+      state.frozen = on;
+      if (!on) {
+        for (const pair of pairs) {
+          for (const [to, data] of pair.held.splice(0)) to.write(data);
+        }
+      }
+    },
+    close() {
+      this.cut();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+function infoField(info, name) {
+  const m = info.match(new RegExp(`^${name}:(.*)$`, "m"));
+  return m ? m[1].trim() : undefined;
+}
+
+describe("fault 15: failover that loses acknowledged writes (primary killed, lagging replica promoted)", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  const proxies = [];
+  after(async () => {
+    for (const p of proxies) await p.close();
+    await teardown(state);
+  });
+
+  test("every server reconnects, detects the drift and re-asserts; no field <= 0 at any poll; counts right", async () => {
+    const primary = await startRedis();
+    const replica = await startRedis();
+    state.redises.push(primary, replica);
+    // The replica replicates through a proxy the test can freeze: a lagging replica.
+    const replLink = await startProxy(primary.port);
+    proxies.push(replLink);
+    await redisCli(replica.port, "REPLICAOF", "127.0.0.1", String(replLink.port));
+    await waitFor(async () => infoField(await redisCli(replica.port, "INFO", "replication"), "master_link_status") === "up", {
+      what: "the replica in sync",
+    });
+    // The servers reach Redis through one stable address.
+    const endpoint = await startProxy(primary.port);
+    proxies.push(endpoint);
+    state.nodes = await startNodes(3, endpoint.url, { ...TIMINGS, prefix: "f15" });
+    const probes = ["u-0", "u-1", "u-5", "late-0", "nobody"];
+    for (const n of state.nodes) await openSockets(state.conns, n, ["u-0", "u-1", `u-${n.index + 2}`, undefined]);
+    await converge(state.nodes, state.conns, probes, "before the failover");
+    // The replica has everything so far.
+    await waitFor(
+      async () =>
+        infoField(await redisCli(replica.port, "INFO", "replication"), "master_repl_offset") ===
+        infoField(await redisCli(primary.port, "INFO", "replication"), "master_repl_offset"),
+      { what: "the replica caught up" },
+    );
+
+    // The replica lags: writes acknowledged by the primary never reach it.
+    replLink.freeze(true);
+    for (const n of state.nodes) await openSockets(state.conns, n, [`late-${n.index}`, "late-0", "u-5", undefined]);
+    await converge(state.nodes, state.conns, probes, "the late sockets counted on the primary");
+    // A socket of the old ones leaves too (a decrement the replica misses).
+    const leaver = state.conns.find((c) => c.user === "u-1" && c.server === 0);
+    leaver.socket.close();
+    leaver.live = false;
+    await converge(state.nodes, state.conns, probes, "the leaver gone on the primary");
+    const primaryOffset = Number(infoField(await redisCli(primary.port, "INFO", "replication"), "master_repl_offset"));
+    const replicaOffset = Number(infoField(await redisCli(replica.port, "INFO", "replication"), "master_repl_offset"));
+    figure(15, "replication-lost-bytes", primaryOffset - replicaOffset);
+    assert.ok(replicaOffset < primaryOffset, `the replica missed acknowledged writes (${replicaOffset} < ${primaryOffset})`);
+
+    // Failover: the primary dies, the replica is promoted, the address switches.
+    await primary.stop();
+    replLink.cut();
+    await redisCli(replica.port, "REPLICAOF", "NO", "ONE");
+    endpoint.switchTo(replica.port);
+    endpoint.cut();
+    const switched = Date.now();
+    // A socket whose connect was lost with the primary disconnects at once.
+    const lost = state.conns.find((c) => c.user === "late-1");
+    lost.socket.close();
+    lost.live = false;
+
+    // No field <= 0 at any poll, until the counts are right on every server.
+    // (A field <= 0 fails at once; only wrong counts are polled again.)
+    let polls = 0;
+    let negative = null;
+    const noFieldAtOrBelowZero = async () => {
+      for (const key of lines(await redisCli(replica.port, "--scan", "--pattern", "{f15}:*"))) {
+        if (!key.startsWith("{f15}:u:") && key !== "{f15}:count") continue;
+        for (const v of lines(await redisCli(replica.port, "HVALS", key))) {
+          if (!(Number(v) > 0)) negative = negative || new Error(`${key} has a field ${v} (poll ${polls})`);
+        }
+      }
+      if (negative) throw negative;
+    };
+    const expected = truth(state.conns, probes);
+    await waitFor(
+      async () => {
+        polls++;
+        await noFieldAtOrBelowZero().catch((e) => {
+          if (e === negative) return;
+          throw e;
+        });
+        if (negative) return true;
+        for (const n of state.nodes) assert.deepEqual(await n.counts(probes), expected, `server ${n.index}`);
+      },
+      { timeout: 20000, interval: 50, what: "counts right on the promoted replica" },
+    );
+    if (negative) throw negative;
+    const took = Date.now() - switched;
+    figure(15, "counts-right-after-switch-ms", took);
+    assert.ok(took <= TIMINGS.heartbeatMs + SLACK_MS, `counts right ${took} ms after the switch`);
+    // Still exact, and no field <= 0, through two more heartbeats.
+    const watchUntil = Date.now() + 2 * TIMINGS.heartbeatMs;
+    while (Date.now() < watchUntil) {
+      polls++;
+      await noFieldAtOrBelowZero();
+      for (const n of state.nodes) assert.deepEqual(await n.counts(probes), expected, `server ${n.index} later`);
+    }
+    figure(15, "polls", polls);
+    for (const n of state.nodes) assert.ok(n.alive, `server ${n.index} alive`);
+    await checkKeyspace(replica.port, "f15", state.nodes.map((n) => n.nodeId));
+    figure(15, "fenced", eventsSince(state.nodes, switched, "fenced").length);
+    figure(15, "store-errors", eventsSince(state.nodes, switched, "store_error").length);
+  });
+});
