@@ -387,3 +387,71 @@ describe("fault 15: failover that loses acknowledged writes (primary killed, lag
     figure(15, "store-errors", eventsSince(state.nodes, switched, "store_error").length);
   });
 });
+
+describe("fault 12: storms of connects and disconnects across 3 servers; one killed, one paused past its TTL", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  after(() => teardown(state));
+
+  test("invariants hold at the end: counts exactly the sockets the survivors hold, nothing of the killed server", async () => {
+    const secs = Number(process.env.ROLLCALL_LOAD_SECS || 25);
+    const processes = 4;
+    const target = Number(process.env.ROLLCALL_LOAD_SOCKETS || 8000) / processes;
+    const redis = await startRedis();
+    state.redises.push(redis);
+    state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f12" });
+    const [, paused, killed] = state.nodes;
+    for (let i = 0; i < processes; i++) state.clients.push(await startClients());
+    const urls = state.nodes.map((n) => n.url);
+    const began = Date.now();
+    const storms = Promise.all(
+      state.clients.map((c, i) => c.storm({ urls, secs, target, users: 3000, burst: 80, seed: 12000 + i })),
+    );
+    // The faults, at 1/3 and 1/2 of the storms (their own timing).
+    let killedAt;
+    let pausedAt;
+    let resumedAt;
+    const faults = (async () => {
+      await new Promise((r) => setTimeout(r, (secs * 1000) / 3));
+      killed.child.kill("SIGKILL");
+      killedAt = Date.now() - began;
+      await new Promise((r) => setTimeout(r, (secs * 1000) / 2 - killedAt));
+      paused.child.kill("SIGSTOP");
+      pausedAt = Date.now() - began;
+      try {
+        await new Promise((r) => setTimeout(r, TIMINGS.ttlMs + 1500)); // past the TTL
+      } finally {
+        paused.child.kill("SIGCONT");
+        resumedAt = Date.now() - began;
+      }
+    })();
+    const [results] = await Promise.all([storms, faults]);
+    const stormEnd = Date.now();
+    figure(12, "storm-secs", ((stormEnd - began) / 1000).toFixed(1));
+    figure(12, "killed-at-ms", killedAt);
+    figure(12, "paused-ms", `${pausedAt}-${resumedAt}`);
+    const sum = (k) => results.reduce((a, r) => a + r[k], 0);
+    for (const k of ["opened", "closed", "failed", "dropped", "bursts", "peak"]) figure(12, k, sum(k));
+    figure(12, "open-failures", JSON.stringify(results.map((r) => r.reasons)));
+    const survivors = state.nodes.filter((n) => n !== killed);
+    const index = new Map(state.nodes.map((n) => [n.url, n.index]));
+    for (const r of results) {
+      for (const [url, user] of r.held) {
+        assert.notEqual(url, killed.url, "no socket held on the killed server");
+        state.conns.push({ user: user === null ? undefined : user, server: index.get(url), live: true });
+      }
+    }
+    figure(12, "sockets-held-at-end", state.conns.length);
+    figure(12, "target-held", target * processes);
+    assert.ok(sum("opened") >= 6000, `storms opened ${sum("opened")} sockets`);
+    const counts = (u) => state.conns.filter((c) => c.user === u).length;
+    const users = [...liveUsers(state.conns)].sort((x, y) => counts(y) - counts(x));
+    const probes = [users[0], users[1], users[users.length - 1], "u-2999", "nobody"].filter(Boolean);
+    const took = await converge(survivors, state.conns, probes, "counts right after the storms", 60000);
+    figure(12, "counts-right-after-storms-ms", took);
+    assert.ok(paused.alive, "the paused server is alive");
+    assert.ok(eventsSince([paused], began, "fenced").length > 0, "the paused server was fenced");
+    assert.ok(eventsSince(survivors, began, "reaped").some((e) => e.node === killed.nodeId), "the killed server was reaped");
+    await waitFor(() => checkKeyspace(redis.port, "f12", survivors.map((n) => n.nodeId)), { what: "nothing of the killed server" });
+    figure(12, "total-ms", Date.now() - began);
+  });
+});
