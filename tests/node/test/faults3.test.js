@@ -455,3 +455,71 @@ describe("fault 12: storms of connects and disconnects across 3 servers; one kil
     figure(12, "total-ms", Date.now() - began);
   });
 });
+
+describe("fault 4: a dead Node.js server with 10,000 users, reaped in slices of 200", () => {
+  const state = { conns: [], nodes: [], redises: [], clients: [] };
+  let client;
+  after(async () => {
+    if (client) await client.quit().catch(() => {});
+    await teardown(state);
+  });
+
+  test("reaped in bounded slices: longest script call (SLOWLOG >= 1 ms) and total reap time", async () => {
+    const users = Number(process.env.ROLLCALL_REAP_USERS || 10000);
+    const redis = await startRedis(0, { args: ["--slowlog-log-slower-than", "1000", "--slowlog-max-len", "100000"] });
+    state.redises.push(redis);
+    const { createClient } = require("redis");
+    client = createClient({ url: redis.url });
+    client.on("error", () => {});
+    await client.connect();
+    state.nodes = await startNodes(2, redis.url, { ...TIMINGS, prefix: "f4", reapSlice: 200 });
+    const [survivor, victim] = state.nodes;
+    // One socket per user on the victim (v-0..), from 4 client processes.
+    const victimUsers = Array.from({ length: users }, (_, i) => `v-${i}`);
+    for (let i = 0; i < 4; i++) state.clients.push(await startClients());
+    const began = Date.now();
+    const quarter = Math.ceil(users / 4);
+    await Promise.all(state.clients.map((c, i) => c.open(victim.url, victimUsers.slice(i * quarter, (i + 1) * quarter), 25)));
+    for (const u of victimUsers) state.conns.push({ user: u, server: victim.index, live: true });
+    await openSockets(state.conns, survivor, ["v-0", "w-0", undefined]);
+    const probes = ["v-0", "v-1", `v-${users - 1}`, "w-0", "nobody"];
+    await converge(state.nodes, state.conns, probes, `${users} sockets counted`, 60000);
+    figure(4, "users-on-victim", users);
+    figure(4, "connected-and-counted-ms", Date.now() - began);
+
+    const evalCalls = async () => {
+      const info = await client.sendCommand(["INFO", "commandstats"]);
+      return [...info.matchAll(/^cmdstat_(?:evalsha|eval|fcall):calls=(\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    };
+    await client.sendCommand(["SLOWLOG", "RESET"]);
+    const callsBefore = await evalCalls();
+    const before = liveUsers(state.conns);
+    const mark = Date.now();
+    victim.child.kill("SIGKILL");
+    for (const c of state.conns) if (c.server === victim.index) c.live = false;
+    const reaped = await converge([survivor], state.conns, probes, "the survivor reaped the dead server", 60000);
+    const gone = wentOffline(state.conns, before);
+    await waitFor(() => eventsSince([survivor], mark, "disconnected").length >= gone.length, { what: `${gone.length} offline events` });
+    const offlineDone = Date.now() - mark;
+    await waitFor(() => eventsSince([survivor], mark, "reaped").some((e) => e.node === victim.nodeId), { what: "'node reaped'" });
+    const calls = (await evalCalls()) - callsBefore;
+    const slow = (await client.sendCommand(["SLOWLOG", "GET", "-1"])).filter((e) => /^(EVALSHA|EVAL|FCALL)$/i.test(String(e[3][0])));
+    const longestUs = slow.reduce((a, e) => Math.max(a, Number(e[2])), 0);
+    const slowTotalUs = slow.reduce((a, e) => a + Number(e[2]), 0);
+    figure(4, "reaped-after-kill-ms", reaped);
+    figure(4, "reaped-after-lease-end-ms", reaped - TIMINGS.ttlMs);
+    figure(4, "all-offline-events-after-kill-ms", offlineDone);
+    figure(4, "offline-events", eventsSince([survivor], mark, "disconnected").length);
+    figure(4, "script-calls-during-reap", calls);
+    figure(4, "slowlog-script-calls-over-1ms", slow.length);
+    figure(4, "longest-script-call-ms", (longestUs / 1000).toFixed(1));
+    figure(4, "slowlog-script-time-ms", (slowTotalUs / 1000).toFixed(1));
+    assert.equal(gone.length, users - 1, "every user only on the victim went offline (v-0 is also on the survivor)");
+    const offline = eventsSince([survivor], mark, "disconnected");
+    assert.deepEqual(offline.map((e) => e.user).sort(), gone, "one offline event per user");
+    // Bounded slices: at least users / reapSlice reap calls, none long.
+    assert.ok(calls >= users / 200, `${calls} script calls for a reap of ${users} users in slices of 200`);
+    assert.ok(longestUs < 1000000, `longest script call ${longestUs} us`);
+    await waitFor(() => checkKeyspace(redis.port, "f4", [survivor.nodeId]), { what: "nothing of the dead server" });
+  });
+});
