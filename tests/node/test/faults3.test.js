@@ -13,7 +13,10 @@
 
 const { describe, test, after } = require("node:test");
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
 const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
 const { waitFor, startRedis, startNode, connect, redisCli, startClients } = require("./helpers");
 
 const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
@@ -286,14 +289,17 @@ function infoField(info, name) {
 describe("fault 15: failover that loses acknowledged writes (primary killed, lagging replica promoted)", () => {
   const state = { conns: [], nodes: [], redises: [], clients: [] };
   const proxies = [];
+  // The replica stores the RDB of its full sync in its working directory.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rollcall-f15-"));
   after(async () => {
     for (const p of proxies) await p.close();
     await teardown(state);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test("every server reconnects, detects the drift and re-asserts; no field <= 0 at any poll; counts right", async () => {
-    const primary = await startRedis();
-    const replica = await startRedis();
+    const primary = await startRedis(0, { args: ["--dir", dir] });
+    const replica = await startRedis(0, { args: ["--dir", dir] });
     state.redises.push(primary, replica);
     // The replica replicates through a proxy the test can freeze: a lagging replica.
     const replLink = await startProxy(primary.port);
