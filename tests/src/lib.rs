@@ -13,7 +13,6 @@ pub mod poll;
 pub mod process;
 pub mod proxy;
 pub mod redis_server;
-pub mod rng;
 pub mod workload;
 
 pub use cluster::RedisCluster;
@@ -21,7 +20,8 @@ pub use node::{NodeArgs, NodeProc};
 pub use poll::{eventually, eventually_async};
 pub use proxy::Proxy;
 pub use redis_server::RedisServer;
-pub use rng::Rng;
+/// The seeded generator of the core's simulations (splitmix64).
+pub use rollcall_core::sim::random::Rng;
 
 /// A key prefix no other test (or run) shares.
 pub fn unique_prefix(what: &str) -> String {

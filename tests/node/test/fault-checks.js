@@ -1,0 +1,133 @@
+// Shared by the fault tests with Node.js servers (faults2, faults3): the
+// ground truth a test keeps, convergence of every live server to it, and the
+// keyspace checks after a fault (nothing left of a gone server, no unknown
+// key, no field <= 0).
+
+"use strict";
+
+const assert = require("node:assert/strict");
+const { waitFor, startNode, connect, redisCli } = require("./helpers");
+
+const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
+// A loaded 2-core machine: scheduling slack on top of TTL + one reap interval.
+const SLACK_MS = 2000;
+
+function figure(fault, name, value) {
+  console.log(`ROLLCALL-FIGURE node-fault-${fault} ${name}=${value}`);
+}
+
+function lines(text) {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/**
+ * What every server should report. `conns`: {user (the id rollcall counts,
+ * undefined: anonymous), live}; all sockets in "/".
+ */
+function truth(conns, probes) {
+  const live = conns.filter((c) => c.live);
+  const users = [...new Set(live.filter((c) => c.user !== undefined).map((c) => c.user))].sort();
+  const p = {};
+  for (const u of probes) p[u] = live.filter((c) => c.user === u).length;
+  return {
+    clients: live.length,
+    sockets: live.length,
+    socketsChat: 0,
+    users: users.length,
+    usersChat: 0,
+    usersLobby: 0,
+    socketsLobby: 0,
+    list: users,
+    probes: p,
+  };
+}
+
+/** Waits until each of `nodes` reports exactly the truth; returns how long it took. */
+async function converge(nodes, conns, probes, what, timeout = 20000) {
+  const started = Date.now();
+  const expected = truth(conns, probes);
+  await waitFor(
+    async () => {
+      for (const n of nodes) assert.deepEqual(await n.counts(probes), expected, `server ${n.index}`);
+    },
+    { timeout, interval: 50, what },
+  );
+  return Date.now() - started;
+}
+
+/** Opens sockets in this process, one per entry of `users`, to `node`. */
+async function openSockets(conns, node, users) {
+  await Promise.all(
+    users.map(async (user) => {
+      const socket = await connect(node.url, { userId: user });
+      conns.push({ user, server: node.index, socket, live: true });
+    }),
+  );
+}
+
+/**
+ * The keyspace of `prefix`: nothing of a node that is gone, only schema
+ * keys, no field <= 0. Returns the keys.
+ */
+async function checkKeyspace(port, prefix, liveNodeIds) {
+  const base = `{${prefix}}:`;
+  // `{p}:*` would also match `{p:x}:...`? No: the brace closes the tag. Still filter exactly.
+  const keys = lines(await redisCli(port, "--scan", "--pattern", `${base}*`)).filter((k) => k.startsWith(base));
+  if (keys.length === 0) return keys;
+  const nodeOf = (inc) => inc.slice(0, inc.lastIndexOf("/"));
+  const live = new Set(liveNodeIds);
+  const incs = lines(await redisCli(port, "ZRANGE", `${base}live`, "0", "-1"));
+  for (const inc of incs) assert.ok(live.has(nodeOf(inc)), `lease of gone node ${inc}`);
+  assert.equal((await redisCli(port, "ZCARD", `${base}dead`)).trim(), "0", "nodes still being reaped");
+  for (const n of lines(await redisCli(port, "HKEYS", `${base}nodes`))) assert.ok(live.has(n), `node entry of gone node ${n}`);
+  for (const inc of lines(await redisCli(port, "HKEYS", `${base}ver`))) assert.ok(incs.includes(inc), `version of gone incarnation ${inc}`);
+  const fixed = new Set(["live", "dead", "ver", "nodes", "clock", "count"].map((k) => base + k));
+  for (const key of keys) {
+    if (fixed.has(key)) continue;
+    if (key.startsWith(`${base}i:`)) {
+      assert.ok(incs.includes(key.slice(`${base}i:`.length)), `own share of gone incarnation: ${key}`);
+    } else {
+      assert.ok(key.startsWith(`${base}u:`), `unknown key ${key}`);
+      for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
+    }
+  }
+  for (const v of lines(await redisCli(port, "HVALS", `${base}count`))) assert.ok(Number(v) > 0, `count field ${v}`);
+  return keys;
+}
+
+function startNodes(count, redisUrl, timings, env = {}, clientKind = "node-redis") {
+  return Promise.all(Array.from({ length: count }, (_, i) => startNode(i, { redisUrl, timings, env, clientKind })));
+}
+
+/** Kills every child, closes every client; for after() / finally, also after a failure. */
+async function teardown(state) {
+  for (const c of state.conns || []) if (c.socket) c.socket.close();
+  for (const p of state.clients || []) p.kill();
+  for (const n of state.nodes || []) {
+    if (n.alive) {
+      n.child.kill("SIGCONT");
+      n.child.kill("SIGKILL");
+    }
+  }
+  for (const r of state.redises || []) {
+    r.child.kill("SIGCONT");
+    await r.stop();
+  }
+}
+
+/** Events of `kind` on `nodes` since `mark`. */
+function eventsSince(nodes, mark, kind) {
+  return nodes.flatMap((n) => n.events.filter((e) => e.at >= mark && (!kind || e.event === kind)));
+}
+
+/** Users that had a live socket in `before` and have none in `conns` now. */
+function wentOffline(conns, beforeUsers) {
+  const now = new Set(conns.filter((c) => c.live && c.user !== undefined).map((c) => c.user));
+  return [...beforeUsers].filter((u) => !now.has(u)).sort();
+}
+
+function liveUsers(conns) {
+  return new Set(conns.filter((c) => c.live && c.user !== undefined).map((c) => c.user));
+}
+
+module.exports = { TIMINGS, SLACK_MS, figure, lines, truth, converge, openSockets, checkKeyspace, startNodes, teardown, eventsSince, wentOffline, liveUsers };
