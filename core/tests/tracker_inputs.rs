@@ -16,6 +16,16 @@ fn connect(sid: &str, user: Option<&str>) -> Input {
     }
 }
 
+/// Runs `ops` on the keyspace at `now`, feeding each reply back, until the
+/// tracker asks for nothing more.
+fn run_to_quiet(t: &mut Tracker, ks: &mut Keyspace, now: u64, mut ops: Vec<rollcall_core::Op>) {
+    while let Some(op) = ops.pop() {
+        let reply = ks.run(now, &op);
+        let token = op.token;
+        ops.extend(t.handle(now, Input::Reply { token, reply }).unwrap().ops);
+    }
+}
+
 /// A tracker over a keyspace, run to quiet after each input.
 struct Solo {
     t: Tracker,
@@ -184,22 +194,9 @@ fn hostile_ids_cannot_reach_other_keys() {
 fn inputs_while_a_write_is_in_flight_coalesce_into_net_deltas() {
     let mut t = Tracker::new(Config::default(), "n").unwrap();
     let mut ks = Keyspace::new();
-    let mut pending = t.handle(0, Input::Tick).unwrap().ops;
+    let pending = t.handle(0, Input::Tick).unwrap().ops;
     // Register and the first re-assert go through.
-    while let Some(op) = pending.pop() {
-        let reply = ks.run(0, &op);
-        pending.extend(
-            t.handle(
-                0,
-                Input::Reply {
-                    token: op.token,
-                    reply,
-                },
-            )
-            .unwrap()
-            .ops,
-        );
-    }
+    run_to_quiet(&mut t, &mut ks, 0, pending);
     let first = t.handle(1, connect("s0", Some("zed"))).unwrap().ops;
     assert_eq!(first.len(), 1, "the first input is written at once");
     // While it is in flight: ann connects and leaves, bob connects twice.
@@ -284,21 +281,8 @@ fn a_reload_within_grace_makes_no_event_and_no_write() {
 fn replies_of_the_wrong_shape_are_errors_and_heal_by_reassert() {
     let mut t = Tracker::new(Config::default(), "n").unwrap();
     let mut ks = Keyspace::new();
-    let mut ops = t.handle(0, Input::Tick).unwrap().ops;
-    while let Some(op) = ops.pop() {
-        let reply = ks.run(0, &op);
-        ops.extend(
-            t.handle(
-                0,
-                Input::Reply {
-                    token: op.token,
-                    reply,
-                },
-            )
-            .unwrap()
-            .ops,
-        );
-    }
+    let ops = t.handle(0, Input::Tick).unwrap().ops;
+    run_to_quiet(&mut t, &mut ks, 0, ops);
     let op = t
         .handle(1, connect("s1", Some("ann")))
         .unwrap()
@@ -339,22 +323,9 @@ fn replies_of_the_wrong_shape_are_errors_and_heal_by_reassert() {
     // The tracker retries with a re-assert, which finds the write and
     // changes nothing: the counts are right.
     let due = t.next_tick().unwrap();
-    let mut ops = t.handle(due, Input::Tick).unwrap().ops;
+    let ops = t.handle(due, Input::Tick).unwrap().ops;
     assert_eq!(ops[0].script, Script::Reassert);
-    while let Some(op) = ops.pop() {
-        let reply = ks.run(due, &op);
-        ops.extend(
-            t.handle(
-                due,
-                Input::Reply {
-                    token: op.token,
-                    reply,
-                },
-            )
-            .unwrap()
-            .ops,
-        );
-    }
+    run_to_quiet(&mut t, &mut ks, due, ops);
     assert_eq!(ks.hash_get("{rollcall}:u:g", "ann"), Some(1));
 }
 
@@ -449,12 +420,8 @@ fn small_writes(max_write_fields: u32) -> Config {
 fn a_large_burst_goes_in_applies_of_at_most_max_write_fields() {
     let mut t = Tracker::new(small_writes(5), "n").unwrap();
     let mut ks = Keyspace::new();
-    let mut pending = t.handle(0, Input::Tick).unwrap().ops;
-    while let Some(op) = pending.pop() {
-        let reply = ks.run(0, &op);
-        let token = op.token;
-        pending.extend(t.handle(0, Input::Reply { token, reply }).unwrap().ops);
-    }
+    let pending = t.handle(0, Input::Tick).unwrap().ops;
+    run_to_quiet(&mut t, &mut ks, 0, pending);
     // The first connect is in flight; 40 more (160 fields) coalesce.
     let mut pending = t.handle(1, connect("s0", Some("u00"))).unwrap().ops;
     for i in 1..40 {
