@@ -32,7 +32,9 @@ const JS_NAME = {
   options: "options",
 };
 const NUMERIC = ["ttlMs", "heartbeatMs", "reapMs", "graceMs", "reapSlice", "retryMs", "maxWriteFields"];
-const KNOWN = new Set(["redis", "userId", "prefix", "nodeId", ...NUMERIC, "trace", "traceOutput"]);
+const KNOWN = new Set(["redis", "userId", "prefix", "nodeId", ...NUMERIC, "opTimeoutMs", "trace", "traceOutput"]);
+/** setTimeout's longest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_ID_BYTES = 256;
 
 /** Milliseconds on a clock that never goes back (timers only; leases use Redis' clock). */
@@ -91,6 +93,18 @@ function configOf(options) {
     const core = Object.keys(JS_NAME).find((k) => JS_NAME[k] === name);
     config[core] = value;
   }
+  // The host's own option: the longest wait for one store call.
+  let opTimeoutMs;
+  if (options.opTimeoutMs !== undefined) {
+    const value = options.opTimeoutMs;
+    if (typeof value !== "number" || !Number.isInteger(value)) {
+      throw new TypeError(`rollcall: opTimeoutMs must be a whole number, got ${String(value)}`);
+    }
+    if (value < 1 || value > MAX_TIMER_MS) {
+      throw new RangeError(`rollcall: opTimeoutMs must be between 1 and ${MAX_TIMER_MS} ms, got ${value}`);
+    }
+    opTimeoutMs = value;
+  }
   const json = JSON.stringify(config);
   const bad = wasm.validateConfig(json);
   if (bad !== undefined) {
@@ -99,7 +113,10 @@ function configOf(options) {
     const Err = e.out_of_range ? RangeError : TypeError;
     throw new Err(`rollcall: ${name} ${jsMessage(e.message)}`);
   }
-  return { json, config: { ttl_ms: 10000, ...config } };
+  const full = { ttl_ms: 10000, ...config };
+  // Default: half the TTL, at most 5 s (as the Rust host's op_timeout).
+  if (opTimeoutMs === undefined) opTimeoutMs = Math.min(Math.max(Math.floor(full.ttl_ms / 2), 100), 5000);
+  return { json, config: full, opTimeoutMs };
 }
 
 /** Duck-types the app's Redis client into `send(args, firstKey) -> Promise`. */
@@ -296,7 +313,11 @@ class Presence extends EventEmitter {
   #io;
   #userId;
   #ttlMs;
+  #opTimeoutMs;
   #timer = null;
+  #engine = null; // [engine, its "connection" listener] of the engine followed now
+  #clients = new Set(); // engine clients with our "close" listener
+  #waiting = []; // reads held for read-your-writes: {mark, go, timer}
   #hooks = [];
   #namespaces = new WeakSet();
   #adapters = new WeakMap(); // namespace -> [adapter, join listener, leave listener]
@@ -322,8 +343,9 @@ class Presence extends EventEmitter {
       throw new TypeError("rollcall: io must be a Socket.IO v4 Server");
     }
     const opts = options === undefined || options === null ? {} : options;
-    const { json, config } = configOf(opts);
+    const { json, config, opTimeoutMs } = configOf(opts);
     this.#ttlMs = config.ttl_ms;
+    this.#opTimeoutMs = opTimeoutMs;
     if (opts.userId !== undefined && typeof opts.userId !== "function") {
       throw new TypeError("rollcall: userId must be a function (socket) => user id");
     }
@@ -377,6 +399,7 @@ class Presence extends EventEmitter {
       self.#disconnect(this.id);
     };
     this.#onClientClose = function onClientClose() {
+      self.#clients.delete(this);
       self.#clientClose(this.id);
     };
     this.#onRedisError = (err) => {
@@ -443,6 +466,8 @@ class Presence extends EventEmitter {
   #finish(error) {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    // Nothing more of this node will reach the store: held reads run now.
+    this.#releaseReads(true);
     // Gave up: nothing of this node runs any more (the others reap it).
     if (error) this.#dead = true;
     if (this.#ready) {
@@ -496,10 +521,10 @@ class Presence extends EventEmitter {
     for (const nsp of this.#io._nsps.values()) {
       for (const socket of nsp.sockets.values()) socket.off("disconnecting", this.#onDisconnecting);
     }
-    const engine = this.#io.engine;
-    if (engine && engine.clients) {
-      for (const client of Object.values(engine.clients)) client.off("close", this.#onClientClose);
-    }
+    if (this.#engine) this.#engine[0].off("connection", this.#engine[1]);
+    this.#engine = null;
+    for (const client of this.#clients) client.off("close", this.#onClientClose);
+    this.#clients.clear();
   }
 
   /** Replaces a method of `obj` until close. */
@@ -523,17 +548,15 @@ class Presence extends EventEmitter {
       }
       return result;
     });
-    if (io.engine) {
-      this.#hookEngine(io.engine);
-    } else {
-      // Not bound to an HTTP server yet: hook the engine when it is.
-      const bind = io.bind;
-      this.#patch(io, "bind", function rollcallBind(engine) {
-        const result = bind.call(this, engine);
-        if (!self.#closing) self.#hookEngine(engine);
-        return result;
-      });
-    }
+    if (io.engine) this.#hookEngine(io.engine);
+    // Every later engine too: not bound to an HTTP server yet, or
+    // io.close() then io.listen() / attach() (a new engine each time).
+    const bind = io.bind;
+    this.#patch(io, "bind", function rollcallBind(engine) {
+      const result = bind.call(this, engine);
+      if (!self.#closing) self.#hookEngine(this.engine);
+      return result;
+    });
   }
 
   #hookNamespace(nsp) {
@@ -564,8 +587,17 @@ class Presence extends EventEmitter {
     this.#adapters.set(nsp, [adapter, join, leave]);
   }
 
+  /**
+   * Follows `engine`'s new clients instead of the previous engine's. The
+   * previous engine's clients still open stay counted until they close.
+   */
   #hookEngine(engine) {
-    this.#hook(engine, "connection", (client) => this.#clientOpen(client));
+    if (!engine || typeof engine.on !== "function") return;
+    if (this.#engine && this.#engine[0] === engine) return;
+    if (this.#engine) this.#engine[0].off("connection", this.#engine[1]);
+    const onConnection = (client) => this.#clientOpen(client);
+    engine.on("connection", onConnection);
+    this.#engine = [engine, onConnection];
     for (const client of Object.values(engine.clients || {})) this.#clientOpen(client);
   }
 
@@ -594,6 +626,10 @@ class Presence extends EventEmitter {
 
   #connect(socket) {
     if (this.#closing || this.#sockets.has(socket)) return;
+    // Disconnected by a listener that ran before ours ("connect", io.of(ns,
+    // fn), an earlier "connection", a parent namespace's): its
+    // "disconnecting" has fired already, so Socket.IO never counts it.
+    if (socket.connected === false) return;
     this.#sockets.add(socket);
     const sid = socket.id;
     const namespace = socket.nsp.name;
@@ -655,7 +691,9 @@ class Presence extends EventEmitter {
   }
 
   #clientOpen(client) {
-    if (this.#closing) return;
+    if (this.#closing || this.#clients.has(client)) return;
+    // Closed before we saw it.
+    if (client.readyState === "closed" || client.readyState === "closing") return;
     let out;
     try {
       out = this.#t.clientOpen(now(), client.id);
@@ -664,6 +702,7 @@ class Presence extends EventEmitter {
       return;
     }
     client.on("close", this.#onClientClose);
+    this.#clients.add(client);
     if (out !== undefined) this.#input(out);
   }
 
@@ -722,15 +761,30 @@ class Presence extends EventEmitter {
     if (o.events !== undefined) for (const e of o.events) this.#event(e);
   }
 
-  /** Runs one script call; its reply (or error) always goes back to the core. */
+  /**
+   * Runs one script call; its reply (or error) always goes back to the core,
+   * once: a call that takes longer than opTimeoutMs is answered as failed
+   * and its late reply ignored.
+   */
   #run(op) {
-    this.#exec(op).then(
-      (reply) => this.#reply(op, reply),
-      (err) => {
-        this.#lastError = message(err);
-        this.#reply(op, { error: message(err) });
-      },
-    );
+    let answered = false;
+    const answer = (reply) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      this.#reply(op, reply);
+    };
+    const timer = setTimeout(() => {
+      const text = `rollcall: the store did not answer within ${this.#opTimeoutMs} ms`;
+      this.#lastError = text;
+      answer({ error: text });
+    }, this.#opTimeoutMs);
+    timer.unref();
+    this.#exec(op).then(answer, (err) => {
+      if (answered) return;
+      this.#lastError = message(err);
+      answer({ error: message(err) });
+    });
   }
 
   #reply(op, reply) {
@@ -758,6 +812,33 @@ class Presence extends EventEmitter {
       return;
     }
     this.#input(out);
+    if (this.#waiting.length > 0) this.#releaseReads(false);
+  }
+
+  /** Runs the held reads the store now answers right (all with `all`). */
+  #releaseReads(all) {
+    if (this.#waiting.length === 0) return;
+    const ready = [];
+    const still = [];
+    for (const w of this.#waiting) {
+      if (all || this.#dead || this.#t.isVisible(w.mark)) ready.push(w);
+      else still.push(w);
+    }
+    this.#waiting = still;
+    for (const w of ready) {
+      clearTimeout(w.timer);
+      w.go();
+    }
+  }
+
+  /** `promise`, or a rejection with `text` after opTimeoutMs. */
+  #timed(promise, text) {
+    let timer;
+    const limit = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(text)), this.#opTimeoutMs);
+      timer.unref();
+    });
+    return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
   }
 
   /** EVALSHA, with EVAL when Redis does not know the script (yet, or any more). */
@@ -827,9 +908,29 @@ class Presence extends EventEmitter {
         return Promise.resolve(JSON.parse(this.#t.readEmbedded(now(), what, namespace, room, user)));
       }
       const op = JSON.parse(this.#t.readOp(what, namespace, room, user));
-      return this.#exec(op).then((reply) =>
-        JSON.parse(wasm.parseAnswer(what, namespace, room, user, JSON.stringify(reply))),
-      );
+      const run = () =>
+        this.#timed(this.#exec(op), `rollcall: the store did not answer a read within ${this.#opTimeoutMs} ms`).then(
+          (reply) => JSON.parse(wasm.parseAnswer(what, namespace, room, user, JSON.stringify(reply))),
+        );
+      // Read-your-writes: the read runs once the store holds every input
+      // this node was given before it (the writes still coalesce).
+      if (this.#dead || this.#closing) return run();
+      const mark = this.#t.readBarrier();
+      if (this.#t.isVisible(mark)) return run();
+      return new Promise((resolve, reject) => {
+        const w = { mark, go: () => run().then(resolve, reject), timer: null };
+        w.timer = setTimeout(() => {
+          this.#waiting = this.#waiting.filter((x) => x !== w);
+          reject(
+            new Error(
+              `rollcall: a read waited ${this.#opTimeoutMs} ms for this node's writes to reach the store` +
+                (this.#lastError ? ` (last error: ${this.#lastError})` : ""),
+            ),
+          );
+        }, this.#opTimeoutMs);
+        w.timer.unref();
+        this.#waiting.push(w);
+      });
     } catch (e) {
       return Promise.reject(e);
     }
