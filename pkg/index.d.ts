@@ -52,6 +52,15 @@ export interface PresenceOptions {
   retryMs?: number;
   /** Most counters one write call carries (bounds how long it holds Redis); a larger re-assert moves to a new incarnation in bounded writes. Default 2000. */
   maxWriteFields?: number;
+  /**
+   * Longest wait for one Redis call, in ms. A call that takes longer (a
+   * half-open connection, a paused Redis) counts as failed and is retried;
+   * its late reply is ignored. A read waits at most this long for this
+   * server's earlier writes, then at most this long for its own reply, and
+   * rejects with an Error otherwise. Default: half of ttlMs, at most 5000.
+   * A whole number from 1.
+   */
+  opTimeoutMs?: number;
   /** This server's id; unique among live servers. Default: host:pid:random. */
   nodeId?: string;
   /**
@@ -109,6 +118,11 @@ export declare class Presence extends EventEmitter {
   /** This server's id in the cluster. */
   readonly nodeId: string;
 
+  /*
+   * Reads are cluster-wide and see this server's own inputs: a read started
+   * after a connect, join, leave or disconnect reflects it (it waits for this
+   * server's write of it to reach Redis; see opTimeoutMs).
+   */
   /** Low-level (engine.io) connections, cluster-wide. */
   clientsCount(): Promise<number>;
   /** Sockets in a namespace (default "/") or a room of it, cluster-wide. */

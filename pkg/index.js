@@ -881,7 +881,9 @@ class Presence extends EventEmitter {
 
   #storeError(text) {
     this.#lastError = text;
-    if (this.listenerCount("store error") > 0) this.#emit("store error", new Error(`rollcall: ${text}`));
+    if (this.listenerCount("store error") > 0) {
+      this.#emit("store error", new Error(text.startsWith("rollcall:") ? text : `rollcall: ${text}`));
+    }
   }
 
   /** A listener that throws must not break the bookkeeping: rethrow it outside. */
