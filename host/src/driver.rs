@@ -45,6 +45,10 @@ pub enum Command {
     LocalFields {
         done: oneshot::Sender<Vec<(String, u32)>>,
     },
+    /// Read-your-writes: answered once the store holds every input sent
+    /// before this command (the tracker's read barrier is visible). Never
+    /// answered (dropped) if the driver stops first.
+    Barrier { done: oneshot::Sender<()> },
 }
 
 /// Most inputs taken in one burst before the calls they caused are sent.
@@ -64,6 +68,8 @@ pub(crate) struct Driver {
     tokens: HashMap<Id, Vec<(Token, Script)>>,
     outbox: Vec<Op>,
     recording: Option<Recording>,
+    /// Reads waiting for their barrier, in the order they came.
+    barriers: Vec<(u64, oneshot::Sender<()>)>,
 }
 
 impl Driver {
@@ -88,6 +94,7 @@ impl Driver {
             tokens: HashMap::new(),
             outbox: Vec::new(),
             recording,
+            barriers: Vec::new(),
         }
     }
 
@@ -134,6 +141,7 @@ impl Driver {
                 }
             }
             self.flush();
+            self.release_barriers();
         }
         self.status.send_replace(Status::Closed);
     }
@@ -149,6 +157,32 @@ impl Driver {
             Command::Shutdown => self.shutdown(),
             Command::LocalFields { done } => {
                 let _ = done.send(self.tracker.local_fields());
+            }
+            Command::Barrier { done } => {
+                let mark = self.tracker.read_barrier();
+                if self.tracker.is_visible(mark) || self.tracker.is_closed() {
+                    let _ = done.send(());
+                } else {
+                    self.barriers.push((mark, done));
+                }
+            }
+        }
+    }
+
+    /// Answers the waiting reads whose barrier the store now holds (and
+    /// forgets those whose reader gave up).
+    fn release_barriers(&mut self) {
+        if self.barriers.is_empty() {
+            return;
+        }
+        for (mark, done) in std::mem::take(&mut self.barriers) {
+            if done.is_closed() {
+                continue;
+            }
+            if self.tracker.is_visible(mark) || self.tracker.is_closed() {
+                let _ = done.send(());
+            } else {
+                self.barriers.push((mark, done));
             }
         }
     }

@@ -182,6 +182,7 @@ impl Builder {
                 task: Mutex::new(Some(task)),
                 node,
                 config: self.config,
+                op_timeout,
                 shutdown_timeout: self.shutdown_timeout,
             }),
         })
@@ -210,6 +211,8 @@ struct Inner {
     task: Mutex<Option<JoinHandle<()>>>,
     node: String,
     config: Config,
+    /// Also the longest wait of a read for this node's writes.
+    op_timeout: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -339,33 +342,63 @@ impl Presence {
         })
     }
 
-    /// Low-level (engine) connections, cluster-wide.
+    /// Read-your-writes: waits until the store holds every input this
+    /// handle sent before the read (the writes still coalesce in the
+    /// driver), at most the op timeout. A driver that is shutting down or
+    /// gone has nothing more to write: the read goes ahead.
+    async fn read_barrier(&self) -> Result<(), Error> {
+        if self.status() != Status::Running {
+            return Ok(());
+        }
+        let (done, visible) = oneshot::channel();
+        if self.inner.commands.send(Command::Barrier { done }).is_err() {
+            return Ok(());
+        }
+        let after = self.inner.op_timeout;
+        match tokio::time::timeout(after, visible).await {
+            // Visible, or the driver stopped (nothing more will land).
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::Timeout {
+                what: "a read waiting for this node's writes to reach the store".into(),
+                after,
+            }),
+        }
+    }
+
+    /// Low-level (engine) connections, cluster-wide. Like every read here
+    /// it reflects the inputs this node was given before it.
     pub async fn clients(&self) -> Result<u64, Error> {
+        self.read_barrier().await?;
         self.inner.reader.clients().await
     }
 
     /// Sockets in a scope, cluster-wide.
     pub async fn sockets(&self, scope: Scope) -> Result<u64, Error> {
+        self.read_barrier().await?;
         self.inner.reader.sockets(scope).await
     }
 
     /// Distinct users in a scope, cluster-wide.
     pub async fn users_count(&self, scope: Scope) -> Result<u64, Error> {
+        self.read_barrier().await?;
         self.inner.reader.users_count(scope).await
     }
 
     /// The users of a scope, sorted.
     pub async fn users_list(&self, scope: Scope) -> Result<Vec<String>, Error> {
+        self.read_barrier().await?;
         self.inner.reader.users_list(scope).await
     }
 
     /// Whether a user has a socket anywhere in the cluster.
     pub async fn is_user_connected(&self, user: &str) -> Result<bool, Error> {
+        self.read_barrier().await?;
         self.inner.reader.is_user_connected(user).await
     }
 
     /// How many sockets a user holds cluster-wide.
     pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
+        self.read_barrier().await?;
         self.inner.reader.user_sockets(user).await
     }
 
