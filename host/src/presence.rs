@@ -197,6 +197,12 @@ impl Builder {
 /// returned future is first polled), so a disconnect called after a connect
 /// is never applied before it; awaiting the future tells whether the
 /// tracker accepted the input (the Redis write follows in the background).
+///
+/// Reads reflect every input queued before the read is first polled
+/// (read-your-writes): a read
+/// waits, at most the op timeout, until the store has acknowledged the
+/// writes of those inputs, then asks the store. [`Reader`] alone does not
+/// wait (it has no tracker).
 #[derive(Clone, Debug)]
 pub struct Presence {
     inner: Arc<Inner>,

@@ -9,7 +9,7 @@
 //   idle: called with no write pending (the read runs at once, as before).
 // p50 / p99 / max in ms, REPS each, per Redis client (node-redis, and
 // ioredis when installed). ROLLCALL: the package to load (default "..").
-//   npm --prefix pkg/bench install && node pkg/bench/ryw.js
+//   NODE_PATH=tests/node/node_modules node pkg/bench/ryw.js
 
 const http = require("node:http");
 const L = require("./lib.js");
