@@ -199,10 +199,9 @@ impl Builder {
 /// tracker accepted the input (the Redis write follows in the background).
 ///
 /// Reads reflect every input queued before the read is first polled
-/// (read-your-writes): a read
-/// waits, at most the op timeout, until the store has acknowledged the
-/// writes of those inputs, then asks the store. [`Reader`] alone does not
-/// wait (it has no tracker).
+/// (read-your-writes): a read waits, at most the op timeout, until the
+/// store has acknowledged the writes of those inputs, then asks the store.
+/// [`Reader`] alone does not wait (it has no tracker).
 #[derive(Clone, Debug)]
 pub struct Presence {
     inner: Arc<Inner>,
