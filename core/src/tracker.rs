@@ -168,6 +168,9 @@ struct Old {
 struct Pending<T> {
     token: Token,
     what: T,
+    /// The read barrier this write makes visible once acknowledged (see
+    /// [`Tracker::read_barrier`]).
+    covers: u64,
     /// The registration the call was made for: a FENCED reply of an older
     /// registration is news already handled.
     k: u64,
@@ -238,6 +241,10 @@ pub struct Tracker {
     reap_due: Millis,
     /// After a failed write, none is sent before this time.
     retry_at: Millis,
+    /// Socket and client inputs accepted so far (the read barrier).
+    inputs: u64,
+    /// Every input up to this one is acknowledged by the store.
+    acked_inputs: u64,
 }
 
 impl Tracker {
@@ -267,6 +274,8 @@ impl Tracker {
             heartbeat_due: 0,
             reap_due: 0,
             retry_at: 0,
+            inputs: 0,
+            acked_inputs: 0,
         })
     }
 
@@ -317,10 +326,34 @@ impl Tracker {
         self.local.socket_ids()
     }
 
+    /// A mark for read-your-writes: a read that must reflect every socket
+    /// and client input given so far takes this mark, and runs once
+    /// [`Tracker::is_visible`] says the store holds them.
+    pub fn read_barrier(&self) -> u64 {
+        self.inputs
+    }
+
+    /// Whether the store holds the effect of every input up to `barrier`
+    /// (from [`Tracker::read_barrier`]): acknowledged by a write, or with
+    /// nothing to write (the inputs cancelled out). Hosts hold a read until
+    /// then; while the node is fenced or the store fails, that is not before
+    /// the node has re-registered and re-asserted.
+    pub fn is_visible(&self, barrier: u64) -> bool {
+        barrier <= self.acked_inputs
+            || (self.phase == Phase::Live
+                && self.write.is_none()
+                && !self.needs_reassert
+                && !self.local.has_dirty())
+    }
+
     /// Feeds one input at host time `now`.
     pub fn handle(&mut self, now: Millis, input: Input) -> Result<Step, InputError> {
         let mut step = Step::default();
+        let changes_local = !matches!(input, Input::Tick | Input::Reply { .. } | Input::Shutdown);
         self.accept(now, input, &mut step)?;
+        if changes_local {
+            self.inputs += 1;
+        }
         self.local.expire_lingering(now);
         self.pump(now, &mut step);
         step.next_tick = self.next_tick();
@@ -515,9 +548,11 @@ impl Tracker {
             (Write::Apply(deltas), "OK") => {
                 self.local.commit_deltas(&deltas);
                 self.version += 1;
+                self.acked_inputs = self.acked_inputs.max(pending.covers);
             }
             (Write::Reassert { snapshot, version }, "OK") => {
                 self.local.commit_snapshot(&snapshot);
+                self.acked_inputs = self.acked_inputs.max(pending.covers);
                 self.version = version;
                 self.needs_reassert = false;
             }
@@ -663,9 +698,17 @@ impl Tracker {
             ) {
                 self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
             }
+            // A write holds every input so far unless the cap left some
+            // deltas for the next one.
+            let covers = match write {
+                Write::Reassert { .. } => self.inputs,
+                Write::Apply(_) if !self.local.has_dirty() => self.inputs,
+                _ => self.acked_inputs,
+            };
             self.write = Some(Pending {
                 token,
                 what: write,
+                covers,
                 k: self.k,
             });
         }
@@ -685,6 +728,7 @@ impl Tracker {
             self.reap = Some(Pending {
                 token,
                 what: (),
+                covers: 0,
                 k: self.k,
             });
         }

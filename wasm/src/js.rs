@@ -65,6 +65,19 @@ impl RawTracker {
         self.driver.tracker().local_clients() as u32
     }
 
+    /// A mark for read-your-writes: reads taken now must wait until
+    /// `isVisible(mark)` (see `Tracker::read_barrier`).
+    #[wasm_bindgen(js_name = readBarrier)]
+    pub fn read_barrier(&self) -> f64 {
+        self.driver.tracker().read_barrier() as f64
+    }
+
+    /// Whether the store holds every input up to `barrier`.
+    #[wasm_bindgen(js_name = isVisible)]
+    pub fn is_visible(&self, barrier: f64) -> bool {
+        self.driver.tracker().is_visible(ms(barrier))
+    }
+
     pub fn tick(&mut self, now: f64) -> Result<Option<String>, JsError> {
         self.driver.feed(ms(now), Input::Tick).map_err(fail)
     }
