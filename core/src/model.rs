@@ -121,6 +121,13 @@ impl Keyspace {
         result.unwrap_or_else(Reply::error)
     }
 
+    /// Sets a string key, as `SET` would: for tests that corrupt a keyspace
+    /// (a key of the wrong type).
+    pub fn set_string(&mut self, key: &str, value: &str) {
+        self.keys
+            .insert(key.to_owned(), Value::Str(value.to_owned()));
+    }
+
     /// Forgets everything, like a Redis that restarted without persistence.
     pub fn clear(&mut self) {
         self.keys.clear();
@@ -377,6 +384,23 @@ impl Call<'_> {
         Ok(0)
     }
 
+    /// `check_types` of the prelude: refuses, before anything is written, a
+    /// call whose counter keys hold another type than a hash.
+    fn check_types<'f>(&self, fields: impl IntoIterator<Item = &'f str>) -> Result<(), Failed> {
+        let mut keys = BTreeSet::from([self.key("count")]);
+        for field in fields {
+            keys.insert(self.target(field)?.0);
+        }
+        for key in keys {
+            if let Some(v) = self.ks.keys.get(&key)
+                && !matches!(v, Value::Hash(_))
+            {
+                return Err(wrongtype(&key));
+            }
+        }
+        Ok(())
+    }
+
     fn note(&mut self, field: &str, edge: i8) {
         match edge {
             1 => self.online.push(field.to_owned()),
@@ -445,9 +469,11 @@ impl Call<'_> {
         if self.ks.hget(&ver, inc)?.map(|v| v.to_string()).as_deref() != Some(version) {
             return self.reply("DRIFT", "");
         }
+        let deltas = pairs(args, 4)?;
+        self.check_types(deltas.iter().map(|(f, _)| *f))?;
         self.ks.hincrby(&ver, inc, 1)?;
         let own = self.key(&format!("i:{inc}"));
-        for (field, delta) in pairs(args, 4)? {
+        for (field, delta) in deltas {
             let edge = self.mv(&own, field, delta)?;
             self.note(field, edge);
         }
@@ -467,6 +493,11 @@ impl Call<'_> {
             Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),
             None => Vec::new(),
         };
+        self.check_types(
+            have.iter()
+                .map(|(f, _)| f.as_str())
+                .chain(want.iter().map(|(f, _)| *f)),
+        )?;
         for (field, count) in have {
             if !wanted.contains(field.as_str()) {
                 let edge = self.mv(&own, &field, -count)?;
@@ -558,6 +589,7 @@ impl Call<'_> {
                 .collect(),
             None => Vec::new(),
         };
+        self.check_types(fields.iter().map(|(f, _)| f.as_str()))?;
         for (field, count) in fields {
             let edge = self.mv(&own, &field, -count)?;
             self.note(&field, edge);

@@ -384,3 +384,54 @@ fn malformed_arguments_are_errors_not_panics() {
             .all(|e| !matches!(e.value, DumpValue::Zset(ref z) if z.is_empty()))
     );
 }
+
+#[test]
+fn a_counter_of_the_wrong_type_fails_the_call_before_anything_is_written() {
+    let mut st = Store::new();
+    let a1 = st.register(1_000, "a", "1");
+    st.apply(1_001, &a1, "0", &[("s", 1), ("u1:gann", 1)]);
+    let before = st.ks.dump();
+    // The user hash of namespace "/x" holds a string (scope id "n/x").
+    st.ks.set_string("{t}:u:n/x", "oops");
+    let mut after_corruption = st.ks.dump();
+    // An apply that moves a field of the global scope first, then one of "/x".
+    let reply = st.call(
+        1_002,
+        Script::Apply,
+        &[
+            HB,
+            &a1,
+            TTL,
+            "1",
+            "s",
+            "1",
+            "u1:gbob",
+            "1",
+            "u3:n/xbob",
+            "1",
+        ],
+    );
+    assert!(
+        matches!(&reply, Reply::Error { error } if error.starts_with("WRONGTYPE")),
+        "{reply:?}"
+    );
+    // Only the lease and the clock moved: no share, no counter, no version.
+    let strip = |d: &mut Vec<rollcall_core::model::DumpEntry>| {
+        d.retain(|e| !e.key.ends_with("live") && !e.key.ends_with("clock"))
+    };
+    let mut now = st.ks.dump();
+    strip(&mut now);
+    strip(&mut after_corruption);
+    assert_eq!(now, after_corruption);
+    // A re-assert that would move it is refused the same way.
+    let reassert = st.call(
+        1_003,
+        Script::Reassert,
+        &[HB, &a1, TTL, "2", "u3:n/xbob", "1"],
+    );
+    assert!(matches!(reassert, Reply::Error { .. }), "{reassert:?}");
+    let mut now = st.ks.dump();
+    strip(&mut now);
+    assert_eq!(now, after_corruption);
+    assert!(before.len() + 1 == st.ks.dump().len());
+}

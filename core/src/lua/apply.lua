@@ -10,6 +10,10 @@ local ver = base .. 'ver'
 if redis.call('HGET', ver, inc) ~= ARGV[4] then
   return reply('DRIFT', '')
 end
+local bad = check_types(ARGV, 5, 2)
+if bad then
+  return bad
+end
 redis.call('HINCRBY', ver, inc, 1)
 local own = base .. 'i:' .. inc
 for i = 5, #ARGV, 2 do

@@ -77,6 +77,24 @@ local function move(own, field, d)
   return 0
 end
 
+-- Refuses, before anything is written, a call whose counter keys hold
+-- another type: a script error half way would leave a node's share moved
+-- and its counters not, a mismatch no re-assert sees. `fields[from]`,
+-- `fields[from + step]`, ... are the fields the call moves.
+local function check_types(fields, from, step)
+  local keys = { [base .. 'count'] = true }
+  for i = from, #fields, step do
+    keys[(target(fields[i]))] = true
+  end
+  for key in pairs(keys) do
+    local have = redis.call('TYPE', key)['ok']
+    if have ~= 'none' and have ~= 'hash' then
+      return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value (' .. key .. ')')
+    end
+  end
+  return nil
+end
+
 -- Every script replies {status, detail, #online, online..., offline...}:
 -- flat strings and one integer, the same under RESP2 and RESP3.
 local online, offline = {}, {}

@@ -30,6 +30,10 @@ elseif not redis.call('ZSCORE', dead, target) then
 end
 local own = base .. 'i:' .. target
 local fields = redis.call('ZRANGE', own, 0, slice - 1, 'WITHSCORES')
+local bad = check_types(fields, 1, 2)
+if bad then
+  return bad
+end
 for i = 1, #fields, 2 do
   note(fields[i], move(own, fields[i], -tonumber(fields[i + 1])))
 end

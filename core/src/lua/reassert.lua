@@ -11,8 +11,12 @@ local want = {}
 for i = 5, #ARGV, 2 do
   want[ARGV[i]] = true
 end
--- What the node no longer has goes first, in the zset's own order.
 local have = redis.call('ZRANGE', own, 0, -1, 'WITHSCORES')
+local bad = check_types(have, 1, 2) or check_types(ARGV, 5, 2)
+if bad then
+  return bad
+end
+-- What the node no longer has goes first, in the zset's own order.
 for i = 1, #have, 2 do
   if not want[have[i]] then
     note(have[i], move(own, have[i], -tonumber(have[i + 1])))
