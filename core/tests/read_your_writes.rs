@@ -56,7 +56,8 @@ fn a_read_after_an_input_is_visible_only_once_its_write_is_acknowledged() {
         "Redis has not seen it yet"
     );
     // A second input while the first write is in flight: it rides the next one.
-    t.handle(1, connect("s2", "bob")).unwrap();
+    let coalesced = t.handle(1, connect("s2", "bob")).unwrap();
+    assert!(coalesced.ops.is_empty(), "one write in flight at a time");
     let second = t.read_barrier();
     let [op] = step.ops.try_into().unwrap();
     let reply = ks.run(1, &op);
