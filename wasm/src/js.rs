@@ -271,3 +271,16 @@ impl JsReplayer {
 pub fn core_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
+
+/// The core's options, as a JSON object of every option (snake_case, in
+/// `Config`'s order) with a value of its kind: the host derives its option
+/// names and checks from it. The values are not all the defaults.
+#[wasm_bindgen(js_name = configOptions)]
+pub fn config_options() -> String {
+    // Not the default max_write_fields, which a serialized config leaves out.
+    let every = rollcall_core::Config {
+        max_write_fields: 0,
+        ..rollcall_core::Config::default()
+    };
+    serde_json::to_string(&every).expect("plain data serializes")
+}
