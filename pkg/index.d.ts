@@ -1,4 +1,5 @@
-// Type definitions for rollcall, written by hand.
+// Type definitions for rollcall. Written by hand; the package's tests check
+// them against the implementation (lib/*.js, checked with tsc --checkJs).
 
 import type { EventEmitter } from "node:events";
 import type { URL } from "node:url";
@@ -104,6 +105,27 @@ export interface Scope {
 
 export type OfflineReason = "disconnect" | "reaped" | "shutdown";
 
+/** The events of a Presence: each event's listener arguments. */
+export interface PresenceEvents {
+  /** A user's first socket in the cluster. Fires on exactly one server. */
+  "user connected": [userId: string];
+  /** A user's last socket in the cluster is gone. Fires on exactly one server. */
+  "user disconnected": [userId: string, reason: OfflineReason];
+  /** This server finished reaping a crashed one. */
+  "node reaped": [nodeId: string];
+  /** This server had been reaped while alive; it registers again and re-asserts its sockets. */
+  fenced: [];
+  /** A Redis call failed; rollcall retries and heals by itself. */
+  "store error": [error: Error];
+  /** EventEmitter's own: a listener is about to be added. */
+  newListener: [event: string | symbol, listener: (...args: any[]) => void];
+  /** EventEmitter's own: a listener was removed. */
+  removeListener: [event: string | symbol, listener: (...args: any[]) => void];
+}
+
+/** A listener of one event of a Presence. */
+export type PresenceListener<E extends keyof PresenceEvents> = (...args: PresenceEvents[E]) => void;
+
 export declare class Presence extends EventEmitter {
   private constructor();
 
@@ -141,21 +163,16 @@ export declare class Presence extends EventEmitter {
    */
   close(): Promise<void>;
 
-  /** A user's first socket in the cluster. Fires on exactly one server. */
-  on(event: "user connected", listener: (userId: string) => void): this;
-  /** A user's last socket in the cluster is gone. Fires on exactly one server. */
-  on(event: "user disconnected", listener: (userId: string, reason: OfflineReason) => void): this;
-  /** This server finished reaping a crashed one. */
-  on(event: "node reaped", listener: (nodeId: string) => void): this;
-  /** This server had been reaped while alive; it registers again and re-asserts its sockets. */
-  on(event: "fenced", listener: () => void): this;
-  /** A Redis call failed; rollcall retries and heals by itself. */
-  on(event: "store error", listener: (error: Error) => void): this;
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
-
-  once(event: "user connected", listener: (userId: string) => void): this;
-  once(event: "user disconnected", listener: (userId: string, reason: OfflineReason) => void): this;
-  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  /* A typed EventEmitter: the events and their arguments are PresenceEvents. */
+  on<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  once<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  off<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  addListener<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  removeListener<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  prependListener<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  prependOnceListener<E extends keyof PresenceEvents>(event: E, listener: PresenceListener<E>): this;
+  emit<E extends keyof PresenceEvents>(event: E, ...args: PresenceEvents[E]): boolean;
+  listenerCount<E extends keyof PresenceEvents>(event: E, listener?: PresenceListener<E>): number;
 }
 
 declare const rollcall: { Presence: typeof Presence; Replayer: typeof Replayer };

@@ -24,7 +24,12 @@ or by the Rust host) and prints the output line of every step.
 
 class UsageError extends Error {}
 
+/**
+ * @param {string[]} argv
+ * @returns {{ trace: string | undefined, out: string | undefined, expect: string | undefined, help: boolean }}
+ */
 function parseArgs(argv) {
+  /** @type {{ trace: string | undefined, out: string | undefined, expect: string | undefined, help: boolean }} */
   const args = { trace: undefined, out: undefined, expect: undefined, help: false };
   let positional = false; // after "--"
   for (let i = 0; i < argv.length; i++) {
@@ -40,7 +45,8 @@ function parseArgs(argv) {
       }
       const option = /^--(out|expect)(?:=(.*))?$/s.exec(arg);
       if (option) {
-        const [, name, inline] = option;
+        const name = /** @type {"out" | "expect"} */ (option[1]);
+        const inline = option[2];
         let value = inline;
         if (value === undefined) {
           if (i + 1 >= argv.length) throw new UsageError(`--${name} needs a file`);
@@ -60,7 +66,10 @@ function parseArgs(argv) {
   return args;
 }
 
-/** A file as UTF-8 text, byte for byte (a BOM is kept, bad UTF-8 is an error), as Rust reads it. */
+/**
+ * A file as UTF-8 text, byte for byte (a BOM is kept, bad UTF-8 is an error), as Rust reads it.
+ * @param {string} path
+ */
 function readText(path) {
   const bytes = fs.readFileSync(path);
   return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -69,6 +78,8 @@ function readText(path) {
 /**
  * The lines of a text as Rust's `str::lines` gives them: split at "\n", a
  * "\r" before it dropped, no empty line after a final "\n".
+ * @param {string} text
+ * @returns {Generator<string, void, void>}
  */
 function* lines(text) {
   let start = 0;
@@ -84,7 +95,10 @@ function* lines(text) {
   }
 }
 
-/** The output, each line ending in "\n"; throws the core's `trace line N: ...` error. */
+/**
+ * The output, each line ending in "\n"; throws the core's `trace line N: ...` error.
+ * @param {string} text
+ */
 function replay(text) {
   const it = lines(text);
   const first = it.next();
@@ -99,7 +113,11 @@ function replay(text) {
   return out.join("");
 }
 
-/** The first output line (from 1) where two outputs differ, as the native CLI counts it. */
+/**
+ * The first output line (from 1) where two outputs differ, as the native CLI counts it.
+ * @param {string} expected
+ * @param {string} actual
+ */
 function firstDifference(expected, actual) {
   const a = [...lines(expected)];
   const b = [...lines(actual)];
@@ -108,6 +126,10 @@ function firstDifference(expected, actual) {
   return n + 1;
 }
 
+/**
+ * @param {string[]} argv
+ * @returns {number} the exit status
+ */
 function main(argv) {
   let args;
   try {
@@ -121,27 +143,37 @@ function main(argv) {
     process.stdout.write(USAGE);
     return 0;
   }
+  /**
+   * @template T
+   * @param {string} what
+   * @param {string} path
+   * @param {() => T} fn
+   * @returns {T}
+   */
   const io = (what, path, fn) => {
     try {
       return fn();
     } catch (e) {
-      throw Object.assign(new Error(`cannot ${what} ${path}: ${e.message}`), { io: true });
+      throw Object.assign(new Error(`cannot ${what} ${path}: ${/** @type {Error} */ (e).message}`), { io: true });
     }
   };
   try {
-    const text = io("read", args.trace, () => readText(args.trace));
+    const trace = /** @type {string} */ (args.trace);
+    const text = io("read", trace, () => readText(trace));
     let output;
     try {
       output = replay(text);
     } catch (e) {
       // A bad trace line: the message names the line and the field.
-      process.stderr.write(`rollcall-replay: ${args.trace}: ${e.message}\n`);
+      process.stderr.write(`rollcall-replay: ${trace}: ${/** @type {Error} */ (e).message}\n`);
       return 1;
     }
-    if (args.out !== undefined) io("write", args.out, () => fs.writeFileSync(args.out, output));
+    const out = args.out;
+    if (out !== undefined) io("write", out, () => fs.writeFileSync(out, output));
     else process.stdout.write(output);
-    if (args.expect !== undefined) {
-      const expected = io("read", args.expect, () => readText(args.expect));
+    const expect = args.expect;
+    if (expect !== undefined) {
+      const expected = io("read", expect, () => readText(expect));
       if (expected !== output) {
         process.stderr.write(
           `rollcall-replay: output differs from ${args.expect} at output line ${firstDifference(expected, output)}\n`,
@@ -151,7 +183,7 @@ function main(argv) {
     }
     return 0;
   } catch (e) {
-    if (!e.io) throw e;
+    if (!(e instanceof Error) || !(/** @type {Error & { io?: boolean }} */ (e).io)) throw e;
     process.stderr.write(`rollcall-replay: ${e.message}\n`);
     return 2;
   }

@@ -30,6 +30,7 @@ test("the tarball ships the wasm, the glue, the types and the replay bin, and no
     "index.d.ts",
     "index.js",
     "index.mjs",
+    "lib",
     "package.json",
     "rollcall_wasm.d.ts",
     "rollcall_wasm.js",
@@ -37,6 +38,14 @@ test("the tarball ships the wasm, the glue, the types and the replay bin, and no
     "rollcall_wasm_bg.wasm.d.ts",
   ]);
   assert.deepEqual(fs.readdirSync(path.join(installed, "bin")), ["rollcall-replay.js"]);
+  assert.deepEqual(fs.readdirSync(path.join(installed, "lib")).sort(), [
+    "hooks.js",
+    "options.js",
+    "presence.js",
+    "store.js",
+    "trace.js",
+    "util.js",
+  ]);
   // npm links it into node_modules/.bin, runnable as `npx rollcall-replay`.
   const bin = path.join(APP, "node_modules", ".bin", "rollcall-replay");
   assert.equal(fs.realpathSync(bin), fs.realpathSync(path.join(installed, "bin", "rollcall-replay.js")));

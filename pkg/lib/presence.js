@@ -1,0 +1,652 @@
+"use strict";
+// Presence: the host of one tracker. It feeds the core every socket event
+// (from the hooks) with the time, runs the script calls the core asks for
+// on the app's Redis client (or, without one, inside the WASM on an
+// in-memory store), keeps the timer, and turns the core's events into
+// "user connected" / "user disconnected".
+
+const { EventEmitter } = require("node:events");
+const crypto = require("node:crypto");
+const os = require("node:os");
+const wasm = require("../rollcall_wasm.js");
+const { MAX_ID_BYTES, now, tooLong, message, warn } = require("./util.js");
+const { configOf, jsMessage, checkId, scopeOf } = require("./options.js");
+const { storeOf, exec } = require("./store.js");
+const { traceTargetOf, TraceSink, sameTarget } = require("./trace.js");
+const { Hooks } = require("./hooks.js");
+
+/** @typedef {import("./store.js").Send} Send */
+/** @typedef {import("./store.js").Op} Op */
+/** @typedef {import("./store.js").Reply} Reply */
+/** The events and their arguments, as index.d.ts declares them. @typedef {import("../index.js").PresenceEvents} PresenceEvents */
+
+/**
+ * One output of the core.
+ * @typedef {{ ops?: Op[], events?: CoreEvent[], tick?: number, error?: string, flush?: true, trace?: true }} Output
+ */
+/**
+ * An event of the core.
+ * @typedef {{ type: "user_online", scope: { kind: string }, user: string }
+ *   | { type: "user_offline", scope: { kind: string }, user: string, reason: "disconnect" | "reaped" | "shutdown" }
+ *   | { type: "node_reaped", node: string }
+ *   | { type: "fenced" }
+ *   | { type: "store_error", message: string }
+ *   | { type: "closed" }} CoreEvent
+ */
+/** A read held for read-your-writes. @typedef {{ mark: number, go: () => void, timer: NodeJS.Timeout | null }} Waiting */
+
+/** @param {any} socket */
+function defaultUserId(socket) {
+  const auth = socket.handshake && socket.handshake.auth;
+  return auth ? auth.userId : undefined;
+}
+
+class Presence extends EventEmitter {
+  /**
+   * Starts following `io`. Handlers are registered before this returns; the
+   * promise resolves once this node is registered in Redis (at once without
+   * Redis) and rejects if that first call fails.
+   * @param {any} io
+   * @param {unknown} [options]
+   * @returns {Promise<Presence>}
+   */
+  static attach(io, options) {
+    const presence = new Presence(io, options, Presence.#token);
+    return presence.#start();
+  }
+
+  static #token = Symbol("rollcall.Presence");
+
+  /** @type {wasm.RawTracker} */
+  #t;
+  /** @type {Send | null} */
+  #send = null;
+  /** @type {any} */
+  #redis = null;
+  /** @type {any} */
+  #io;
+  /** @type {(socket: any) => unknown} */
+  #userId;
+  /** @type {number} */
+  #ttlMs;
+  /** @type {number} */
+  #opTimeoutMs;
+  /** @type {NodeJS.Timeout | null} */
+  #timer = null;
+  /** @type {Waiting[]} */
+  #waiting = [];
+  /** @type {Hooks} */
+  #hooks;
+  /** @type {Promise<void> | null} */
+  #closing = null;
+  /** resolve of close()'s promise @type {(() => void) | null} */
+  #closed = null;
+  /** @type {((error: Error) => void) | null} */
+  #closeFailed = null;
+  /** [resolve, reject] until the first registration @type {[() => void, (error: Error) => void] | null} */
+  #ready = null;
+  /** @type {string | null} */
+  #lastError = null;
+  #dead = false; // the first registration failed: attach() rejected
+  /** [trace sink, output sink | null] while recording @type {[TraceSink, TraceSink | null] | null} */
+  #trace = null;
+
+  /**
+   * @param {any} io
+   * @param {unknown} options
+   * @param {symbol} token
+   */
+  constructor(io, options, token) {
+    super();
+    if (token !== Presence.#token) {
+      throw new TypeError("rollcall: use `await Presence.attach(io, options)`");
+    }
+    if (!io || typeof io.of !== "function" || !(io._nsps instanceof Map)) {
+      throw new TypeError("rollcall: io must be a Socket.IO v4 Server");
+    }
+    const { json, config, opTimeoutMs } = configOf(options);
+    const opts = /** @type {{ [key: string]: any }} */ (options === undefined || options === null ? {} : options);
+    this.#ttlMs = config.ttl_ms;
+    this.#opTimeoutMs = opTimeoutMs;
+    if (opts.userId !== undefined && typeof opts.userId !== "function") {
+      throw new TypeError("rollcall: userId must be a function (socket) => user id");
+    }
+    this.#userId = opts.userId || defaultUserId;
+    if (opts.redis !== undefined && opts.redis !== null) {
+      this.#send = storeOf(opts.redis);
+      this.#redis = opts.redis;
+    }
+    let nodeId = opts.nodeId;
+    if (nodeId === undefined) {
+      nodeId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(6).toString("base64url")}`;
+    } else {
+      nodeId = checkId(nodeId, "nodeId", true);
+    }
+    const traceTarget = traceTargetOf(opts.trace, "trace");
+    const outputTarget = traceTargetOf(opts.traceOutput, "traceOutput");
+    if (outputTarget && !traceTarget) {
+      throw new TypeError("rollcall: traceOutput needs trace (it records the output of that trace's steps)");
+    }
+    if (outputTarget && traceTarget && sameTarget(outputTarget, traceTarget)) {
+      throw new TypeError("rollcall: traceOutput must not be the same as trace");
+    }
+    try {
+      this.#t = new wasm.RawTracker(json, nodeId, this.#send === null);
+    } catch (e) {
+      throw new TypeError(`rollcall: ${jsMessage(message(e))}`);
+    }
+    if (traceTarget) {
+      // Before the first input (hooking the server below feeds the sockets
+      // already connected): a trace replays from the start.
+      /** @type {TraceSink[]} */
+      const sinks = [];
+      /** @type {TraceSink | null} */
+      let output = null;
+      try {
+        sinks.push(new TraceSink(traceTarget, "trace"));
+        if (outputTarget) sinks.push((output = new TraceSink(outputTarget, "traceOutput")));
+      } catch (e) {
+        for (const sink of sinks) sink.discard();
+        this.#t.free();
+        throw e;
+      }
+      this.#t.record(outputTarget !== null);
+      this.#trace = [sinks[0], output];
+    }
+    this.#io = io;
+    this.#hooks = new Hooks(
+      io,
+      {
+        connect: (socket, accepted) => this.#connect(socket, accepted),
+        disconnect: (sid) => this.#feed((at) => this.#t.disconnect(at, sid)),
+        join: (sid, room) => this.#join(sid, room),
+        leave: (sid, room) => this.#leave(sid, room),
+        clientOpen: (client, accepted) => this.#feed((at) => this.#t.clientOpen(at, client.id), accepted),
+        clientClose: (cid) => this.#feed((at) => this.#t.clientClose(at, cid)),
+      },
+      () => this.#closing !== null,
+    );
+    // Everything is hooked synchronously, before any await.
+    if (this.#redis && typeof this.#redis.on === "function") {
+      this.#hooks.hook(this.#redis, "error", (err) => {
+        this.#lastError = message(err);
+      });
+    }
+    this.#hooks.hookServer();
+  }
+
+  /** This server's id in the cluster. */
+  get nodeId() {
+    return this.#t.nodeId;
+  }
+
+  // ----- start and stop -----
+
+  /** @returns {Promise<Presence>} */
+  #start() {
+    /** @type {Promise<Presence>} */
+    const ready =
+      this.#send === null
+        ? Promise.resolve(this)
+        : new Promise((resolve, reject) => {
+            this.#ready = [() => resolve(this), reject];
+          });
+    this.#input(this.#t.tick(now()));
+    return ready;
+  }
+
+  /**
+   * Leaves the cluster: this node's share is removed at once, its users go offline ("shutdown").
+   * @returns {Promise<void>}
+   */
+  close() {
+    if (this.#closing) return this.#closing;
+    this.#hooks.unhook();
+    const closing = new Promise((resolve, reject) => {
+      this.#closed = /** @type {() => void} */ (resolve);
+      this.#closeFailed = reject;
+    });
+    this.#closing = closing;
+    /** @type {string | undefined} */
+    let out;
+    try {
+      out = this.#t.shutdown(now());
+    } catch (e) {
+      this.#finish(/** @type {Error} */ (e));
+      return closing;
+    }
+    if (!this.#t.closed) {
+      // Bounded: with Redis gone, this node is reaped by the others instead.
+      const limit = Math.max(this.#ttlMs, 5000);
+      const guard = setTimeout(() => {
+        this.#finish(
+          new Error(
+            `rollcall: could not leave the cluster within ${limit} ms` +
+              (this.#lastError ? ` (last error: ${this.#lastError})` : "") +
+              "; the other servers will reap this one",
+          ),
+        );
+      }, limit);
+      closing.finally(() => clearTimeout(guard)).catch(() => {});
+    }
+    this.#input(out);
+    return closing;
+  }
+
+  /** @param {Error} [error] */
+  #finish(error) {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    // Nothing more of this node will reach the store: held reads run now.
+    this.#releaseReads(true);
+    // Gave up: nothing of this node runs any more (the others reap it).
+    if (error) this.#dead = true;
+    if (this.#ready) {
+      const [, reject] = this.#ready;
+      this.#ready = null;
+      reject(error || new Error("rollcall: closed before the first registration"));
+    }
+    const [resolve, reject] = [this.#closed, this.#closeFailed];
+    this.#closed = this.#closeFailed = null;
+    // close() settles once the recording is written out.
+    this.#endTrace().then(() => {
+      if (error && reject) reject(error);
+      else if (resolve) resolve();
+    });
+  }
+
+  /** Writes out the lines recorded since the last time, in order. */
+  #drainTrace = () => {
+    if (this.#trace === null) return;
+    const [trace, output] = this.#trace;
+    const lines = this.#t.takeTrace();
+    const outLines = this.#t.takeTraceOutput();
+    if (lines !== undefined) trace.write(lines);
+    if (outLines !== undefined && output) output.write(outLines);
+  };
+
+  /**
+   * The last lines, then the end of the streams opened here. Recording stops.
+   * @returns {Promise<unknown>}
+   */
+  #endTrace() {
+    if (this.#trace === null) return Promise.resolve();
+    this.#drainTrace();
+    const sinks = this.#trace.filter((s) => s !== null);
+    this.#trace = null;
+    return Promise.all(sinks.map((s) => s.end()));
+  }
+
+  // ----- inputs (the hot path: no JSON unless the core has something to say) -----
+
+  /**
+   * Feeds the core one input: `step(now)` is the tracker call. A call that
+   * throws is a warning (the input is dropped); else `accepted` runs, then
+   * the output is acted on.
+   * @param {(at: number) => string | undefined} step
+   * @param {() => void} [accepted]
+   * @returns {boolean} whether the core took the input
+   */
+  #feed(step, accepted) {
+    /** @type {string | undefined} */
+    let out;
+    try {
+      out = step(now());
+    } catch (e) {
+      warn(message(e));
+      return false;
+    }
+    if (accepted) accepted();
+    this.#input(out);
+    return true;
+  }
+
+  /**
+   * @param {any} socket
+   * @returns {string | undefined}
+   */
+  #userOf(socket) {
+    let user;
+    try {
+      user = this.#userId(socket);
+    } catch (e) {
+      warn(`userId() threw (${message(e)}); the socket counts as anonymous`);
+      return undefined;
+    }
+    if (user === undefined || user === null || user === "") return undefined;
+    if (typeof user === "number" || typeof user === "bigint") user = String(user);
+    if (typeof user !== "string") {
+      warn(`userId() returned a ${typeof user}, not a string; the socket counts as anonymous`);
+      return undefined;
+    }
+    if (tooLong(user)) {
+      warn(`a user id is longer than ${MAX_ID_BYTES} bytes; the socket counts as anonymous`);
+      return undefined;
+    }
+    return user;
+  }
+
+  /**
+   * @param {any} socket
+   * @param {() => void} accepted
+   */
+  #connect(socket, accepted) {
+    const namespace = socket.nsp.name;
+    if (tooLong(namespace)) {
+      warn(`namespace ${namespace.slice(0, 40)}... is longer than ${MAX_ID_BYTES} bytes: not counted`);
+      return false;
+    }
+    const user = this.#userOf(socket);
+    return this.#feed((at) => this.#t.connect(at, socket.id, user, namespace), accepted);
+  }
+
+  /**
+   * @param {string} sid
+   * @param {unknown} room
+   */
+  #join(sid, room) {
+    const name = typeof room === "string" ? room : String(room);
+    if (name.length === 0 || tooLong(name)) return;
+    this.#feed((at) => this.#t.join(at, sid, name));
+  }
+
+  /**
+   * @param {string} sid
+   * @param {unknown} room
+   */
+  #leave(sid, room) {
+    const name = typeof room === "string" ? room : String(room);
+    if (name.length === 0 || tooLong(name)) return;
+    this.#feed((at) => this.#t.leave(at, sid, name));
+  }
+
+  #tick = () => {
+    this.#timer = null;
+    this.#feed((at) => this.#t.tick(at));
+  };
+
+  // ----- what the core asks for -----
+
+  /** Single-server mode: runs the held writes of the last burst of inputs. */
+  #flush = () => {
+    this.#feed((at) => this.#t.flush(at));
+  };
+
+  /**
+   * Acts on one output of the core: `{ops?, events?, tick?, error?, flush?}`.
+   * @param {string | undefined} out
+   */
+  #input(out) {
+    if (out === undefined || this.#dead) return;
+    /** @type {Output} */
+    const o = JSON.parse(out);
+    // Recording: the lines of this burst are written once it is in.
+    if (o.trace === true) setImmediate(this.#drainTrace);
+    // Single-server mode: the writes of this burst run once its I/O is in.
+    if (o.flush === true) setImmediate(this.#flush);
+    if (o.tick !== undefined) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = setTimeout(this.#tick, Math.max(0, o.tick - now()));
+      this.#timer.unref();
+    }
+    if (o.ops !== undefined) for (const op of o.ops) this.#run(op);
+    if (o.error !== undefined) this.#storeError(o.error);
+    if (o.events !== undefined) for (const e of o.events) this.#event(e);
+  }
+
+  /**
+   * Runs one script call; its reply (or error) always goes back to the core,
+   * once: a call that takes longer than opTimeoutMs is answered as failed
+   * and its late reply ignored.
+   * @param {Op} op
+   */
+  #run(op) {
+    let answered = false;
+    /** @param {Reply} reply */
+    const answer = (reply) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      this.#reply(op, reply);
+    };
+    const timer = setTimeout(() => {
+      const text = `rollcall: the store did not answer within ${this.#opTimeoutMs} ms`;
+      this.#lastError = text;
+      answer({ error: text });
+    }, this.#opTimeoutMs);
+    timer.unref();
+    this.#exec(op).then(answer, (err) => {
+      if (answered) return;
+      this.#lastError = message(err);
+      answer({ error: message(err) });
+    });
+  }
+
+  /**
+   * @param {Op} op
+   * @param {Reply} reply
+   */
+  #reply(op, reply) {
+    if (this.#dead) return;
+    if (this.#ready && op.script === "register") {
+      const [resolve, reject] = this.#ready;
+      this.#ready = null;
+      if (reply !== null && typeof reply === "object" && !Array.isArray(reply)) {
+        // Give up entirely: no hooks, no timer, no more calls. Registered or
+        // not, nothing of this node's sockets is in Redis.
+        this.#dead = true;
+        this.#hooks.unhook();
+        this.#closing = Promise.resolve();
+        this.#finish();
+        reject(new Error(`rollcall: could not register with Redis: ${reply.error}`));
+        return;
+      }
+      resolve();
+    }
+    if (!this.#feed((at) => this.#t.reply(at, op.token, JSON.stringify(reply)))) return;
+    if (this.#waiting.length > 0) this.#releaseReads(false);
+  }
+
+  /**
+   * Runs the held reads the store now answers right (all with `all`).
+   * @param {boolean} all
+   */
+  #releaseReads(all) {
+    if (this.#waiting.length === 0) return;
+    const ready = [];
+    const still = [];
+    for (const w of this.#waiting) {
+      if (all || this.#dead || this.#t.isVisible(w.mark)) ready.push(w);
+      else still.push(w);
+    }
+    this.#waiting = still;
+    for (const w of ready) {
+      if (w.timer) clearTimeout(w.timer);
+      w.go();
+    }
+  }
+
+  /**
+   * `promise`, or a rejection with `text` after opTimeoutMs.
+   * @template T
+   * @param {Promise<T>} promise
+   * @param {string} text
+   * @returns {Promise<T>}
+   */
+  #timed(promise, text) {
+    /** @type {NodeJS.Timeout | undefined} */
+    let timer;
+    /** @type {Promise<never>} */
+    const limit = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(text)), this.#opTimeoutMs);
+      timer.unref();
+    });
+    return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * @param {Op} op
+   * @returns {Promise<Reply>}
+   */
+  #exec(op) {
+    return exec(/** @type {Send} */ (this.#send), op);
+  }
+
+  /**
+   * Dispatches one event of the core: the only place events are emitted.
+   * @param {CoreEvent} e
+   */
+  #event(e) {
+    switch (e.type) {
+      case "user_online":
+        if (e.scope.kind === "global") this.#emit("user connected", e.user);
+        break;
+      case "user_offline":
+        if (e.scope.kind === "global") this.#emit("user disconnected", e.user, e.reason);
+        break;
+      case "node_reaped":
+        this.#emit("node reaped", e.node);
+        break;
+      case "fenced":
+        this.#emit("fenced");
+        break;
+      case "store_error":
+        this.#storeError(e.message);
+        break;
+      case "closed":
+        this.#finish();
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** @param {string} text */
+  #storeError(text) {
+    this.#lastError = text;
+    if (this.listenerCount("store error") > 0) {
+      this.#emit("store error", new Error(text.startsWith("rollcall:") ? text : `rollcall: ${text}`));
+    }
+  }
+
+  /**
+   * Emits one event (with the arguments index.d.ts declares). A listener
+   * that throws must not break the bookkeeping: rethrow it outside.
+   * @type {<E extends keyof PresenceEvents>(event: E, ...args: PresenceEvents[E]) => void}
+   */
+  #emit = (event, ...args) => {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  };
+
+  // ----- reads -----
+
+  /**
+   * @param {string} what
+   * @param {string} [namespace]
+   * @param {string} [room]
+   * @param {string} [user]
+   * @returns {Promise<any>}
+   */
+  #read(what, namespace, room, user) {
+    try {
+      if (this.#send === null) {
+        this.#flush();
+        return Promise.resolve(JSON.parse(this.#t.readEmbedded(now(), what, namespace, room, user)));
+      }
+      /** @type {Op} */
+      const op = JSON.parse(this.#t.readOp(what, namespace, room, user));
+      const run = () =>
+        this.#timed(this.#exec(op), `rollcall: the store did not answer a read within ${this.#opTimeoutMs} ms`).then(
+          (reply) => JSON.parse(wasm.parseAnswer(what, namespace, room, user, JSON.stringify(reply))),
+        );
+      // Read-your-writes: the read runs once the store holds every input
+      // this node was given before it (the writes still coalesce).
+      if (this.#dead || this.#closing) return run();
+      const mark = this.#t.readBarrier();
+      if (this.#t.isVisible(mark)) return run();
+      return new Promise((resolve, reject) => {
+        /** @type {Waiting} */
+        const w = { mark, go: () => run().then(resolve, reject), timer: null };
+        w.timer = setTimeout(() => {
+          this.#waiting = this.#waiting.filter((x) => x !== w);
+          reject(
+            new Error(
+              `rollcall: a read waited ${this.#opTimeoutMs} ms for this node's writes to reach the store` +
+                (this.#lastError ? ` (last error: ${this.#lastError})` : ""),
+            ),
+          );
+        }, this.#opTimeoutMs);
+        w.timer.unref();
+        this.#waiting.push(w);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Low-level (engine.io) connections, cluster-wide.
+   * @returns {Promise<number>}
+   */
+  clientsCount() {
+    return this.#read("clients");
+  }
+
+  /**
+   * Sockets in a namespace (default "/") or in a room of it.
+   * @param {unknown} [scope]
+   * @returns {Promise<number>}
+   */
+  socketsCount(scope) {
+    const [namespace, room] = scopeOf(scope, "socketsCount", "/");
+    return this.#read("sockets", namespace, room);
+  }
+
+  /**
+   * Distinct users; no scope: all namespaces.
+   * @param {unknown} [scope]
+   * @returns {Promise<number>}
+   */
+  usersCount(scope) {
+    const [namespace, room] = scopeOf(scope, "usersCount", undefined);
+    return this.#read("users", namespace, room);
+  }
+
+  /**
+   * The users, sorted; no scope: all namespaces.
+   * @param {unknown} [scope]
+   * @returns {Promise<string[]>}
+   */
+  usersList(scope) {
+    const [namespace, room] = scopeOf(scope, "usersList", undefined);
+    return this.#read("list", namespace, room);
+  }
+
+  /**
+   * Whether the user has a socket anywhere in the cluster.
+   * @param {unknown} userId
+   * @returns {Promise<boolean>}
+   */
+  isUserConnected(userId) {
+    const user = checkId(userId, "userId", true);
+    return this.#read("user", undefined, undefined, user).then((n) => n > 0);
+  }
+
+  /**
+   * How many sockets the user has, over all namespaces and servers.
+   * @param {unknown} userId
+   * @returns {Promise<number>}
+   */
+  userSocketsCount(userId) {
+    const user = checkId(userId, "userId", true);
+    return this.#read("user", undefined, undefined, user);
+  }
+}
+
+module.exports = { Presence };

@@ -1,0 +1,29 @@
+"use strict";
+// Small shared helpers of the host.
+
+/** setTimeout's longest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_ID_BYTES = 256;
+
+/** Milliseconds on a clock that never goes back (timers only; leases use Redis' clock). */
+function now() {
+  return Math.floor(performance.timeOrigin + performance.now());
+}
+
+/** @param {string} s */
+function tooLong(s) {
+  return s.length > MAX_ID_BYTES / 3 && Buffer.byteLength(s) > MAX_ID_BYTES;
+}
+
+/** @param {unknown} err */
+function message(err) {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** @param {string} text */
+function warn(text) {
+  process.emitWarning(`rollcall: ${text}`, "RollcallWarning");
+}
+
+module.exports = { MAX_TIMER_MS, MAX_ID_BYTES, now, tooLong, message, warn };
