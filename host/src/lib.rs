@@ -16,8 +16,11 @@
 //! presence.shutdown().await?;
 //! # let _ = online; Ok(()) }
 //! ```
+//!
+//! The `rollcall` command line (demo, inspect, replay under wasmtime) is the
+//! separate `rollcall-cli` crate, so this one needs only the core, tokio and
+//! redis.
 
-pub mod cli;
 pub mod driver;
 pub mod dump;
 pub mod error;
@@ -25,7 +28,6 @@ pub mod node_id;
 pub mod presence;
 pub mod reader;
 pub mod recording;
-pub mod replay;
 pub mod reply;
 pub mod store;
 

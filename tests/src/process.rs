@@ -22,8 +22,9 @@ pub fn target_profile_dir() -> PathBuf {
 
 static BUILD: Mutex<bool> = Mutex::new(false);
 
-/// Builds the host's binary and examples once per test process (a no-op
-/// when they are fresh), so a test never runs a stale binary.
+/// Builds the `rollcall` binary (rollcall-cli) and the host's examples
+/// once per test process (a no-op when they are fresh), so a test never
+/// runs a stale binary.
 fn build_host() {
     let mut built = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     if *built {
@@ -32,7 +33,8 @@ fn build_host() {
     let dir = target_profile_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "rollcall-host", "--bins", "--examples"]);
+    cmd.args(["build", "-q", "-p", "rollcall-cli", "-p", "rollcall-host"]);
+    cmd.args(["--bins", "--examples"]);
     if dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
@@ -41,7 +43,7 @@ fn build_host() {
     }
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     let status = cmd.status().expect("run cargo build");
-    assert!(status.success(), "cargo build of rollcall-host failed");
+    assert!(status.success(), "cargo build of rollcall-cli failed");
     *built = true;
 }
 

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use rollcall_cli::replay::{Native, Wasm, replay};
 use rollcall_core::sim::random::{Workload, run};
-use rollcall_host::replay::{Native, Wasm, replay};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -12,7 +12,11 @@ use wasmtime::{Engine as Runtime, Instance, Linker, Memory, Module, Store, Typed
 /// A way to run a trace: open with the header line, then one input line at
 /// a time. Errors are the messages the trace error gives.
 pub trait Engine {
+    /// Starts a replay from the trace's header line (format, core version,
+    /// node id, options).
     fn open(&mut self, header: &str) -> Result<(), String>;
+    /// Feeds one input line; what the core did at that step, as one line
+    /// of the canonical output (without the `\n`).
     fn step(&mut self, line: &str) -> Result<String, String>;
 }
 

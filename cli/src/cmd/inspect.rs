@@ -10,8 +10,8 @@ use rollcall_core::{Config, Schema, Scope, invariants};
 use serde::Serialize;
 
 use super::table;
-use crate::dump;
-use crate::store::RedisStore;
+use rollcall_host::dump;
+use rollcall_host::store::RedisStore;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -74,7 +74,7 @@ pub async fn run(args: Args) -> ExitCode {
     let (entries, now) = match async {
         let entries = dump::dump(&store, &schema).await?;
         let now = dump::redis_time_ms(&store).await?;
-        Ok::<_, crate::Error>((entries, now))
+        Ok::<_, rollcall_host::Error>((entries, now))
     }
     .await
     {

@@ -1,11 +1,16 @@
-//! The `rollcall` command line.
+//! rollcall-cli: the `rollcall` command line, and the trace replay engines.
 //!
-//! Commands live one per file: `demo`, `inspect`, `replay`.
+//! The commands live one per file under `cmd/`: `demo`, `inspect`,
+//! `replay`. [`replay`] runs a recorded trace natively or through the npm
+//! package's own `.wasm` under wasmtime; it lives here, not in
+//! `rollcall-host`, so a server that embeds presence compiles no JIT.
 
-mod demo;
-mod inspect;
-mod replay;
-mod table;
+#![warn(missing_docs)]
+
+mod cmd;
+pub mod replay;
+
+use cmd::{demo, inspect, replay as replay_cmd};
 
 use std::process::ExitCode;
 
@@ -29,7 +34,7 @@ enum Command {
     Inspect(inspect::Args),
     /// Re-run a recorded trace and print what the core did at each step,
     /// natively or with the npm package's own .wasm under wasmtime.
-    Replay(replay::Args),
+    Replay(replay_cmd::Args),
 }
 
 /// Parses the command line and runs the command; the exit code says
@@ -51,7 +56,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Inspect(args) => inspect::run(args).await,
-            Command::Replay(args) => replay::run(args),
+            Command::Replay(args) => replay_cmd::run(args),
         }
     })
 }

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::inspect::scope_label;
 use super::table;
-use crate::store::{MemoryStore, RedisStore, Store};
-use crate::{Error, Presence, dump};
+use rollcall_host::store::{MemoryStore, RedisStore, Store};
+use rollcall_host::{Error, Presence, dump};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -268,9 +268,9 @@ async fn demo(args: Args) -> Result<bool, Error> {
     let prefix = args
         .prefix
         .clone()
-        .unwrap_or_else(|| format!("rollcall-demo-{:08x}", crate::node_id::random_u32()));
+        .unwrap_or_else(|| format!("rollcall-demo-{:08x}", rollcall_host::node_id::random_u32()));
     let mode = match &args.redis {
-        Some(url) => format!("Redis at {}", crate::error::redact(url)),
+        Some(url) => format!("Redis at {}", rollcall_host::error::redact(url)),
         None => "the embedded in-memory model".to_owned(),
     };
     println!(
