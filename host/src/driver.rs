@@ -22,6 +22,7 @@ use crate::store::Store;
 /// Where a driver is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Taking inputs and keeping its lease.
     Running,
     /// `Shutdown` was fed; waiting for [`Event::Closed`].
     ShuttingDown,
@@ -36,19 +37,25 @@ pub enum Status {
 pub enum Command {
     /// A socket or client input; the reply says whether it was accepted.
     Input {
+        /// The input to feed the tracker.
         input: Input,
+        /// Told whether the tracker accepted it (`None`: nobody asks).
         done: Option<oneshot::Sender<Result<(), rollcall_core::InputError>>>,
     },
     /// Leave the cluster cleanly.
     Shutdown,
     /// This node's local truth: every field it wants counted.
     LocalFields {
+        /// Told the fields (name, count).
         done: oneshot::Sender<Vec<(String, u32)>>,
     },
     /// Read-your-writes: answered once the store holds every input sent
     /// before this command (the tracker's read barrier is visible). Never
     /// answered (dropped) if the driver stops first.
-    Barrier { done: oneshot::Sender<()> },
+    Barrier {
+        /// Told once the barrier is visible.
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Most inputs taken in one burst before the calls they caused are sent.

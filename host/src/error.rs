@@ -12,16 +12,39 @@ use rollcall_core::tracker::InputError;
 #[non_exhaustive]
 pub enum Error {
     /// The Redis URL does not parse.
-    BadUrl { url: String, message: String },
+    BadUrl {
+        /// The URL, without its password.
+        url: String,
+        /// What the parser said.
+        message: String,
+    },
     /// Redis could not be reached (refused, timed out, connection lost).
-    Unreachable { url: String, message: String },
+    Unreachable {
+        /// The URL, without its password.
+        url: String,
+        /// What the connection said.
+        message: String,
+    },
     /// Redis refused the credentials (or wants some and got none).
-    AuthFailed { url: String, message: String },
+    AuthFailed {
+        /// The URL, without its password.
+        url: String,
+        /// What Redis said.
+        message: String,
+    },
     /// Redis refused to load or run rollcall's scripts (scripting disabled,
     /// an ACL without EVAL/EVALSHA, a script error).
-    ScriptRejected { script: String, message: String },
+    ScriptRejected {
+        /// Which script (or `rollcall` for all of them).
+        script: String,
+        /// What Redis said.
+        message: String,
+    },
     /// Any other failure of a Redis call (a read, a dump).
-    Store { message: String },
+    Store {
+        /// What Redis said.
+        message: String,
+    },
     /// An option is invalid.
     Config(ConfigError),
     /// The tracker refused an input (unknown socket, bad id, shut down).
@@ -29,10 +52,17 @@ pub enum Error {
     /// A read came back in a shape rollcall does not expect.
     BadAnswer(BadAnswer),
     /// Something did not finish in time.
-    Timeout { what: String, after: Duration },
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long it was waited for.
+        after: Duration,
+    },
     /// A trace file could not be created or written.
     Trace {
+        /// The file.
         path: std::path::PathBuf,
+        /// What the file system said.
         message: String,
     },
     /// The presence was shut down or killed; it takes no more inputs.

@@ -21,6 +21,8 @@
 //! separate `rollcall-cli` crate, so this one needs only the core, tokio and
 //! redis.
 
+#![warn(missing_docs)]
+
 pub mod driver;
 pub mod dump;
 pub mod error;

@@ -222,6 +222,8 @@ struct Inner {
 }
 
 impl Presence {
+    /// Options for a new node: Redis or in-process, prefix, timings,
+    /// node id, trace; [`Builder::start`] starts it.
     pub fn builder() -> Builder {
         Builder {
             redis: None,
@@ -240,6 +242,7 @@ impl Presence {
         &self.inner.node
     }
 
+    /// The options this node runs with.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -314,12 +317,14 @@ impl Presence {
         })
     }
 
+    /// A socket disconnected (it leaves its rooms with it).
     pub fn disconnect(&self, sid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
         self.input(Input::Disconnect {
             sid: sid.to_owned(),
         })
     }
 
+    /// A connected socket joined `room` of its namespace.
     pub fn join(&self, sid: &str, room: &str) -> impl Future<Output = Result<(), Error>> + use<> {
         self.input(Input::Join {
             sid: sid.to_owned(),
@@ -327,6 +332,7 @@ impl Presence {
         })
     }
 
+    /// A socket left `room` of its namespace.
     pub fn leave(&self, sid: &str, room: &str) -> impl Future<Output = Result<(), Error>> + use<> {
         self.input(Input::Leave {
             sid: sid.to_owned(),
@@ -341,6 +347,7 @@ impl Presence {
         })
     }
 
+    /// A low-level (engine) connection closed.
     pub fn client_close(&self, cid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
         self.input(Input::ClientClose {
             cid: cid.to_owned(),

@@ -15,6 +15,7 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// Reads the keys of `prefix` on `store`.
     pub fn new(store: Store, prefix: &str) -> Reader {
         Reader {
             store,
@@ -22,10 +23,12 @@ impl Reader {
         }
     }
 
+    /// The store it reads.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The key names of its prefix.
     pub fn schema(&self) -> &Schema {
         &self.schema
     }

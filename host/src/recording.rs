@@ -14,7 +14,9 @@ use crate::error::Error;
 /// Where to record: the trace, and optionally the live output beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TracePaths {
+    /// The trace: a header, then one line per input.
     pub trace: PathBuf,
+    /// The output of each step, as a replay of the trace prints it.
     pub output: Option<PathBuf>,
 }
 
@@ -38,6 +40,7 @@ fn create(path: &Path) -> Result<BufWriter<File>, Error> {
 }
 
 impl Recording {
+    /// Creates the files and writes the trace's header.
     pub fn start(paths: &TracePaths, config: &Config, node: &str) -> Result<Recording, Error> {
         let mut trace = create(&paths.trace)?;
         let output = paths.output.as_deref().map(create).transpose()?;
@@ -52,12 +55,14 @@ impl Recording {
         })
     }
 
+    /// Records an input fed to the tracker at `at`.
     pub fn input(&mut self, at: Millis, input: &Input) {
         let line = input_line(at, input);
         let result = writeln!(self.trace, "{line}");
         self.check(result);
     }
 
+    /// Records what the tracker did with the last input.
     pub fn output(&mut self, result: &Result<Step, InputError>) {
         if let Some(out) = &mut self.output {
             let written = writeln!(out, "{}", step_line(result));
@@ -65,6 +70,7 @@ impl Recording {
         }
     }
 
+    /// Writes out what is buffered (after every burst).
     pub fn flush(&mut self) {
         let mut result = self.trace.flush();
         if let Some(out) = &mut self.output {

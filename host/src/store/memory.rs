@@ -32,6 +32,7 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty keyspace, with its clock starting now.
     pub fn new() -> MemoryStore {
         MemoryStore {
             inner: Arc::new(Inner {

@@ -11,7 +11,9 @@ use rollcall_core::{Op, Reply};
 /// A place to run script calls. Cheap to clone: clones share the store.
 #[derive(Clone, Debug)]
 pub enum Store {
+    /// The core's in-memory model, in this process (a single server).
     Memory(MemoryStore),
+    /// A real Redis (or Valkey, or a Redis Cluster).
     Redis(RedisStore),
 }
 
