@@ -434,15 +434,16 @@ impl Call<'_> {
         let node = text(args, 1, "node")?;
         let ttl = int(args, 2, "ttl_ms")?;
         let mut k = int(args, 3, "k")?;
-        let keep = args.get(4).map(String::as_str);
+        let replace = args.get(4).map(String::as_str) == Some("1");
+        let keep = args.get(5).map(String::as_str);
         let (live, nodes, dead) = (self.live(), self.key("nodes"), self.key("dead"));
         if let Some(prev) = self.ks.hget(&nodes, node)? {
             if k <= prev {
                 k = prev + 1;
             }
             let old = format!("{node}/{prev}");
-            if Some(prev.to_string().as_str()) != keep && self.ks.zscore(&live, &old)?.is_some() {
-                self.ks.zadd(&live, &old, 0)?;
+            if replace && Some(prev.to_string().as_str()) != keep && self.ks.zrem(&live, &old)? {
+                self.ks.zadd(&dead, &old, 0)?;
             }
         }
         while self.ks.zscore(&live, &format!("{node}/{k}"))?.is_some()

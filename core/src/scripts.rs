@@ -5,7 +5,7 @@
 //!
 //! | script | ARGV |
 //! |---|---|
-//! | register | stall_ms, node, ttl_ms, proposed k[, keep: k of the previous incarnation, left live (a rotation)] |
+//! | register | stall_ms, node, ttl_ms, proposed k, replace (1: first registration or rotation: fence the node id's previous incarnation; 0: after FENCED)[, keep: k of the previous incarnation, left live (a rotation)] |
 //! | apply | stall_ms, incarnation, ttl_ms, version, (field, delta)* |
 //! | reassert | stall_ms, incarnation, ttl_ms, new version, (field, count)* |
 //! | heartbeat | stall_ms, incarnation, ttl_ms, version |

@@ -41,7 +41,14 @@ pub struct Header {
     /// The version of rollcall-core that recorded it (informative).
     pub core: String,
     pub node: String,
+    /// The tracker's nonce ([`Tracker::with_nonce`]); absent in old traces.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nonce: u64,
     pub config: Config,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Header {
@@ -50,7 +57,16 @@ impl Header {
             rollcall_trace: FORMAT,
             core: env!("CARGO_PKG_VERSION").to_owned(),
             node: node.to_owned(),
+            nonce: 0,
             config: config.clone(),
+        }
+    }
+
+    /// The header of a trace of `tracker`, nonce included.
+    pub fn of(tracker: &Tracker) -> Header {
+        Header {
+            nonce: tracker.nonce(),
+            ..Header::new(tracker.config(), tracker.node())
         }
     }
 
@@ -132,7 +148,7 @@ impl Replayer {
                 header.rollcall_trace
             )));
         }
-        let tracker = Tracker::new(header.config, &header.node)
+        let tracker = Tracker::with_nonce(header.config, &header.node, header.nonce)
             .map_err(|e| fail(format!("bad header: {e}")))?;
         Ok(Replayer { tracker, line: 1 })
     }
@@ -182,6 +198,13 @@ impl Recorder {
     pub fn new(config: &Config, node: &str) -> Recorder {
         Recorder {
             lines: vec![Header::new(config, node).to_line()],
+        }
+    }
+
+    /// A recorder for `tracker`, before its first input (nonce included).
+    pub fn of(tracker: &Tracker) -> Recorder {
+        Recorder {
+            lines: vec![Header::of(tracker).to_line()],
         }
     }
 

@@ -245,12 +245,44 @@ pub struct Tracker {
     inputs: u64,
     /// Every input up to this one is acknowledged by the store.
     acked_inputs: u64,
+    /// The host's per-process nonce: registration numbers start above it,
+    /// so an incarnation id is never used twice (see [`Tracker::with_nonce`]).
+    nonce: u64,
+    /// No registration of this process has been granted yet: the next one
+    /// replaces (fences) an incarnation of the same node id left by an
+    /// earlier process.
+    first_registration: bool,
 }
 
 impl Tracker {
     /// A tracker for node `node` (unique among live processes; hosts make a
     /// random one by default).
     pub fn new(config: Config, node: &str) -> Result<Tracker, ConfigError> {
+        Tracker::with_nonce(config, node, 0)
+    }
+
+    /// Largest nonce accepted: registration numbers stay exact in Lua's
+    /// double-precision numbers (and short in keys).
+    pub const MAX_NONCE: u64 = (1 << 40) - 1;
+
+    /// A tracker whose registration numbers start above `nonce`. Hosts pass
+    /// a random nonce per process, at most [`Tracker::MAX_NONCE`] (a larger
+    /// one is a [`ConfigError`] for option `nonce`): a new process with the same node id
+    /// then never reuses an incarnation id of an earlier one, even after a
+    /// reap forgot the node, so a paused process that resumes is fenced
+    /// and cannot write into its successor's share. [`Tracker::new`] is
+    /// nonce 0, for tests and replays of old traces.
+    pub fn with_nonce(config: Config, node: &str, nonce: u64) -> Result<Tracker, ConfigError> {
+        if nonce > Tracker::MAX_NONCE {
+            return Err(ConfigError {
+                option: "nonce",
+                out_of_range: true,
+                message: format!(
+                    "nonce must be at most {} (2^40 - 1), got {nonce}",
+                    Tracker::MAX_NONCE
+                ),
+            });
+        }
         config.validate()?;
         ids::check(IdKind::Node, node).map_err(|e| ConfigError {
             option: "node",
@@ -263,7 +295,7 @@ impl Tracker {
             node: node.to_owned(),
             local: Local::new(),
             phase: Phase::Unregistered,
-            k: 0,
+            k: nonce,
             version: 0,
             needs_reassert: true,
             fresh: false,
@@ -276,6 +308,8 @@ impl Tracker {
             retry_at: 0,
             inputs: 0,
             acked_inputs: 0,
+            nonce,
+            first_registration: true,
         })
     }
 
@@ -289,6 +323,11 @@ impl Tracker {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The nonce this tracker was made with (recorded in trace headers).
+    pub fn nonce(&self) -> u64 {
+        self.nonce
     }
 
     /// The current incarnation id, once registered.
@@ -536,6 +575,7 @@ impl Tracker {
                     });
                 }
                 self.k = k;
+                self.first_registration = false;
                 self.version = 0;
                 self.local.forget_committed();
                 self.needs_reassert = true;
@@ -818,6 +858,14 @@ impl Tracker {
                     self.node.clone(),
                     ttl,
                     (self.k + 1).to_string(),
+                    // Only a registration after FENCED leaves the previous
+                    // incarnation alone: that one is now another process'.
+                    if self.first_registration || keep.is_some() {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                    .to_owned(),
                 ];
                 args.extend(keep.map(|k| k.to_string()));
                 args

@@ -57,8 +57,13 @@ impl Store {
         }
     }
 
+    /// A process' first registration (`replace` 1).
     fn register(&mut self, now: u64, node: &str, k: &str) -> String {
-        let (status, k, _, _) = self.status(now, Script::Register, &[HB, node, TTL, k]);
+        self.register_with(now, node, k, "1")
+    }
+
+    fn register_with(&mut self, now: u64, node: &str, k: &str, replace: &str) -> String {
+        let (status, k, _, _) = self.status(now, Script::Register, &[HB, node, TTL, k, replace]);
         assert_eq!(status, "OK");
         format!("{node}/{k}")
     }
@@ -104,12 +109,21 @@ fn register_grants_increasing_incarnations_and_retires_the_old_self() {
     assert_eq!(a1, "a/1");
     assert_eq!(st.zscore("live", "a/1"), Some(3_000));
     assert_eq!(st.hget("ver", "a/1"), Some(0));
-    // The same node id again (a restart): a new incarnation, the old one's
-    // lease set to 0 so the next reap takes it.
+    // The same node id again from a new process (a restart): a new
+    // incarnation; the old one is fenced at once (moved to the dead set, so
+    // its lease cannot be renewed) and the next reap takes it.
     let a2 = st.register(1_100, "a", "1");
     assert_eq!(a2, "a/2");
-    assert_eq!(st.zscore("live", "a/1"), Some(0));
+    assert_eq!(st.zscore("live", "a/1"), None);
+    assert_eq!(st.zscore("dead", "a/1"), Some(0));
     assert_eq!(st.hget("nodes", "a"), Some(2));
+    // A process that was fenced registers again (`replace` 0): it must not
+    // fence the incarnation that took its place; both stay live.
+    let a3 = st.register_with(1_200, "a", "1", "0");
+    assert_eq!(a3, "a/3");
+    assert_eq!(st.zscore("live", "a/2"), Some(3_100));
+    assert_eq!(st.zscore("live", "a/3"), Some(3_200));
+    assert_eq!(st.hget("nodes", "a"), Some(3));
 }
 
 #[test]
@@ -119,7 +133,7 @@ fn register_with_keep_leaves_that_previous_incarnation_live() {
     st.apply(1_001, &a1, "0", &[("u1:gann", 1)]);
     // A rotation: the new incarnation is granted, the kept one keeps its
     // lease (and its share) until the node retires it.
-    let (status, k, _, _) = st.status(1_100, Script::Register, &[HB, "a", TTL, "2", "1"]);
+    let (status, k, _, _) = st.status(1_100, Script::Register, &[HB, "a", TTL, "2", "0", "1"]);
     assert_eq!((status.as_str(), k.as_str()), ("OK", "2"));
     assert_eq!(st.zscore("live", "a/1"), Some(3_001));
     assert_eq!(st.zscore("live", "a/2"), Some(3_100));
@@ -139,9 +153,10 @@ fn register_with_keep_leaves_that_previous_incarnation_live() {
     assert_eq!(st.hget("ver", "a/1"), None);
     // A keep that is not the previous incarnation (a lost reply of the
     // rotation's register) still retires that previous one.
-    let (status, k, _, _) = st.status(1_200, Script::Register, &[HB, "a", TTL, "3", "1"]);
+    let (status, k, _, _) = st.status(1_200, Script::Register, &[HB, "a", TTL, "3", "1", "1"]);
     assert_eq!((status.as_str(), k.as_str()), ("OK", "3"));
-    assert_eq!(st.zscore("live", "a/2"), Some(0));
+    assert_eq!(st.zscore("live", "a/2"), None);
+    assert_eq!(st.zscore("dead", "a/2"), Some(0));
     assert_eq!(
         rollcall_core::invariants::check(&st.ks.dump(), &st.schema),
         Vec::<String>::new()

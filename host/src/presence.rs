@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::driver::{Command, Driver, Status};
 use crate::error::Error;
-use crate::node_id::random_node_id;
+use crate::node_id::{random_node_id, random_u32};
 use crate::reader::Reader;
 use crate::recording::{Recording, TracePaths};
 use crate::store::{MemoryStore, RedisStore, Store};
@@ -149,7 +149,9 @@ impl Builder {
             .op_timeout
             .unwrap_or_else(|| Duration::from_millis((self.config.ttl_ms / 2).clamp(100, 5_000)));
         let node = self.node.unwrap_or_else(random_node_id);
-        let tracker = Tracker::new(self.config.clone(), &node)?;
+        // A nonce per process: incarnation ids of this node id never repeat.
+        let nonce = u64::from(random_u32()) << 8 | u64::from(random_u32() & 0xff);
+        let tracker = Tracker::with_nonce(self.config.clone(), &node, nonce)?;
         let store = match (self.store, self.redis) {
             (Some(store), _) => store,
             (None, Some(url)) => Store::Redis(RedisStore::connect(&url, op_timeout).await?),
@@ -158,7 +160,7 @@ impl Builder {
         let recording = self
             .trace
             .as_ref()
-            .map(|paths| Recording::start(paths, &self.config, &node))
+            .map(|paths| Recording::start(paths, &tracker))
             .transpose()?;
         let (commands, inbox) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(self.event_capacity);

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rollcall_core::trace::{Header, input_line, step_line};
-use rollcall_core::{Config, Input, InputError, Millis, Step};
+use rollcall_core::{Input, InputError, Millis, Step, Tracker};
 
 use crate::error::Error;
 
@@ -41,10 +41,10 @@ fn create(path: &Path) -> Result<BufWriter<File>, Error> {
 
 impl Recording {
     /// Creates the files and writes the trace's header.
-    pub fn start(paths: &TracePaths, config: &Config, node: &str) -> Result<Recording, Error> {
+    pub fn start(paths: &TracePaths, tracker: &Tracker) -> Result<Recording, Error> {
         let mut trace = create(&paths.trace)?;
         let output = paths.output.as_deref().map(create).transpose()?;
-        writeln!(trace, "{}", Header::new(config, node).to_line()).map_err(|e| Error::Trace {
+        writeln!(trace, "{}", Header::of(tracker).to_line()).map_err(|e| Error::Trace {
             path: paths.trace.clone(),
             message: e.to_string(),
         })?;

@@ -131,7 +131,10 @@ class Presence extends EventEmitter {
       throw new TypeError("rollcall: traceOutput must not be the same as trace");
     }
     try {
-      this.#t = new wasm.RawTracker(json, nodeId, this.#send === null);
+      // A nonce per process (below 2^40): incarnation ids of this node id
+      // never repeat, so a paused predecessor that resumes is fenced.
+      const nonce = crypto.randomInt(2 ** 40 - 1);
+      this.#t = new wasm.RawTracker(json, nodeId, this.#send === null, nonce);
     } catch (e) {
       throw new TypeError(`rollcall: ${jsMessage(message(e))}`);
     }

@@ -1,12 +1,12 @@
 //! The built `rollcall` binary: `demo` on the in-memory model and on a real
 //! Redis, `inspect` on a live keyspace, a broken one and an unreachable
-//! Redis, `--help` and bad flags.
+//! Redis, `inspect --watch` until Ctrl-C, `--help` and bad flags.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rollcall_host::{Presence, Scope};
-use rollcall_tests::process::{rollcall_bin, run_with_deadline};
+use rollcall_tests::process::{ChildGuard, rollcall_bin, run_with_deadline};
 use rollcall_tests::{RedisServer, eventually_async, unique_prefix};
 
 fn rollcall(args: &[&str]) -> (i32, String, String) {
@@ -131,7 +131,7 @@ async fn inspect_shows_nodes_counts_and_violations() {
     let url = redis.url();
     let (code, out, err) = rollcall(&["inspect", "--redis", &url, "--prefix", &prefix]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("web-1/1") && out.contains("web-2/1"), "{out}");
+    assert!(out.contains("web-1/") && out.contains("web-2/"), "{out}");
     assert!(out.contains("invariants: ok"), "{out}");
     assert!(out.contains("room / lobby"), "{out}");
 
@@ -179,4 +179,126 @@ async fn inspect_shows_nodes_counts_and_violations() {
     for p in &nodes {
         p.shutdown().await.unwrap();
     }
+}
+
+/// The first line of each frame of `inspect --watch`.
+const WATCH_HEADER: &str = "rollcall inspect --watch: frame ";
+
+/// The frames of a running `inspect --watch`, read from its stdout. A
+/// frame is complete when the header of the next one arrives.
+struct Frames<'a> {
+    child: &'a ChildGuard,
+    header: Option<String>,
+}
+
+impl Frames<'_> {
+    /// The next complete frame, its header line first.
+    fn next(&mut self, deadline: Duration) -> String {
+        let end = Instant::now() + deadline;
+        let mut frame = self.header.take();
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = tokio::task::block_in_place(|| self.child.lines.recv_timeout(left))
+                .unwrap_or_else(|e| panic!("no complete frame within {deadline:?} ({e})"));
+            assert!(
+                !line.contains('\x1b'),
+                "no escape codes to a pipe: {line:?}"
+            );
+            if line.starts_with(WATCH_HEADER) {
+                if let Some(done) = frame.take() {
+                    self.header = Some(line);
+                    return done;
+                }
+                frame = Some(line);
+            } else {
+                let f = frame
+                    .as_mut()
+                    .unwrap_or_else(|| panic!("output before the first frame: {line:?}"));
+                f.push('\n');
+                f.push_str(&line);
+            }
+        }
+    }
+}
+
+/// `frame N, ...`: the frame's number.
+fn frame_no(frame: &str) -> u64 {
+    frame[WATCH_HEADER.len()..]
+        .split(',')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame number in {frame:?}"))
+}
+
+/// The global row's sockets and users.
+fn global_row(frame: &str) -> (u64, u64) {
+    let row: Vec<&str> = frame
+        .lines()
+        .find(|l| l.starts_with("global "))
+        .unwrap_or_else(|| panic!("no global row in\n{frame}"))
+        .split_whitespace()
+        .collect();
+    (row[1].parse().unwrap(), row[2].parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_watch_refreshes_until_ctrl_c() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let prefix = unique_prefix("watch");
+    let node = Presence::builder()
+        .redis(&url)
+        .prefix(&prefix)
+        .node_id("web-1")
+        .start()
+        .await
+        .unwrap();
+    node.connect("s1", Some("ann"), "/").await.unwrap();
+    // Presence reads wait for this node's own writes.
+    assert_eq!(node.sockets(Scope::Global).await.unwrap(), 1);
+
+    let mut child = ChildGuard::spawn(
+        Command::new(rollcall_bin())
+            .args(["inspect", "--redis", &url, "--prefix", &prefix, "--watch"]),
+    );
+    let mut frames = Frames {
+        child: &child,
+        header: None,
+    };
+    let first = frames.next(Duration::from_secs(30));
+    assert_eq!(frame_no(&first), 1, "{first}");
+    assert!(first.contains("Ctrl-C to stop"), "{first}");
+    assert!(first.contains("web-1/"), "{first}");
+    assert!(first.contains("invariants: ok"), "{first}");
+    assert_eq!(global_row(&first), (1, 1), "{first}");
+    let first_at = Instant::now();
+
+    // A change behind the watch shows in a later frame, without restarting it.
+    node.connect("s2", Some("bob"), "/").await.unwrap();
+    let mut last = frame_no(&first);
+    let seen = loop {
+        let frame = frames.next(Duration::from_secs(10));
+        assert_eq!(frame_no(&frame), last + 1, "frames in order:\n{frame}");
+        last += 1;
+        if global_row(&frame) == (2, 2) {
+            break frame;
+        }
+        assert!(last < 15, "the new socket never showed:\n{frame}");
+    };
+    assert!(seen.contains("invariants: ok"), "{seen}");
+    // Refreshed every second: two more frames take well over a second.
+    let third = frames.next(Duration::from_secs(10));
+    let _ = frames.next(Duration::from_secs(10));
+    assert!(frame_no(&third) >= 3, "{third}");
+    assert!(
+        first_at.elapsed() >= Duration::from_millis(1500),
+        "{} frames in {:?}",
+        frame_no(&third) + 1,
+        first_at.elapsed()
+    );
+
+    // Ctrl-C: exit status 0.
+    let status = child.signal(libc::SIGINT, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    node.shutdown().await.unwrap();
 }

@@ -67,10 +67,16 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// `embedded`: single-server mode, the store is in memory.
-    pub fn new(config: Config, node: &str, embedded: bool) -> Result<Driver, ConfigError> {
+    /// `embedded`: single-server mode, the store is in memory. `nonce`: the
+    /// process' random nonce (see `Tracker::with_nonce`).
+    pub fn new(
+        config: Config,
+        node: &str,
+        embedded: bool,
+        nonce: u64,
+    ) -> Result<Driver, ConfigError> {
         Ok(Driver {
-            tracker: Tracker::new(config, node)?,
+            tracker: Tracker::with_nonce(config, node, nonce)?,
             store: embedded.then(Keyspace::new),
             held: Vec::new(),
             armed: None,
@@ -89,7 +95,7 @@ impl Driver {
         if self.fed {
             return Err("rollcall: a recording must start before the first input".to_owned());
         }
-        let mut trace = Header::new(self.tracker.config(), self.tracker.node()).to_line();
+        let mut trace = Header::of(&self.tracker).to_line();
         trace.push('\n');
         self.recording = Some(Recording {
             trace,
@@ -400,7 +406,7 @@ mod tests {
             reap_ms: 500,
             ..Config::default()
         };
-        Driver::new(config, "n1", true).unwrap()
+        Driver::new(config, "n1", true, 0).unwrap()
     }
 
     fn connect(sid: &str, user: Option<&str>) -> Input {
@@ -483,7 +489,7 @@ mod tests {
 
     #[test]
     fn redis_mode_hands_ops_out_and_takes_replies_back() {
-        let mut d = Driver::new(Config::default(), "n1", false).unwrap();
+        let mut d = Driver::new(Config::default(), "n1", false, 0).unwrap();
         let out = d.feed(0, Input::Tick).unwrap().unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let ops = v["ops"].as_array().unwrap();
@@ -505,7 +511,7 @@ mod tests {
             let mut d = if embedded_mode {
                 embedded()
             } else {
-                Driver::new(Config::default(), "n1", false).unwrap()
+                Driver::new(Config::default(), "n1", false, 0).unwrap()
             };
             d.record(true).unwrap();
             let first = d.feed(1_000, Input::Tick).unwrap().unwrap();

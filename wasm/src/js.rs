@@ -1,7 +1,7 @@
 //! The wasm-bindgen API. JS names are camelCase; `pkg/index.js` is the only
 //! intended caller.
 
-use rollcall_core::{Input, Millis};
+use rollcall_core::{Input, Millis, Tracker};
 use wasm_bindgen::prelude::*;
 
 use crate::driver::{self, Driver};
@@ -30,11 +30,29 @@ pub struct RawTracker {
 #[wasm_bindgen]
 impl RawTracker {
     /// `config`: the core's options as JSON (snake_case fields);
-    /// `embedded`: single-server mode with the in-memory store.
+    /// `embedded`: single-server mode with the in-memory store; `nonce`: a
+    /// random whole number per process, below 2^40 (incarnation ids of this
+    /// node id then never repeat; `undefined`: 0, as in old traces).
     #[wasm_bindgen(constructor)]
-    pub fn new(config: &str, node: &str, embedded: bool) -> Result<RawTracker, JsError> {
+    pub fn new(
+        config: &str,
+        node: &str,
+        embedded: bool,
+        nonce: Option<f64>,
+    ) -> Result<RawTracker, JsError> {
         let config = driver::config_from_json(config).map_err(|e| fail(e.to_string()))?;
-        let driver = Driver::new(config, node, embedded).map_err(|e| fail(e.to_string()))?;
+        let nonce = match nonce {
+            None => 0,
+            Some(n) if n.fract() == 0.0 && (0.0..=Tracker::MAX_NONCE as f64).contains(&n) => {
+                n as u64
+            }
+            Some(n) => {
+                return Err(fail(format!(
+                    "rollcall: nonce must be a whole number from 0 to 2^40 - 1, got {n}"
+                )));
+            }
+        };
+        let driver = Driver::new(config, node, embedded, nonce).map_err(|e| fail(e.to_string()))?;
         Ok(RawTracker { driver })
     }
 

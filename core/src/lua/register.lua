@@ -1,7 +1,14 @@
--- register: ARGV = stall_ms, node, ttl_ms, proposed k[, keep]. Detail: the k
--- granted. `keep`, when given, is the k of a previous incarnation the node
--- rotates away from: it stays live (the node retires it itself once its new
--- share is written), so its users do not go offline meanwhile.
+-- register: ARGV = stall_ms, node, ttl_ms, proposed k, replace[, keep].
+-- Detail: the k granted. Hosts propose k above a per-process nonce, so an
+-- incarnation id is not used twice even after a reap forgot the node.
+-- `replace` is 1 for a process' first registration and for a rotation: the
+-- node id's previous incarnation (unless it is `keep`) is over (a restart's
+-- predecessor, or this process' own grant whose reply was lost) and fenced at
+-- once: moved to the dead set, reaped by the next reap. A registration after
+-- FENCED replaces nothing: a process that was paused and reaped must not
+-- fence the one that took its place; both are counted, each its own share.
+-- `keep`, when given, is the k of an incarnation the node rotates away from:
+-- it stays live until the node retires it itself.
 local now = clock(tonumber(ARGV[1]))
 local node, ttl, k = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local nodes, dead = base .. 'nodes', base .. 'dead'
@@ -10,10 +17,11 @@ if prev then
   if k <= prev then
     k = prev + 1
   end
-  -- The same node id registers again (a restart, or a lost reply): its
-  -- previous incarnation is over. Lease 0: the next reap, anywhere, takes it.
-  if tostring(prev) ~= ARGV[5] then
-    redis.call('ZADD', live, 'XX', 0, node .. '/' .. prev)
+  if ARGV[5] == '1' and tostring(prev) ~= ARGV[6] then
+    local old = node .. '/' .. prev
+    if redis.call('ZREM', live, old) == 1 then
+      redis.call('ZADD', dead, 0, old)
+    end
   end
 end
 while redis.call('ZSCORE', live, node .. '/' .. k) or redis.call('ZSCORE', dead, node .. '/' .. k) do

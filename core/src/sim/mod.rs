@@ -127,10 +127,11 @@ impl Cluster {
 
     /// Starts a node; returns its index.
     pub fn add_node(&mut self, name: &str) -> usize {
-        let tracker = Tracker::new(self.config.clone(), name).expect("valid node");
-        let trace = self
-            .record
-            .then(|| (Recorder::new(&self.config, name), Vec::new()));
+        // Each process its own nonce, as hosts draw one: a restart with the
+        // same node id never reuses an incarnation id.
+        let nonce = self.nodes.len() as u64 * 1_000_000;
+        let tracker = Tracker::with_nonce(self.config.clone(), name, nonce).expect("valid node");
+        let trace = self.record.then(|| (Recorder::of(&tracker), Vec::new()));
         self.nodes.push(SimNode {
             tracker,
             trace,
