@@ -133,9 +133,15 @@ impl ChildGuard {
 
     /// Sends SIGTERM and waits (up to `deadline`) for the exit status.
     pub fn terminate(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM, deadline)
+    }
+
+    /// Sends `signal` (SIGINT: a Ctrl-C) and waits (up to `deadline`) for
+    /// the exit status.
+    pub fn signal(&mut self, signal: libc::c_int, deadline: Duration) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("still running");
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         let end = std::time::Instant::now() + deadline;
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
@@ -144,7 +150,7 @@ impl ChildGuard {
             if std::time::Instant::now() >= end {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the child did not exit within {deadline:?} of SIGTERM");
+                panic!("the child did not exit within {deadline:?} of signal {signal}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }

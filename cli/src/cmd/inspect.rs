@@ -2,6 +2,8 @@
 //! invariant check of a live keyspace.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,6 +26,17 @@ pub struct Args {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Refresh every second until Ctrl-C (then exit 0); with --json, one
+    /// JSON object per line.
+    #[arg(long)]
+    watch: bool,
+}
+
+/// `writeln!` to a `String`, which cannot fail.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {
+        let _ = writeln!($out, $($arg)*);
+    };
 }
 
 #[derive(Debug, Serialize)]
@@ -71,20 +84,16 @@ pub async fn run(args: Args) -> ExitCode {
         }
     };
     let schema = Schema::new(&args.prefix);
-    let (entries, now) = match async {
-        let entries = dump::dump(&store, &schema).await?;
-        let now = dump::redis_time_ms(&store).await?;
-        Ok::<_, rollcall_host::Error>((entries, now))
+    if args.watch {
+        return watch(&args, &store, &schema).await;
     }
-    .await
-    {
+    let (report, _) = match snapshot(&args.prefix, &store, &schema).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!("rollcall inspect: {e}");
             return ExitCode::from(2);
         }
     };
-    let report = report(&args.prefix, &schema, &entries, now);
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -94,12 +103,149 @@ pub async fn run(args: Args) -> ExitCode {
             }
         }
     } else {
-        print_text(&report);
+        print!("{}", text(&report));
     }
     if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// One look at the keyspace: the report, and the Redis time it was taken.
+async fn snapshot(
+    prefix: &str,
+    store: &RedisStore,
+    schema: &Schema,
+) -> Result<(Report, i64), rollcall_host::Error> {
+    let entries = dump::dump(store, schema).await?;
+    let now = dump::redis_time_ms(store).await?;
+    Ok((report(prefix, schema, &entries, now), now))
+}
+
+/// How often `--watch` refreshes.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// `--watch`: a fresh report every second until SIGINT (Ctrl-C) or SIGTERM,
+/// then exit 0. On a terminal each frame replaces the previous one; to a
+/// pipe or file, frames follow one another, each under a header line (with
+/// `--json`, one compact JSON object per line). A failed refresh (Redis
+/// restarting, say) is shown and retried at the next tick.
+async fn watch(args: &Args, store: &RedisStore, schema: &Schema) -> ExitCode {
+    let mut stop = match Stop::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rollcall inspect: cannot catch Ctrl-C: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tty = std::io::stdout().is_terminal();
+    let mut ticks = tokio::time::interval(WATCH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut frame_no: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = stop.wait() => return ExitCode::SUCCESS,
+            _ = ticks.tick() => {}
+        }
+        frame_no += 1;
+        let shot = tokio::select! {
+            _ = stop.wait() => return ExitCode::SUCCESS,
+            shot = snapshot(&args.prefix, store, schema) => shot,
+        };
+        let frame = match (&shot, args.json) {
+            (Ok((report, _)), true) => match serde_json::to_string(report) {
+                Ok(s) => format!("{s}\n"),
+                Err(e) => {
+                    eprintln!("rollcall inspect: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            (Err(e), true) => {
+                eprintln!("rollcall inspect: {e} (retrying)");
+                continue;
+            }
+            (Ok((report, now)), false) => {
+                format!("{}\n{}", watch_header(frame_no, Some(*now)), text(report))
+            }
+            (Err(e), false) => format!(
+                "{}\nrollcall inspect: {e}\n(retrying every {} s)\n",
+                watch_header(frame_no, None),
+                WATCH_EVERY.as_secs()
+            ),
+        };
+        let mut out = std::io::stdout().lock();
+        let written = if tty && !args.json {
+            // Home, clear the screen, then the whole frame in one write.
+            write!(out, "\x1b[H\x1b[2J{frame}")
+        } else if frame_no > 1 && !args.json {
+            write!(out, "\n{frame}")
+        } else {
+            write!(out, "{frame}")
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            // The reader went away (a closed pipe): nothing left to show.
+            return ExitCode::SUCCESS;
+        }
+    }
+}
+
+/// The first line of a `--watch` frame: its number and the Redis time
+/// (UTC) of its snapshot.
+fn watch_header(frame_no: u64, redis_now_ms: Option<i64>) -> String {
+    let at = match redis_now_ms {
+        Some(ms) => {
+            let day_s = ms.div_euclid(1000).rem_euclid(86_400);
+            format!(
+                "{:02}:{:02}:{:02} UTC",
+                day_s / 3600,
+                day_s / 60 % 60,
+                day_s % 60
+            )
+        }
+        None => "Redis did not answer".to_owned(),
+    };
+    format!(
+        "rollcall inspect --watch: frame {frame_no}, {at} (every {} s, Ctrl-C to stop)",
+        WATCH_EVERY.as_secs()
+    )
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM, caught from the start of the watch.
+struct Stop {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Stop> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Stop {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Stop> {
+        Ok(Stop {})
+    }
+
+    /// Resolves at the first signal (and at once after it).
+    #[cfg(unix)]
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -200,11 +346,13 @@ pub fn scope_label(scope: &Scope) -> String {
     }
 }
 
-fn print_text(r: &Report) {
-    println!("prefix {:?}", r.prefix);
-    println!();
+/// The report as the tables and lines printed to a terminal.
+fn text(r: &Report) -> String {
+    let mut out = String::new();
+    outln!(out, "prefix {:?}", r.prefix);
+    out.push('\n');
     if r.nodes.is_empty() {
-        println!("no registered nodes");
+        outln!(out, "no registered nodes");
     } else {
         let rows: Vec<Vec<String>> = r
             .nodes
@@ -221,16 +369,16 @@ fn print_text(r: &Report) {
                 ]
             })
             .collect();
-        print!(
-            "{}",
-            table::render(&["node (incarnation)", "lease left", "own fields"], &rows)
-        );
+        out.push_str(&table::render(
+            &["node (incarnation)", "lease left", "own fields"],
+            &rows,
+        ));
     }
     if !r.reaping.is_empty() {
-        println!("being reaped: {}", r.reaping.join(", "));
+        outln!(out, "being reaped: {}", r.reaping.join(", "));
     }
-    println!();
-    println!("clients (engine connections): {}", r.clients);
+    out.push('\n');
+    outln!(out, "clients (engine connections): {}", r.clients);
     let rows: Vec<Vec<String>> = r
         .scopes
         .iter()
@@ -242,14 +390,15 @@ fn print_text(r: &Report) {
             ]
         })
         .collect();
-    print!("{}", table::render(&["scope", "sockets", "users"], &rows));
-    println!();
+    out.push_str(&table::render(&["scope", "sockets", "users"], &rows));
+    out.push('\n');
     if r.ok {
-        println!("invariants: ok");
+        outln!(out, "invariants: ok");
     } else {
-        println!("invariants: {} violation(s)", r.violations.len());
+        outln!(out, "invariants: {} violation(s)", r.violations.len());
         for v in &r.violations {
-            println!("  - {v}");
+            outln!(out, "  - {v}");
         }
     }
+    out
 }
