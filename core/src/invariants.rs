@@ -3,7 +3,8 @@
 //! 1. Every cluster-wide counter equals the sum of the registered
 //!    incarnations' own counts (live ones, and dead ones still being reaped).
 //! 2. No counter, and no own count, is <= 0.
-//! 3. No key is left of an incarnation that is gone, and no key is unknown.
+//! 3. No key is left of an incarnation that is gone (its share, version,
+//!    node entry or kept replies), and no key is unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +20,7 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     let mut counters: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut versions: Vec<&str> = Vec::new();
     let mut nodes: Vec<(&str, &str)> = Vec::new();
+    let mut kept: Vec<&str> = Vec::new();
     let mut clock = false;
 
     for entry in dump {
@@ -54,6 +56,9 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
             }
             (n, DumpValue::Zset(members)) if n.starts_with("i:") => {
                 own.insert(&n[2..], members);
+            }
+            (n, DumpValue::String(_)) if n.starts_with("o:w:") || n.starts_with("o:r:") => {
+                kept.push(&n[4..]);
             }
             _ => bad.push(format!("unknown key {:?}", entry.key)),
         }
@@ -103,6 +108,11 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     for inc in versions {
         if !registered.contains(inc) {
             bad.push(format!("version of gone incarnation {inc:?} is left"));
+        }
+    }
+    for inc in kept {
+        if !registered.contains(inc) {
+            bad.push(format!("kept reply of gone incarnation {inc:?} is left"));
         }
     }
     for (node, k) in nodes {

@@ -107,6 +107,7 @@ impl Keyspace {
             base,
             online: Vec::new(),
             offline: Vec::new(),
+            keep_as: None,
         };
         let args = &op.args;
         let result = match op.script {
@@ -298,12 +299,39 @@ fn pairs(args: &[String], from: usize) -> Result<Vec<(&str, i64)>, Failed> {
         .collect()
 }
 
-/// One script call in progress: the Lua locals `base`, `online`, `offline`.
+/// One script call in progress: the Lua locals `base`, `online`, `offline`,
+/// and where its reply is kept (`keep_as`, `keep_id`).
 struct Call<'a> {
     ks: &'a mut Keyspace,
     base: String,
     online: Vec<String>,
     offline: Vec<String>,
+    keep_as: Option<(String, String)>,
+}
+
+/// The prelude's `pack`: each item as `<byte length>:<bytes>`.
+fn pack<'s>(items: impl IntoIterator<Item = &'s str>) -> String {
+    let mut out = String::new();
+    for item in items {
+        out.push_str(&item.len().to_string());
+        out.push(':');
+        out.push_str(item);
+    }
+    out
+}
+
+/// The prelude's `unpack_kept`; `None` for a text `pack` did not make.
+fn unpack_kept(text: &str) -> Option<Vec<String>> {
+    let mut items = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let colon = rest.find(':')?;
+        let n: usize = rest[..colon].parse().ok()?;
+        let item = rest.get(colon + 1..colon + 1 + n)?;
+        items.push(item.to_owned());
+        rest = &rest[colon + 1 + n..];
+    }
+    Some(items)
 }
 
 impl Call<'_> {
@@ -410,6 +438,16 @@ impl Call<'_> {
     }
 
     fn reply(&mut self, status: &str, detail: &str) -> Result<Reply, Failed> {
+        if let Some((key, id)) = self.keep_as.take() {
+            let n = self.online.len().to_string();
+            let kept = pack(
+                [id.as_str(), status, detail, n.as_str()]
+                    .into_iter()
+                    .chain(self.online.iter().map(String::as_str))
+                    .chain(self.offline.iter().map(String::as_str)),
+            );
+            self.ks.set_string(&key, &kept);
+        }
         let mut out = vec![
             Reply::Str(status.to_owned()),
             Reply::Str(detail.to_owned()),
@@ -418,6 +456,46 @@ impl Call<'_> {
         out.extend(self.online.drain(..).map(Reply::Str));
         out.extend(self.offline.drain(..).map(Reply::Str));
         Ok(Reply::Array(out))
+    }
+
+    fn kept_key(&self, lane: &str, inc: &str) -> String {
+        self.key(&format!("o:{lane}:{inc}"))
+    }
+
+    /// The prelude's `recall`: the kept reply if call `id` of `inc`'s
+    /// `lane` ran already; else this call's reply will be kept.
+    fn recall(&mut self, lane: &str, inc: &str, id: &str) -> Result<Option<Reply>, Failed> {
+        let key = self.kept_key(lane, inc);
+        let kept = match self.ks.keys.get(&key) {
+            None => None,
+            Some(Value::Str(s)) => unpack_kept(s),
+            Some(_) => return Err(wrongtype(&key)),
+        };
+        if let Some(items) = kept
+            && items.len() >= 4
+            && items[0] == id
+        {
+            let mut out = vec![
+                Reply::Str(items[1].clone()),
+                Reply::Str(items[2].clone()),
+                Reply::Int(items[3].parse().unwrap_or(0)),
+            ];
+            out.extend(items[4..].iter().cloned().map(Reply::Str));
+            return Ok(Some(Reply::Array(out)));
+        }
+        self.keep_as = Some((key, id.to_owned()));
+        Ok(None)
+    }
+
+    /// The prelude's `forget_kept`: an incarnation's kept replies go with it.
+    fn forget_kept(&mut self, inc: &str) {
+        for lane in ["w", "r"] {
+            let key = self.kept_key(lane, inc);
+            self.ks.keys.remove(&key);
+            if self.keep_as.as_ref().is_some_and(|(k, _)| *k == key) {
+                self.keep_as = None;
+            }
+        }
     }
 
     fn renew(&mut self, now: i64, inc: &str, ttl: i64) -> Result<bool, Failed> {
@@ -465,12 +543,15 @@ impl Call<'_> {
         if !self.renew(now, inc, int(args, 2, "ttl_ms")?)? {
             return self.reply("FENCED", "");
         }
+        if let Some(again) = self.recall("w", inc, text(args, 4, "call id")?)? {
+            return Ok(again);
+        }
         let ver = self.key("ver");
         let version = text(args, 3, "version")?;
         if self.ks.hget(&ver, inc)?.map(|v| v.to_string()).as_deref() != Some(version) {
             return self.reply("DRIFT", "");
         }
-        let deltas = pairs(args, 4)?;
+        let deltas = pairs(args, 5)?;
         self.check_types(deltas.iter().map(|(f, _)| *f))?;
         self.ks.hincrby(&ver, inc, 1)?;
         let own = self.key(&format!("i:{inc}"));
@@ -487,8 +568,11 @@ impl Call<'_> {
         if !self.renew(now, inc, int(args, 2, "ttl_ms")?)? {
             return self.reply("FENCED", "");
         }
+        if let Some(again) = self.recall("w", inc, text(args, 4, "call id")?)? {
+            return Ok(again);
+        }
         let own = self.key(&format!("i:{inc}"));
-        let want = pairs(args, 4)?;
+        let want = pairs(args, 5)?;
         let wanted: BTreeSet<&str> = want.iter().map(|(f, _)| *f).collect();
         let have: Vec<(String, i64)> = match self.ks.zset(&own)? {
             Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),
@@ -521,6 +605,9 @@ impl Call<'_> {
         if !self.renew(now, inc, int(args, 2, "ttl_ms")?)? {
             return self.reply("FENCED", "");
         }
+        if let Some(again) = self.recall("w", inc, text(args, 4, "call id")?)? {
+            return Ok(again);
+        }
         let ver = self.key("ver");
         let version = text(args, 3, "version")?;
         if self.ks.hget(&ver, inc)?.map(|v| v.to_string()).as_deref() != Some(version) {
@@ -549,11 +636,16 @@ impl Call<'_> {
         let slice = int(args, 2, "slice")?;
         let (live, dead) = (self.live(), self.key("dead"));
         let mut target = text(args, 3, "target")?.to_owned();
+        let (id, lane) = (text(args, 4, "call id")?, text(args, 5, "lane")?);
         if target.is_empty() {
-            match self.ks.zscore(&live, me)? {
-                None => return self.reply("FENCED", ""),
-                Some(mine) if mine < now => return self.reply("IDLE", ""),
-                Some(_) => {}
+            let Some(mine) = self.ks.zscore(&live, me)? else {
+                return self.reply("FENCED", "");
+            };
+            if let Some(again) = self.recall(lane, me, id)? {
+                return Ok(again);
+            }
+            if mine < now {
+                return self.reply("IDLE", "");
             }
             let first_dead = self
                 .ks
@@ -576,8 +668,16 @@ impl Call<'_> {
                     t
                 }
             };
-        } else if self.ks.zscore(&dead, &target)?.is_none() {
-            return self.reply("IDLE", "");
+        } else {
+            // Only a registered incarnation keeps replies.
+            if (self.ks.zscore(&live, me)?.is_some() || self.ks.zscore(&dead, me)?.is_some())
+                && let Some(again) = self.recall(lane, me, id)?
+            {
+                return Ok(again);
+            }
+            if self.ks.zscore(&dead, &target)?.is_none() {
+                return self.reply("IDLE", "");
+            }
         }
         let own = self.key(&format!("i:{target}"));
         // ZRANGE own 0 slice-1 (Config::validate keeps slice >= 1).
@@ -601,6 +701,7 @@ impl Call<'_> {
         self.ks.zrem(&dead, &target)?;
         let ver = self.key("ver");
         self.ks.hdel(&ver, &target)?;
+        self.forget_kept(&target);
         if let Some((node, k)) = split_lua_incarnation(&target) {
             let nodes = self.key("nodes");
             if self

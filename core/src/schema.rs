@@ -68,6 +68,11 @@ impl Schema {
     pub fn own(&self, incarnation: &str) -> String {
         format!("{}i:{incarnation}", self.base)
     }
+    /// The kept reply of the last call of one lane (`w`: writes, `r`:
+    /// reaps) of an incarnation, for a retry whose reply was lost.
+    pub fn kept_reply(&self, lane: char, incarnation: &str) -> String {
+        format!("{}o:{lane}:{incarnation}", self.base)
+    }
 }
 
 /// The incarnation id of registration `k` of `node`.

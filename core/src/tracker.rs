@@ -174,6 +174,18 @@ struct Pending<T> {
     /// The registration the call was made for: a FENCED reply of an older
     /// registration is news already handled.
     k: u64,
+    /// The call as sent, when it carries a call id: a failed call (its
+    /// reply lost, or an error) is sent again as this same call, and the
+    /// store answers a call that ran already with its kept reply.
+    sent: Option<Op>,
+}
+
+/// A call with a call id goes again, unchanged but for its token.
+fn resend(token: Token, sent: &Op) -> Op {
+    Op {
+        token,
+        ..sent.clone()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +248,11 @@ pub struct Tracker {
     old: Vec<Old>,
     write: Option<Pending<Write>>,
     reap: Option<Pending<()>>,
+    /// A write whose outcome is unknown (its reply lost or an error), to
+    /// be sent again as the same call at `retry_at`.
+    write_again: Option<Pending<Write>>,
+    /// The same for the reap lane, at `reap_due`.
+    reap_again: Option<Pending<()>>,
     next_token: u64,
     heartbeat_due: Millis,
     reap_due: Millis,
@@ -302,6 +319,8 @@ impl Tracker {
             old: Vec::new(),
             write: None,
             reap: None,
+            write_again: None,
+            reap_again: None,
             next_token: 1,
             heartbeat_due: 0,
             reap_due: 0,
@@ -381,6 +400,7 @@ impl Tracker {
         barrier <= self.acked_inputs
             || (self.phase == Phase::Live
                 && self.write.is_none()
+                && self.write_again.is_none()
                 && !self.needs_reassert
                 && !self.local.has_dirty())
     }
@@ -409,6 +429,7 @@ impl Tracker {
             due = due.min(self.reap_due);
         }
         let wants_write = self.phase != Phase::Live
+            || self.write_again.is_some()
             || self.needs_reassert
             || self.local.has_dirty()
             || !self.old.is_empty();
@@ -518,7 +539,7 @@ impl Tracker {
         }
         if self.reap.as_ref().is_some_and(|p| p.token == token) {
             let pending = self.reap.take().expect("checked");
-            return self.on_reap_reply(now, pending.k, reply, step);
+            return self.on_reap_reply(now, pending, reply, step);
         }
         Err(InputError::UnknownToken { token })
     }
@@ -536,13 +557,13 @@ impl Tracker {
                 script,
                 message: error.clone(),
             });
-            self.write_failed(now, &pending.what);
+            self.write_in_doubt(now, pending);
             return Ok(());
         }
         let parsed = match ScriptReply::parse(&reply) {
             Ok(p) => p,
             Err(reason) => {
-                self.write_failed(now, &pending.what);
+                self.write_in_doubt(now, pending);
                 return Err(InputError::BadReply { script, reason });
             }
         };
@@ -555,7 +576,7 @@ impl Tracker {
         let events = match parsed.transitions(reason) {
             Ok(e) => e,
             Err(reason) => {
-                self.write_failed(now, &pending.what);
+                self.write_in_doubt(now, pending);
                 return Err(InputError::BadReply { script, reason });
             }
         };
@@ -627,17 +648,19 @@ impl Tracker {
     fn on_reap_reply(
         &mut self,
         now: Millis,
-        k: u64,
+        pending: Pending<()>,
         reply: Reply,
         step: &mut Step,
     ) -> Result<(), InputError> {
         let later = now.saturating_add(self.config.reap_ms);
+        let k = pending.k;
         if let Reply::Error { error } = &reply {
             step.events.push(Event::StoreError {
                 script: Script::Reap,
                 message: error.clone(),
             });
             self.reap_due = later;
+            self.reap_again = Some(pending);
             return Ok(());
         }
         let bad = |reason: String| {
@@ -650,6 +673,7 @@ impl Tracker {
             Ok(p) => p,
             Err(reason) => {
                 self.reap_due = later;
+                self.reap_again = Some(pending);
                 return bad(reason);
             }
         };
@@ -657,6 +681,7 @@ impl Tracker {
             Ok(e) => e,
             Err(reason) => {
                 self.reap_due = later;
+                self.reap_again = Some(pending);
                 return bad(reason);
             }
         };
@@ -703,8 +728,21 @@ impl Tracker {
         self.needs_reassert = true;
     }
 
-    /// A write failed or its outcome is unknown: retry later; the local
-    /// truth is re-asserted as a whole, which heals whatever happened.
+    /// A write's outcome is unknown (an error, a lost or malformed reply):
+    /// a call with a call id goes again as the same call, so the store
+    /// either runs it now or answers with the reply it kept of it, and no
+    /// transition is lost or repeated. Other writes fail.
+    fn write_in_doubt(&mut self, now: Millis, pending: Pending<Write>) {
+        if pending.sent.is_some() {
+            self.retry_at = now.saturating_add(self.config.retry_ms);
+            self.write_again = Some(pending);
+        } else {
+            self.write_failed(now, &pending.what);
+        }
+    }
+
+    /// A write failed: retry later; the local truth is re-asserted as a
+    /// whole, which heals whatever happened.
     fn write_failed(&mut self, now: Millis, what: &Write) {
         self.retry_at = now.saturating_add(self.config.retry_ms);
         if matches!(what, Write::Apply(_) | Write::Reassert { .. }) {
@@ -726,52 +764,88 @@ impl Tracker {
     }
 
     fn pump(&mut self, now: Millis, step: &mut Step) {
-        if self.write.is_none()
-            && now >= self.retry_at
-            && let Some((write, fields)) = self.next_write(now)
-        {
-            let token = self.token();
-            step.ops.push(self.write_op(token, &write, fields));
-            if !matches!(
-                write,
-                Write::Retire | Write::SelfReap | Write::RetireOld(_) | Write::ReapOld(_)
-            ) {
-                self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
-            }
-            // A write holds every input so far unless the cap left some
-            // deltas for the next one.
-            let covers = match write {
-                Write::Reassert { .. } => self.inputs,
-                Write::Apply(_) if !self.local.has_dirty() => self.inputs,
-                _ => self.acked_inputs,
-            };
-            self.write = Some(Pending {
-                token,
-                what: write,
-                covers,
-                k: self.k,
-            });
+        if self.write.is_none() && now >= self.retry_at {
+            self.write_again_or_next(now, step);
         }
         if self.reap.is_none() && self.phase == Phase::Live && now >= self.reap_due {
             let token = self.token();
-            step.ops.push(Op {
-                token,
-                script: Script::Reap,
-                keys: vec![self.schema.live()],
-                args: vec![
-                    self.stall(),
-                    incarnation(&self.node, self.k),
-                    self.config.reap_slice.to_string(),
-                    String::new(),
-                ],
-            });
+            let again = self.reap_again.take().filter(|p| p.k == self.k);
+            let sent = match again.and_then(|p| p.sent) {
+                Some(sent) => sent,
+                None => Op {
+                    token,
+                    script: Script::Reap,
+                    keys: vec![self.schema.live()],
+                    args: vec![
+                        self.stall(),
+                        incarnation(&self.node, self.k),
+                        self.config.reap_slice.to_string(),
+                        String::new(),
+                        token.0.to_string(),
+                        "r".to_owned(),
+                    ],
+                },
+            };
+            step.ops.push(resend(token, &sent));
             self.reap = Some(Pending {
                 token,
                 what: (),
                 covers: 0,
                 k: self.k,
+                sent: Some(sent),
             });
         }
+    }
+
+    /// Sends the write in doubt again if it still applies, else the next
+    /// write.
+    fn write_again_or_next(&mut self, now: Millis, step: &mut Step) {
+        let token;
+        let pending = match self.write_again.take() {
+            Some(again)
+                if again.k == self.k
+                    && !matches!(self.phase, Phase::Unregistered | Phase::Closed) =>
+            {
+                token = self.token();
+                step.ops.push(resend(
+                    token,
+                    again.sent.as_ref().expect("only calls with an id wait"),
+                ));
+                Pending { token, ..again }
+            }
+            // Fenced meanwhile: the incarnation and its share are gone, and
+            // the re-registration re-asserts everything.
+            _ => {
+                let Some((write, fields)) = self.next_write(now) else {
+                    return;
+                };
+                token = self.token();
+                let op = self.write_op(token, &write, fields);
+                let sent = has_call_id(&write).then(|| op.clone());
+                step.ops.push(op);
+                // A write holds every input so far unless the cap left some
+                // deltas for the next one.
+                let covers = match write {
+                    Write::Reassert { .. } => self.inputs,
+                    Write::Apply(_) if !self.local.has_dirty() => self.inputs,
+                    _ => self.acked_inputs,
+                };
+                Pending {
+                    token,
+                    what: write,
+                    covers,
+                    k: self.k,
+                    sent,
+                }
+            }
+        };
+        if !matches!(
+            pending.what,
+            Write::Retire | Write::SelfReap | Write::RetireOld(_) | Write::ReapOld(_)
+        ) {
+            self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
+        }
+        self.write = Some(pending);
     }
 
     /// The next write, with the field names of an apply or re-assert (in
@@ -851,6 +925,7 @@ impl Tracker {
         let inc = incarnation(&self.node, self.k);
         let ttl = self.config.ttl_ms.to_string();
         let script = script_of(write);
+        let id = token.0.to_string();
         let args = match write {
             Write::Register { keep } => {
                 let mut args = vec![
@@ -871,8 +946,8 @@ impl Tracker {
                 args
             }
             Write::Apply(deltas) => {
-                let mut args = Vec::with_capacity(4 + 2 * deltas.len());
-                args.extend([self.stall(), inc, ttl, self.version.to_string()]);
+                let mut args = Vec::with_capacity(5 + 2 * deltas.len());
+                args.extend([self.stall(), inc, ttl, self.version.to_string(), id]);
                 debug_assert_eq!(fields.len(), deltas.len());
                 for (field, (_, d)) in fields.into_iter().zip(deltas) {
                     args.push(field);
@@ -881,8 +956,8 @@ impl Tracker {
                 args
             }
             Write::Reassert { snapshot, version } => {
-                let mut args = Vec::with_capacity(4 + 2 * snapshot.len());
-                args.extend([self.stall(), inc, ttl, version.to_string()]);
+                let mut args = Vec::with_capacity(5 + 2 * snapshot.len());
+                args.extend([self.stall(), inc, ttl, version.to_string(), id]);
                 debug_assert_eq!(fields.len(), snapshot.len());
                 for (field, (_, n)) in fields.into_iter().zip(snapshot) {
                     args.push(field);
@@ -890,13 +965,15 @@ impl Tracker {
                 }
                 args
             }
-            Write::Heartbeat => vec![self.stall(), inc, ttl, self.version.to_string()],
+            Write::Heartbeat => vec![self.stall(), inc, ttl, self.version.to_string(), id],
             Write::Retire => vec![self.stall(), inc],
             Write::SelfReap => vec![
                 self.stall(),
                 inc.clone(),
                 self.config.reap_slice.to_string(),
                 inc,
+                id,
+                "w".to_owned(),
             ],
             Write::RetireOld(k) => vec![self.stall(), incarnation(&self.node, *k)],
             Write::ReapOld(k) => vec![
@@ -904,6 +981,8 @@ impl Tracker {
                 inc,
                 self.config.reap_slice.to_string(),
                 incarnation(&self.node, *k),
+                id,
+                "w".to_owned(),
             ],
         };
         Op {
@@ -913,6 +992,19 @@ impl Tracker {
             args,
         }
     }
+}
+
+/// Writes whose reply a lost answer must not lose: they carry a call id and
+/// are sent again unchanged (see [`Tracker::write_in_doubt`]).
+fn has_call_id(write: &Write) -> bool {
+    matches!(
+        write,
+        Write::Apply(_)
+            | Write::Reassert { .. }
+            | Write::Heartbeat
+            | Write::SelfReap
+            | Write::ReapOld(_)
+    )
 }
 
 fn script_of(write: &Write) -> Script {

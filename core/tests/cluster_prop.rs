@@ -260,6 +260,17 @@ impl Run {
             );
         }
 
+        // A lost reply loses nothing: the call goes again and gets its kept
+        // reply. So a node that never crashed, paused (and maybe got
+        // fenced) or saw the store wiped emitted every transition it made.
+        if c.wipes.is_empty() {
+            for t in &c.transitions {
+                if c.state(t.node) == NodeState::Running && !c.was_paused(t.node) {
+                    prop_assert!(!t.lost, "node {}'s transition {:?} was lost", t.node, t);
+                }
+            }
+        }
+
         // Each transition that reached its node was emitted once, by that
         // node; nothing else was emitted.
         let mut made: BTreeMap<(usize, Scope, String, bool), i32> = BTreeMap::new();

@@ -11,6 +11,8 @@ const TTL: &str = "2000";
 struct Store {
     ks: Keyspace,
     schema: Schema,
+    /// The last call id `call` made up.
+    calls: u64,
 }
 
 fn s(v: &str) -> String {
@@ -22,15 +24,36 @@ impl Store {
         Store {
             ks: Keyspace::new(),
             schema: Schema::new("t"),
+            calls: 0,
         }
     }
 
+    /// Runs a script; the call id (and, for a reap, the lane) that the
+    /// tracker adds is made up here, a new one per call (`call_as` to give
+    /// it).
     fn call(&mut self, now: u64, script: Script, args: &[&str]) -> Reply {
+        self.calls += 1;
+        let id = self.calls.to_string();
+        self.call_as(now, script, args, &id)
+    }
+
+    fn call_as(&mut self, now: u64, script: Script, args: &[&str], id: &str) -> Reply {
+        let mut args: Vec<String> = args.iter().map(|a| s(a)).collect();
+        match script {
+            Script::Apply | Script::Reassert | Script::Heartbeat if args.len() >= 4 => {
+                args.insert(4, s(id));
+            }
+            Script::Reap if args.len() == 4 => {
+                let lane = if args[3].is_empty() { "r" } else { "w" };
+                args.extend([s(id), s(lane)]);
+            }
+            _ => {}
+        }
         let op = Op {
             token: Token(1),
             script,
             keys: vec![self.schema.live()],
-            args: args.iter().map(|a| s(a)).collect(),
+            args,
         };
         self.ks.run(now, &op)
     }
@@ -449,4 +472,90 @@ fn a_counter_of_the_wrong_type_fails_the_call_before_anything_is_written() {
     strip(&mut now);
     assert_eq!(now, after_corruption);
     assert!(before.len() + 1 == st.ks.dump().len());
+}
+
+#[test]
+fn a_call_sent_again_gets_its_kept_reply_and_runs_once() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let args = [HB, a.as_str(), TTL, "0", "sg", "1", "u1:gann", "1"];
+    let first = st.call_as(1_001, Script::Apply, &args, "w7");
+    let after_first = st.ks.dump();
+    // Its reply was lost: the same call again (same id, same version).
+    let again = st.call_as(1_050, Script::Apply, &args, "w7");
+    assert_eq!(again, first, "the kept reply, transitions included");
+    assert_eq!(st.hget("u:g", "ann"), Some(1), "applied once");
+    assert_eq!(st.hget("ver", &a), Some(1));
+    // Only the lease moved (renewed at 1_050).
+    assert_eq!(st.zscore("live", &a), Some(3_050));
+    let dump_now: Vec<_> = st
+        .ks
+        .dump()
+        .into_iter()
+        .filter(|e| !e.key.ends_with("live") && !e.key.ends_with("clock"))
+        .collect();
+    let dump_then: Vec<_> = after_first
+        .into_iter()
+        .filter(|e| !e.key.ends_with("live") && !e.key.ends_with("clock"))
+        .collect();
+    assert_eq!(dump_now, dump_then);
+    // A new call with the stale version is drift, as before.
+    let (status, _, _, _) = st.status(1_060, Script::Apply, &args);
+    assert_eq!(status, "DRIFT");
+    // The next call replaces the kept reply: the old id now runs afresh
+    // (and drifts: its version is stale).
+    let (status, _, on, _) =
+        st.status(1_070, Script::Reassert, &[HB, &a, TTL, "2", "u1:gann", "1"]);
+    assert_eq!((status.as_str(), on.len()), ("OK", 0));
+    let Reply::Array(items) = st.call_as(1_080, Script::Apply, &args, "w7") else {
+        panic!()
+    };
+    assert_eq!(items[0].as_str(), Some("DRIFT"));
+}
+
+#[test]
+fn a_reap_slice_sent_again_gets_its_kept_reply_and_kept_replies_go_with_their_incarnation() {
+    let mut st = Store::new();
+    let dead = st.register(1_000, "d", "1");
+    st.apply(
+        1_001,
+        &dead,
+        "0",
+        &[("u1:gann", 1), ("u1:gbob", 1), ("u1:gcat", 1)],
+    );
+    let r = st.register(1_002, "r", "1");
+    // r's heartbeats keep the clock going (no stall shift); d's lapse.
+    for now in (1_400..=3_800).step_by(400) {
+        let (status, _, _, _) = st.status(now, Script::Heartbeat, &[HB, &r, TTL, "0"]);
+        assert_eq!(status, "OK");
+    }
+    // d's lease lapsed at 3_001: r reaps it, two fields a slice.
+    let slice = [HB, r.as_str(), "2", ""];
+    let first = st.call_as(4_001, Script::Reap, &slice, "r9");
+    let (on, off) = match &first {
+        Reply::Array(items) => (items[2].as_int().unwrap(), items.len() - 3),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((items_status(&first), on, off), ("SLICE", 0, 2));
+    assert_eq!(st.call_as(4_002, Script::Reap, &slice, "r9"), first, "kept");
+    assert!(
+        st.zscore("i:d/1", "u1:gcat").is_some(),
+        "the slice ran once"
+    );
+    let last = st.call_as(4_003, Script::Reap, &slice, "r10");
+    assert_eq!(items_status(&last), "DONE");
+    assert_eq!(st.call_as(4_004, Script::Reap, &slice, "r10"), last);
+    // r retires and reaps itself: nothing of it is left, kept replies included.
+    let (status, _, _, _) = st.status(4_005, Script::Retire, &[HB, &r]);
+    assert_eq!(status, "OK");
+    let (status, _, _, _) = st.status(4_006, Script::Reap, &[HB, &r, "10", &r]);
+    assert_eq!(status, "DONE");
+    assert!(st.ks.is_empty(), "{:?}", st.ks.dump());
+}
+
+fn items_status(reply: &Reply) -> &str {
+    match reply {
+        Reply::Array(items) => items[0].as_str().unwrap(),
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,4 +1,5 @@
--- apply: ARGV = stall_ms, incarnation, ttl_ms, version, then field, delta pairs.
+-- apply: ARGV = stall_ms, incarnation, ttl_ms, version, call id, then field,
+-- delta pairs.
 -- The version is the number of this incarnation's acknowledged writes: a
 -- mismatch means a write was lost (failover) and the node must re-assert.
 local now = clock(tonumber(ARGV[1]))
@@ -6,17 +7,21 @@ local inc = ARGV[2]
 if not renew(now, inc, tonumber(ARGV[3])) then
   return reply('FENCED', '')
 end
+local again = recall('w', inc, ARGV[5])
+if again then
+  return again
+end
 local ver = base .. 'ver'
 if redis.call('HGET', ver, inc) ~= ARGV[4] then
   return reply('DRIFT', '')
 end
-local bad = check_types(ARGV, 5, 2)
+local bad = check_types(ARGV, 6, 2)
 if bad then
   return bad
 end
 redis.call('HINCRBY', ver, inc, 1)
 local own = base .. 'i:' .. inc
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1])))
 end
 return reply('OK', '')

@@ -105,6 +105,60 @@ local function note(field, edge)
     offline[#offline + 1] = field
   end
 end
+-- Exactly once: a lane's call carries a call id, and its reply is kept
+-- (`o:<lane>:<incarnation>`, one per lane) until the lane's next call, so
+-- a call retried after its reply was lost gets that reply again instead of
+-- running twice. A kept reply is a list of strings, each `<length>:<bytes>`.
+local keep_as, keep_id = nil, nil
+local function pack(items)
+  local parts = {}
+  for i, item in ipairs(items) do
+    parts[i] = #item .. ':' .. item
+  end
+  return table.concat(parts)
+end
+local function unpack_kept(text)
+  local items, pos = {}, 1
+  while pos <= #text do
+    local colon = string.find(text, ':', pos, true)
+    local n = tonumber(string.sub(text, pos, colon - 1))
+    items[#items + 1] = string.sub(text, colon + 1, colon + n)
+    pos = colon + n + 1
+  end
+  return items
+end
+local function kept_key(lane, inc)
+  return base .. 'o:' .. lane .. ':' .. inc
+end
+-- The kept reply if call `id` of `inc`'s `lane` ran already, else nil (and
+-- this call's reply will be kept). Called once the fence has passed.
+local function recall(lane, inc, id)
+  local key = kept_key(lane, inc)
+  local kept = redis.call('GET', key)
+  if kept then
+    local items = unpack_kept(kept)
+    if items[1] == id then
+      local out = { items[2], items[3], tonumber(items[4]) }
+      for i = 5, #items do
+        out[#out + 1] = items[i]
+      end
+      return out
+    end
+  end
+  keep_as, keep_id = key, id
+  return nil
+end
+-- An incarnation is gone: its kept replies go with it.
+local function forget_kept(inc)
+  for _, lane in ipairs({ 'w', 'r' }) do
+    local key = kept_key(lane, inc)
+    redis.call('DEL', key)
+    if keep_as == key then
+      keep_as = nil
+    end
+  end
+end
+
 local function reply(status, detail)
   local out = { status, detail, #online }
   for _, f in ipairs(online) do
@@ -112,6 +166,13 @@ local function reply(status, detail)
   end
   for _, f in ipairs(offline) do
     out[#out + 1] = f
+  end
+  if keep_as then
+    local kept = { keep_id, status, detail, tostring(#online) }
+    for i = 4, #out do
+      kept[#kept + 1] = out[i]
+    end
+    redis.call('SET', keep_as, pack(kept))
   end
   return out
 end

@@ -1,7 +1,7 @@
--- reap: ARGV = stall_ms, incarnation of the caller, slice, target. With an
--- empty target, continues any reap under way or starts one of an expired
--- lease; else reaps only that (retired) incarnation. At most `slice` fields
--- per call. Idempotent: what one call removed, the next does not find.
+-- reap: ARGV = stall_ms, incarnation of the caller, slice, target, call id,
+-- lane. With an empty target (the reap lane, 'r'), continues any reap under
+-- way or starts one of an expired lease; else (the write lane, 'w') reaps
+-- only that (retired) incarnation. At most `slice` fields per call.
 local now = clock(tonumber(ARGV[1]))
 local me, slice, target = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local dead = base .. 'dead'
@@ -11,6 +11,10 @@ if target == '' then
   local mine = tonumber(redis.call('ZSCORE', live, me))
   if not mine then
     return reply('FENCED', '')
+  end
+  local again = recall(ARGV[6], me, ARGV[5])
+  if again then
+    return again
   end
   if mine < now then
     return reply('IDLE', '')
@@ -25,8 +29,17 @@ if target == '' then
     redis.call('ZREM', live, target)
     redis.call('ZADD', dead, 0, target)
   end
-elseif not redis.call('ZSCORE', dead, target) then
-  return reply('IDLE', '')
+else
+  -- Only a registered incarnation keeps replies (none is left behind).
+  if redis.call('ZSCORE', live, me) or redis.call('ZSCORE', dead, me) then
+    local again = recall(ARGV[6], me, ARGV[5])
+    if again then
+      return again
+    end
+  end
+  if not redis.call('ZSCORE', dead, target) then
+    return reply('IDLE', '')
+  end
 end
 local own = base .. 'i:' .. target
 local fields = redis.call('ZRANGE', own, 0, slice - 1, 'WITHSCORES')
@@ -43,6 +56,7 @@ end
 -- The node itself goes last, in the same call as its last slice.
 redis.call('ZREM', dead, target)
 redis.call('HDEL', base .. 'ver', target)
+forget_kept(target)
 local node, k = string.match(target, '^(.*)/(%d+)$')
 if node and redis.call('HGET', base .. 'nodes', node) == k then
   redis.call('HDEL', base .. 'nodes', node)

@@ -1,18 +1,22 @@
--- reassert: ARGV = stall_ms, incarnation, ttl_ms, new version, then field,
--- count pairs: the node's whole local truth. Sets its share to exactly that
+-- reassert: ARGV = stall_ms, incarnation, ttl_ms, new version, call id,
+-- then field, count pairs: the node's whole local truth. Sets its share to exactly that
 -- and moves the cluster-wide counters by the difference.
 local now = clock(tonumber(ARGV[1]))
 local inc = ARGV[2]
 if not renew(now, inc, tonumber(ARGV[3])) then
   return reply('FENCED', '')
 end
+local again = recall('w', inc, ARGV[5])
+if again then
+  return again
+end
 local own = base .. 'i:' .. inc
 local want = {}
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   want[ARGV[i]] = true
 end
 local have = redis.call('ZRANGE', own, 0, -1, 'WITHSCORES')
-local bad = check_types(have, 1, 2) or check_types(ARGV, 5, 2)
+local bad = check_types(have, 1, 2) or check_types(ARGV, 6, 2)
 if bad then
   return bad
 end
@@ -22,7 +26,7 @@ for i = 1, #have, 2 do
     note(have[i], move(own, have[i], -tonumber(have[i + 1])))
   end
 end
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local cur = tonumber(redis.call('ZSCORE', own, ARGV[i])) or 0
   note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1]) - cur))
 end

@@ -41,6 +41,8 @@ struct SimNode {
     next_tick: Option<Millis>,
     /// Replies that reached a paused node, with the transitions they carry.
     inbox: VecDeque<(Input, Vec<usize>)>,
+    /// It was paused at some time (so it may have been reaped and fenced).
+    was_paused: bool,
 }
 
 /// One event with the node that emitted it.
@@ -69,6 +71,10 @@ pub struct Cluster {
     pub wipes: Vec<usize>,
     /// Replies to drop (as if the connection broke after the call ran).
     lose_replies: usize,
+    /// The transitions each call with a call id made (node, incarnation,
+    /// call id): a retry answered with the kept reply makes none, it
+    /// delivers these.
+    calls: BTreeMap<(usize, String, String), Vec<usize>>,
     /// Record a trace of every node from now on.
     pub record: bool,
 }
@@ -104,6 +110,19 @@ fn transitions_of(reply: &Reply) -> Vec<(Scope, String, bool)> {
         .collect()
 }
 
+/// The call id of a call that carries one (ARGV[5] of apply, reassert,
+/// heartbeat and reap), with its node and incarnation.
+fn call_of(node: usize, op: &Op) -> Option<(usize, String, String)> {
+    use crate::scripts::Script;
+    if !matches!(
+        op.script,
+        Script::Apply | Script::Reassert | Script::Heartbeat | Script::Reap
+    ) {
+        return None;
+    }
+    Some((node, op.args.get(1)?.clone(), op.args.get(4)?.clone()))
+}
+
 impl Cluster {
     pub fn new(config: Config) -> Cluster {
         config.validate().expect("valid simulation config");
@@ -117,6 +136,7 @@ impl Cluster {
             transitions: Vec::new(),
             wipes: Vec::new(),
             lose_replies: 0,
+            calls: BTreeMap::new(),
             record: false,
         }
     }
@@ -138,6 +158,7 @@ impl Cluster {
             state: NodeState::Running,
             next_tick: None,
             inbox: VecDeque::new(),
+            was_paused: false,
         });
         let i = self.nodes.len() - 1;
         self.input(i, Input::Tick)
@@ -155,6 +176,11 @@ impl Cluster {
 
     pub fn state(&self, node: usize) -> NodeState {
         self.nodes[node].state
+    }
+
+    /// Whether the node was ever paused.
+    pub fn was_paused(&self, node: usize) -> bool {
+        self.nodes[node].was_paused
     }
 
     pub fn tracker(&self, node: usize) -> &Tracker {
@@ -212,18 +238,46 @@ impl Cluster {
             self.lose_replies -= 1;
             lost = true;
         }
-        let first = self.transitions.len();
-        self.transitions.extend(
-            transitions_of(&reply)
-                .into_iter()
-                .map(|(scope, user, online)| Transition {
+        let made = transitions_of(&reply);
+        let call = call_of(node, &op);
+        let replayed = call
+            .as_ref()
+            .and_then(|c| self.calls.get(c))
+            .filter(|earlier| {
+                !earlier.is_empty()
+                    && made.len() == earlier.len()
+                    && earlier
+                        .iter()
+                        .zip(&made)
+                        .all(|(&i, (scope, user, online))| {
+                            let t = &self.transitions[i];
+                            t.scope == *scope && t.user == *user && t.online == *online
+                        })
+            });
+        let carried: Vec<usize> = if let Some(earlier) = replayed {
+            // The kept reply of a call that ran already: nothing new in the
+            // store; its transitions reach the node this time.
+            let earlier = earlier.clone();
+            for &i in &earlier {
+                self.transitions[i].lost = lost;
+            }
+            earlier
+        } else {
+            let first = self.transitions.len();
+            self.transitions
+                .extend(made.into_iter().map(|(scope, user, online)| Transition {
                     scope,
                     user,
                     online,
                     node,
                     lost,
-                }),
-        );
+                }));
+            let carried: Vec<usize> = (first..self.transitions.len()).collect();
+            if let Some(call) = call {
+                self.calls.entry(call).or_insert_with(|| carried.clone());
+            }
+            carried
+        };
         if lost {
             reply = Reply::error("connection lost");
         }
@@ -237,7 +291,6 @@ impl Cluster {
                 self.input(node, input).expect("reply accepted");
             }
             NodeState::Paused => {
-                let carried = (first..self.transitions.len()).collect();
                 self.nodes[node].inbox.push_back((input, carried));
             }
             NodeState::Crashed => {}
@@ -288,6 +341,7 @@ impl Cluster {
     pub fn pause(&mut self, node: usize) {
         if self.nodes[node].state == NodeState::Running {
             self.nodes[node].state = NodeState::Paused;
+            self.nodes[node].was_paused = true;
         }
     }
 
