@@ -216,6 +216,10 @@ async fn fault_12_load_storms_kill_and_pause() {
         .iter()
         .any(|e| matches!(e, Event::Fenced { .. }));
     figure("f12", "paused_node_fenced", fenced);
+    assert!(
+        fenced,
+        "the node paused past its TTL was reaped, so fenced on waking"
+    );
     for p in procs.iter_mut().take(2) {
         blocking(|| p.shutdown(Duration::from_secs(30)));
     }
