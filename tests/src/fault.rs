@@ -338,3 +338,56 @@ pub async fn wait_event(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Lease expiry (score in `{p}:live`) per node id, from a dump.
+pub fn leases(dump: &[DumpEntry], schema: &Schema) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for e in dump.iter().filter(|e| e.key == schema.live()) {
+        if let DumpValue::Zset(m) = &e.value {
+            for (inc, score) in m {
+                let node = split_incarnation(inc).map_or(inc.as_str(), |(n, _)| n);
+                out.insert(node.to_owned(), *score);
+            }
+        }
+    }
+    out
+}
+
+/// Waits until each of `nodes` has renewed its lease `times` times from
+/// now on (heartbeats Redis executed; a re-registered node's new lease
+/// counts too). A node's heartbeats go out one after the other, each after
+/// the reply to the one before was handled, so once its second renewal
+/// after now is seen every call it had in flight now has been answered
+/// and handled, and every event those replies cause has been emitted: a
+/// window "until every pending reply is in" has passed, observed rather
+/// than slept through. Returns how long it took.
+pub async fn heartbeats_seen(
+    urls: &[String],
+    schema: &Schema,
+    nodes: &[&str],
+    times: usize,
+    deadline: Duration,
+) -> Duration {
+    let start = Instant::now();
+    let mut last = leases(&dump_all(urls, schema).await, schema);
+    let mut seen: BTreeMap<&str, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+    loop {
+        let now = leases(&dump_all(urls, schema).await, schema);
+        for n in nodes {
+            if let Some(&s) = now.get(*n)
+                && last.get(*n).is_none_or(|&l| s > l)
+            {
+                *seen.get_mut(n).unwrap() += 1;
+                last.insert((*n).to_owned(), s);
+            }
+        }
+        if seen.values().all(|&k| k >= times) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "lease renewals within {deadline:?}: {seen:?} (want {times} each)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

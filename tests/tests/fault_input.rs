@@ -185,6 +185,8 @@ async fn fault_11_hostile_ids_and_corrupt_keyspace_on_real_redis() {
     open_in(&a, 200, 300, users).await;
     let ordinary = expected_of(&schema, [&range(0, 200)[..], &range(200, 300)[..]], users);
     converge(&urls, &schema, &ordinary, &[], Duration::from_secs(30)).await;
+    // The ordinary users' counters as Redis holds them before any hostile id.
+    let before_hostile = counters(&dump_all(&urls, &schema).await, &schema);
 
     // Ids that look like keys, tags, separators, other users, NUL.
     let long = "x".repeat(rollcall_core::MAX_ID_LEN);
@@ -236,26 +238,36 @@ async fn fault_11_hostile_ids_and_corrupt_keyspace_on_real_redis() {
         .and_then(|s| s.parse().ok())
         .unwrap();
     assert_eq!(dbsize, keys_all(&urls, &schema).await.len());
-    // The ordinary users' counters are exactly what they were.
+    // The ordinary users' counters are exactly what they were: every
+    // counter Redis held before the hostile ids, except the ones a hostile
+    // socket itself counts in (its scopes' socket counts, and user `u3`,
+    // which h5 shares), reads back unchanged from Redis. A hostile id that
+    // spelt its way into another user's field or another scope would show
+    // here.
+    let hostile_targets = expected_counters(&schema, &hostile);
     let now = counters(&dump_all(&urls, &schema).await, &schema);
-    for (k, v) in &ordinary {
-        let hostile_share = expected_counters(&schema, &hostile)
-            .get(k)
-            .copied()
-            .unwrap_or(0);
-        assert_eq!(
-            now.get(k).copied().unwrap_or(0) - hostile_share,
-            *v,
-            "{k:?}"
-        );
+    let mut unchanged = 0;
+    for (k, v) in &before_hostile {
+        if hostile_targets.contains_key(k) {
+            continue;
+        }
+        assert_eq!(now.get(k), Some(v), "ordinary counter {k:?} changed");
+        unchanged += 1;
     }
-    // Reads with hostile ids answer, or fail clearly.
+    assert!(
+        unchanged >= 100,
+        "only {unchanged} ordinary counters compared"
+    );
+    // Reads with hostile ids answer exactly; the refused 257-byte id is
+    // held by nobody.
     assert_eq!(a.user_sockets("u1:gu2").await.unwrap(), 1);
     assert_eq!(a.user_sockets("a\0b").await.unwrap(), 1);
-    let err = a.user_sockets(&too_long).await;
-    if let Err(e) = err {
-        assert!(!e.to_string().is_empty());
-    }
+    assert_eq!(a.user_sockets(&long).await.unwrap(), 1);
+    assert_eq!(
+        a.user_sockets(&too_long).await.unwrap(),
+        0,
+        "a refused id is counted nowhere"
+    );
 
     // Replies of the wrong shape: a key of the prefix holds the wrong type
     // (someone wrote over it). The scripts fail; the nodes report it, keep

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use rollcall_core::{Schema, Script};
 use rollcall_host::driver::Status;
-use rollcall_host::{Error, Event, Scope};
+use rollcall_host::{Error, Event, OfflineReason, Scope};
 use rollcall_tests::fault::{
     self, BEAT_MS, EventLog, REAP_MS, TTL_MS, blocking, close_in, converge, counters, dump_all,
-    expected_of, figure, keys_all, ms, open_in, range, wait_event,
+    expected_of, figure, heartbeats_seen, keys_all, ms, open_in, range, wait_event,
 };
 use rollcall_tests::{NodeArgs, NodeProc, Proxy, RedisServer, unique_prefix};
 use tokio::time::Instant;
@@ -173,6 +173,32 @@ async fn fault_06_redis_unreachable_writes_kept() {
     let errors = store_errors(&la.all()) - errors_before;
     assert!(errors > 0, "no error reported while Redis was stopped");
     figure("f06", "store_errors_while_stopped", errors);
+    // Nobody reaped, nobody fenced: checked once both nodes have renewed
+    // their leases twice more after Redis returned (every reply they were
+    // waiting for is in and handled by then; a reap or fence of either
+    // would have shown).
+    heartbeats_seen(&urls, &schema, &["a", "v"], 2, Duration::from_secs(10)).await;
+    let events: Vec<Event> = la.all().into_iter().chain(v.events()).collect();
+    let wrong: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::NodeReaped { .. }
+                    | Event::Fenced { .. }
+                    | Event::UserOffline {
+                        reason: OfflineReason::Reaped,
+                        ..
+                    }
+            )
+        })
+        .collect();
+    figure("f06", "reaped_or_fenced_events", wrong.len());
+    assert_eq!(
+        wrong,
+        Vec::<&Event>::new(),
+        "nobody is reaped or fenced while Redis is unreachable"
+    );
     assert!(v.alive());
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
@@ -296,6 +322,9 @@ async fn fault_13_debug_sleep_longer_than_ttl() {
     assert!(v.alive(), "the node process did not crash");
     assert_eq!(a.status(), Status::Running);
     assert_eq!(b.status(), Status::Running);
+    // Every reply the nodes were waiting for is in: two more lease
+    // renewals of each after the stall.
+    heartbeats_seen(&urls, &schema, &["a", "b", "v"], 2, Duration::from_secs(10)).await;
     let events: Vec<Event> = la
         .all()
         .into_iter()
@@ -312,6 +341,10 @@ async fn fault_13_debug_sleep_longer_than_ttl() {
         .count();
     figure("f13", "nodes_reaped_during_stall", reaped);
     figure("f13", "nodes_fenced_after_stall", fenced);
+    // The clock-stall rule shifts the leases by the stall: nobody's lease
+    // runs out, so nobody is reaped and nobody fenced.
+    assert_eq!(reaped, 0, "nodes reaped during the stall");
+    assert_eq!(fenced, 0, "nodes fenced after the stall");
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
@@ -348,10 +381,29 @@ async fn fault_14_disconnect_while_connect_write_held() {
     // Connects whose writes Redis holds, then their disconnects.
     open_in(&a, 100, 200, users).await;
     blocking(|| v.open(1_100, 1_200));
-    // Wait until a's connect write is in flight and held: plain reads
-    // still answer under a WRITE pause and show the old count.
+    // Wait until both connect writes are in Redis and held there: a
+    // client of each node blocked by the pause (CLIENT LIST flag `b`) on a
+    // script call carrying a write of 100 connects (its arguments, or the
+    // bytes queued behind a held heartbeat: a heartbeat alone is ~100
+    // bytes). Plain reads still answer under a WRITE pause: the count is
+    // still the old one.
+    blocking(|| {
+        rollcall_tests::eventually(
+            "both connect writes held by the pause",
+            Duration::from_millis(1_500),
+            || held_writes(&redis, 1_000) >= 2,
+        )
+    });
     let before = redis.command_string(&["HGET", &sockets_key, "sg"]);
-    assert_eq!(before.as_deref(), Some("200"), "the connect write is held");
+    assert!(
+        paused.elapsed() < Duration::from_millis(2_000),
+        "seen within the pause"
+    );
+    assert_eq!(
+        before.as_deref(),
+        Some("200"),
+        "the held connect writes are not applied"
+    );
     close_in(&a, 150, 200, users).await;
     blocking(|| v.close(1_150, 1_200));
     close_in(&a, 0, 10, users).await;
@@ -380,6 +432,27 @@ async fn fault_14_disconnect_while_connect_write_held() {
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
     assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+}
+
+/// How many clients Redis holds blocked by a pause (CLIENT LIST flag `b`)
+/// in a script call with at least `bytes` bytes of write behind it (the
+/// call's arguments plus what is queued unparsed after it).
+fn held_writes(redis: &RedisServer, bytes: u64) -> usize {
+    let list = redis
+        .command_string(&["CLIENT", "LIST"])
+        .unwrap_or_default();
+    list.lines()
+        .filter(|l| {
+            let get = |name: &str| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            };
+            let num = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            get("flags").is_some_and(|f| f.contains('b'))
+                && matches!(get("cmd"), Some("evalsha" | "eval"))
+                && num("argv-mem") + num("qbuf") >= bytes
+        })
+        .count()
 }
 
 /// INFO replication field `name` of `server`.
@@ -459,7 +532,9 @@ async fn fault_15_failover_loses_acknowledged_writes() {
 
     // The replica really misses acknowledged writes.
     let offset = |s: &RedisServer, f: &str| -> u64 {
-        repl_field(s, f).and_then(|v| v.parse().ok()).unwrap_or(0)
+        let v = repl_field(s, f).unwrap_or_else(|| panic!("INFO replication has no {f}"));
+        v.parse()
+            .unwrap_or_else(|e| panic!("INFO replication {f}:{v}: {e}"))
     };
     let (ours, theirs) = (
         offset(&primary, "master_repl_offset"),

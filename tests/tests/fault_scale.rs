@@ -8,8 +8,8 @@ use std::time::Duration;
 use rollcall_core::{Schema, Script};
 use rollcall_host::Event;
 use rollcall_tests::fault::{
-    self, EventLog, REAP_MS, TTL_MS, blocking, converge, expected_of, figure, keys_all, ms,
-    open_in, range, wait_event,
+    self, EventLog, TTL_MS, blocking, converge, expected_of, figure, keys_all, ms, open_in, range,
+    wait_event,
 };
 use rollcall_tests::{NodeArgs, NodeProc, RedisServer, unique_prefix};
 use tokio::time::Instant;
@@ -186,10 +186,29 @@ async fn fault_12_load_storms_kill_and_pause() {
     let at = |f: u64| start + Duration::from_millis(secs * 1_000 * f / 100);
     tokio::time::sleep_until(at(33)).await;
     blocking(|| procs[2].kill9());
-    // Half way: p2 pauses past its TTL.
+    // Half way: p2 pauses past its TTL, until p1 has reaped it: its lease
+    // gone from `{p}:live` (the fence; a lapsed lease nobody reaped yet
+    // would live on, and p1 may still be busy reaping p3 under the storm).
     tokio::time::sleep_until(at(50)).await;
     procs[1].stop();
-    tokio::time::sleep(Duration::from_millis(TTL_MS + 2 * REAP_MS)).await;
+    let stopped = Instant::now();
+    let live = schema.live();
+    blocking(|| {
+        rollcall_tests::eventually("p2 reaped while stopped", Duration::from_secs(60), || {
+            let Some(redis::Value::Array(incs)) = redis.command(&["ZRANGE", &live, "0", "-1"])
+            else {
+                return false;
+            };
+            !incs
+                .iter()
+                .any(|i| matches!(i, redis::Value::BulkString(b) if b.starts_with(b"p2/")))
+        })
+    });
+    figure("f12", "paused_until_reaped_ms", ms(stopped.elapsed()));
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(TTL_MS),
+        "reaped only after its lease ran out"
+    );
     procs[1].cont();
     let (mut bursts, mut inputs) = (0u64, 0u64);
     for p in procs.iter_mut().take(2) {
@@ -216,6 +235,10 @@ async fn fault_12_load_storms_kill_and_pause() {
         .iter()
         .any(|e| matches!(e, Event::Fenced { .. }));
     figure("f12", "paused_node_fenced", fenced);
+    assert!(
+        fenced,
+        "the node paused past its TTL was reaped, so fenced on waking"
+    );
     for p in procs.iter_mut().take(2) {
         blocking(|| p.shutdown(Duration::from_secs(30)));
     }

@@ -14,9 +14,25 @@ const { describe, test, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { waitFor, startRedis, startNode, connect, redisCli, startClients, requireRollcall } = require("./helpers");
 
-const { TIMINGS, SLACK_MS, figure, lines, truth, converge, openSockets, checkKeyspace, startNodes, teardown, eventsSince, wentOffline, liveUsers } = require("./fault-checks");
-/** Kill -9 of `victim` among `nodes`: survivors converge, one "reaped" offline per user. */
-async function killAndCheck(fault, state, victim, probes) {
+const {
+  TIMINGS,
+  SLACK_MS,
+  figure,
+  lines,
+  truth,
+  converge,
+  openSockets,
+  checkKeyspace,
+  startNodes,
+  teardown,
+  eventsSince,
+  wentOffline,
+  liveUsers,
+  heartbeatsSeen,
+} = require("./fault-checks");
+
+/** Kill -9 of `victim` among `nodes` (Redis on `port`, prefix `prefix`): survivors converge, one "reaped" offline per user. */
+async function killAndCheck(fault, state, victim, probes, port, prefix) {
   const survivors = state.nodes.filter((n) => n !== victim);
   const before = liveUsers(state.conns);
   const mark = Date.now();
@@ -31,11 +47,14 @@ async function killAndCheck(fault, state, victim, probes) {
   );
   const gone = wentOffline(state.conns, before);
   // Every offline event is in once the counts are right and the node reaped;
-  // wait until the expected number is in, then check there is no extra.
+  // wait until the expected number is in, then check there is no extra. A
+  // late duplicate would come from a reply still in flight: once every
+  // survivor has renewed its lease twice more, each has had every reply
+  // it was waiting for.
   await waitFor(() => eventsSince(survivors, mark, "disconnected").length >= gone.length, {
     what: `${gone.length} offline events`,
   });
-  await new Promise((r) => setTimeout(r, TIMINGS.reapMs)); // one more reap round: no late duplicates
+  await heartbeatsSeen(port, prefix, survivors);
   const offline = eventsSince(survivors, mark, "disconnected");
   assert.deepEqual(offline.map((e) => e.user).sort(), gone, "exactly one offline event per user the kill took offline");
   assert.deepEqual([...new Set(offline.map((e) => e.reason))], gone.length ? ["reaped"] : []);
@@ -74,7 +93,7 @@ describe("fault 1: kill -9 of a Node.js server with 2,000 sockets", () => {
     figure(1, "connected-and-counted-ms", Date.now() - began);
     figure(1, "counted-after-connect-ms", counted);
 
-    const { survivors, gone } = await killAndCheck(1, state, victim, probes);
+    const { survivors, gone } = await killAndCheck(1, state, victim, probes, redis.port, "f1");
     const onlyOnVictim = new Set(victimUsers.filter((u) => u && u.startsWith("v-")));
     assert.deepEqual(gone, [...onlyOnVictim].sort(), "the users only on the victim went offline");
     await waitFor(() => checkKeyspace(redis.port, "f1", survivors.map((n) => n.nodeId)), { what: "nothing left of the killed server" });
@@ -85,7 +104,7 @@ describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () 
   const state = { conns: [], nodes: [], redises: [] };
   after(() => teardown(state));
 
-  test("servers keep running, store errors reported, reads reject; counts right after, with the inputs of the outage", async () => {
+  test("servers keep running, store errors reported, reads reject; none reaped or fenced; counts right after, with the inputs of the outage", async () => {
     const redis = await startRedis();
     state.redises.push(redis);
     // A command timeout on the app's client (ioredis commandTimeout): without
@@ -132,8 +151,16 @@ describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () 
       await n.ask("ping");
     }
     await checkKeyspace(redis.port, "f6", state.nodes.map((n) => n.nodeId));
-    figure(6, "nodes-reaped", eventsSince(state.nodes, mark, "reaped").length);
-    figure(6, "fenced", eventsSince(state.nodes, mark, "fenced").length);
+    // Nobody reaped, nobody fenced: through two more heartbeats of every
+    // server after Redis returned (a reap or fence would be decided by then).
+    await heartbeatsSeen(redis.port, "f6", state.nodes);
+    const reaped = eventsSince(state.nodes, mark, "reaped");
+    const fenced = eventsSince(state.nodes, mark, "fenced");
+    figure(6, "nodes-reaped", reaped.length);
+    figure(6, "fenced", fenced.length);
+    assert.deepEqual(reaped, [], "no server reaped during the outage");
+    assert.deepEqual(eventsSince(state.nodes, mark, "disconnected").filter((e) => e.reason === "reaped"), [], "no user went offline by a reap");
+    assert.deepEqual(fenced, [], "no server fenced after the outage");
   });
 });
 
@@ -251,7 +278,9 @@ describe("fault 9: two applications (prefixes) on one Redis", () => {
     const took = await converge([appA[0]], connsA, probes, "app A reaped its dead server");
     figure(9, "reaped-ms", took);
     await waitFor(() => eventsSince([appA[0]], mark, "reaped").length === 1, { what: "A's node reaped event" });
-    await new Promise((r) => setTimeout(r, TIMINGS.reapMs)); // one more reap round
+    // Every reply A's survivor and B's servers were waiting for is in.
+    await heartbeatsSeen(redis.port, "iso", [appA[0]]);
+    await heartbeatsSeen(redis.port, "iso:x", appB);
     for (const n of appB) assert.deepEqual(await n.counts(probes), truth(connsB, probes), `app B server ${n.index} unchanged`);
     assert.deepEqual(eventsSince(appB, mark), [], "app B emitted nothing");
     await checkKeyspace(redis.port, "iso", [appA[0].nodeId]);
@@ -288,7 +317,7 @@ describe("fault 3: five servers, one killed, four reaping it at once", () => {
     await converge(state.nodes, state.conns, probes, "1,200 sockets counted", 60000);
 
     const mark = Date.now();
-    const { survivors } = await killAndCheck(3, state, victim, probes);
+    const { survivors } = await killAndCheck(3, state, victim, probes, redis.port, "f3");
     // Still exact through three more reap rounds (nothing subtracted twice).
     const watchUntil = Date.now() + 3 * TIMINGS.reapMs;
     while (Date.now() < watchUntil) {
