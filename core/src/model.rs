@@ -572,7 +572,10 @@ impl Call<'_> {
             return Ok(again);
         }
         let own = self.key(&format!("i:{inc}"));
-        let want = pairs(args, 5)?;
+        if self.ks.zcard(&own)? > int(args, 5, "max_write_fields")? as usize {
+            return self.reply("ROTATE", "");
+        }
+        let want = pairs(args, 6)?;
         let wanted: BTreeSet<&str> = want.iter().map(|(f, _)| *f).collect();
         let have: Vec<(String, i64)> = match self.ks.zset(&own)? {
             Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),

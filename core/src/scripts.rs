@@ -7,7 +7,7 @@
 //! |---|---|
 //! | register | stall_ms, node, ttl_ms, proposed k, replace (1: first registration or rotation: fence the node id's previous incarnation; 0: after FENCED)[, keep: k of the previous incarnation, left live (a rotation)] |
 //! | apply | stall_ms, incarnation, ttl_ms, version, call id, (field, delta)* |
-//! | reassert | stall_ms, incarnation, ttl_ms, new version, call id, (field, count)* |
+//! | reassert | stall_ms, incarnation, ttl_ms, new version, call id, max_write_fields (more in Redis: `ROTATE`), (field, count)* |
 //! | heartbeat | stall_ms, incarnation, ttl_ms, version, call id |
 //! | retire | stall_ms, incarnation |
 //! | reap | stall_ms, incarnation, slice, target or "", call id, lane (`w` for a target, else `r`) |

@@ -149,6 +149,10 @@ enum Write {
     Heartbeat,
     Retire,
     SelfReap,
+    /// Renew the lease of the earlier incarnation a rotation keeps (a
+    /// heartbeat whose version never matches: it renews, then says DRIFT),
+    /// so its users stay online however long the rotation takes.
+    RenewOld(u64),
     /// Retire an earlier incarnation of this node, left by a rotation.
     RetireOld(u64),
     /// Reap a slice of an earlier incarnation of this node.
@@ -255,6 +259,8 @@ pub struct Tracker {
     reap_again: Option<Pending<()>>,
     next_token: u64,
     heartbeat_due: Millis,
+    /// When the incarnation a rotation keeps is renewed next.
+    old_renew_due: Millis,
     reap_due: Millis,
     /// After a failed write, none is sent before this time.
     retry_at: Millis,
@@ -265,6 +271,9 @@ pub struct Tracker {
     /// The host's per-process nonce: registration numbers start above it,
     /// so an incarnation id is never used twice (see [`Tracker::with_nonce`]).
     nonce: u64,
+    /// The store said ROTATE: it holds more of this incarnation than a
+    /// re-assert may walk, so the next re-assert is a rotation.
+    must_rotate: bool,
     /// No registration of this process has been granted yet: the next one
     /// replaces (fences) an incarnation of the same node id left by an
     /// earlier process.
@@ -323,11 +332,13 @@ impl Tracker {
             reap_again: None,
             next_token: 1,
             heartbeat_due: 0,
+            old_renew_due: 0,
             reap_due: 0,
             retry_at: 0,
             inputs: 0,
             acked_inputs: 0,
             nonce,
+            must_rotate: false,
             first_registration: true,
         })
     }
@@ -435,6 +446,9 @@ impl Tracker {
             || !self.old.is_empty();
         if self.write.is_none() && wants_write {
             due = due.min(self.retry_at);
+        }
+        if self.phase == Phase::Live && self.old.iter().any(|o| !o.retired) {
+            due = due.min(self.old_renew_due);
         }
         if let Some(linger) = self.local.next_linger_deadline() {
             due = due.min(linger);
@@ -594,9 +608,12 @@ impl Tracker {
                         k: old,
                         retired: false,
                     });
+                    // Its last renewal was a call ago: renew it first.
+                    self.old_renew_due = now;
                 }
                 self.k = k;
                 self.first_registration = false;
+                self.must_rotate = false;
                 self.version = 0;
                 self.local.forget_committed();
                 self.needs_reassert = true;
@@ -621,9 +638,18 @@ impl Tracker {
             (Write::Apply(_) | Write::Reassert { .. } | Write::Heartbeat, "DRIFT") => {
                 self.needs_reassert = true;
             }
+            // Redis holds more of this incarnation than one call may walk:
+            // rotate (the kept one is retired and reaped in slices).
+            (Write::Reassert { .. }, "ROTATE") => {
+                self.needs_reassert = true;
+                self.must_rotate = true;
+            }
             (Write::Apply(_) | Write::Reassert { .. } | Write::Heartbeat, "FENCED") => {
                 self.fenced(pending.k, step);
             }
+            (Write::RenewOld(_), "DRIFT" | "OK") => {}
+            // Reaped by another node meanwhile (its lease had lapsed).
+            (Write::RenewOld(k), "FENCED") => self.old.retain(|o| o.k != k),
             (Write::Retire, "OK") => self.phase = Phase::Leaving,
             (Write::Retire, "GONE") => self.close(step),
             (Write::SelfReap, "SLICE") => {}
@@ -841,7 +867,11 @@ impl Tracker {
         };
         if !matches!(
             pending.what,
-            Write::Retire | Write::SelfReap | Write::RetireOld(_) | Write::ReapOld(_)
+            Write::Retire
+                | Write::SelfReap
+                | Write::RenewOld(_)
+                | Write::RetireOld(_)
+                | Write::ReapOld(_)
         ) {
             self.heartbeat_due = now.saturating_add(self.config.heartbeat_ms);
         }
@@ -857,7 +887,9 @@ impl Tracker {
             Phase::Unregistered => Write::Register { keep: None },
             Phase::Retiring => Write::Retire,
             Phase::Leaving => self.old_write().unwrap_or(Write::SelfReap),
-            Phase::Live if self.needs_reassert && self.local.field_count() <= max => {
+            Phase::Live
+                if self.needs_reassert && self.local.field_count() <= max && !self.must_rotate =>
+            {
                 self.fresh = false;
                 let (fields, snapshot) = self
                     .local
@@ -885,19 +917,39 @@ impl Tracker {
                     self.needs_reassert = false;
                     self.local.mark_all_dirty();
                 }
+                // While the new share is still being written (after that,
+                // the kept one is retired at once).
+                if now >= self.old_renew_due
+                    && self.local.has_dirty()
+                    && let Some(kept) = self.old.iter().find(|o| !o.retired)
+                {
+                    // Every half TTL, not every heartbeat: the lane's other
+                    // calls (the new share) go between, however slow.
+                    self.old_renew_due = now.saturating_add(self.config.ttl_ms / 2);
+                    return Some((Write::RenewOld(kept.k), Vec::new()));
+                }
                 let (fields, deltas): (Vec<String>, Vec<(Key, i64)>) = self
                     .local
                     .take_deltas(max)
                     .into_iter()
                     .map(|(f, k, d)| (f, (k, d)))
                     .unzip();
+                // The lease was last renewed a heartbeat before it is due.
+                let renewed_at = self.heartbeat_due.saturating_sub(self.config.heartbeat_ms);
+                let urgent = now >= renewed_at.saturating_add(self.config.ttl_ms / 2);
                 if !deltas.is_empty() {
                     self.fresh = false;
                     return Some((Write::Apply(deltas), fields));
+                } else if now >= self.heartbeat_due && (urgent || self.old.is_empty()) {
+                    Write::Heartbeat
+                } else if let Some(old) = self.old_write() {
+                    // Retiring what a rotation left goes before a heartbeat
+                    // that can wait: on a slow lane it would never go.
+                    old
                 } else if now >= self.heartbeat_due {
                     Write::Heartbeat
                 } else {
-                    self.old_write()?
+                    return None;
                 }
             }
         };
@@ -956,8 +1008,15 @@ impl Tracker {
                 args
             }
             Write::Reassert { snapshot, version } => {
-                let mut args = Vec::with_capacity(5 + 2 * snapshot.len());
-                args.extend([self.stall(), inc, ttl, version.to_string(), id]);
+                let mut args = Vec::with_capacity(6 + 2 * snapshot.len());
+                args.extend([
+                    self.stall(),
+                    inc,
+                    ttl,
+                    version.to_string(),
+                    id,
+                    self.config.max_write_fields.to_string(),
+                ]);
                 debug_assert_eq!(fields.len(), snapshot.len());
                 for (field, (_, n)) in fields.into_iter().zip(snapshot) {
                     args.push(field);
@@ -974,6 +1033,14 @@ impl Tracker {
                 inc,
                 id,
                 "w".to_owned(),
+            ],
+            // No version matches "": the lease is renewed, the reply DRIFT.
+            Write::RenewOld(k) => vec![
+                self.stall(),
+                incarnation(&self.node, *k),
+                ttl,
+                String::new(),
+                id,
             ],
             Write::RetireOld(k) => vec![self.stall(), incarnation(&self.node, *k)],
             Write::ReapOld(k) => vec![
@@ -1003,6 +1070,7 @@ fn has_call_id(write: &Write) -> bool {
             | Write::Reassert { .. }
             | Write::Heartbeat
             | Write::SelfReap
+            | Write::RenewOld(_)
             | Write::ReapOld(_)
     )
 }
@@ -1012,7 +1080,7 @@ fn script_of(write: &Write) -> Script {
         Write::Register { .. } => Script::Register,
         Write::Apply(_) => Script::Apply,
         Write::Reassert { .. } => Script::Reassert,
-        Write::Heartbeat => Script::Heartbeat,
+        Write::Heartbeat | Write::RenewOld(_) => Script::Heartbeat,
         Write::Retire | Write::RetireOld(_) => Script::Retire,
         Write::SelfReap | Write::ReapOld(_) => Script::Reap,
     }

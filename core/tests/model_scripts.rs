@@ -40,8 +40,22 @@ impl Store {
     fn call_as(&mut self, now: u64, script: Script, args: &[&str], id: &str) -> Reply {
         let mut args: Vec<String> = args.iter().map(|a| s(a)).collect();
         match script {
-            Script::Apply | Script::Reassert | Script::Heartbeat if args.len() >= 4 => {
+            Script::Apply | Script::Heartbeat if args.len() >= 4 => {
                 args.insert(4, s(id));
+            }
+            // And max_write_fields: the default, unless the test gives it
+            // (`max=N` as the 5th argument).
+            Script::Reassert if args.len() >= 4 => {
+                let max = match args.get(4).and_then(|a| a.strip_prefix("max=")) {
+                    Some(n) => {
+                        let n = n.to_owned();
+                        args.remove(4);
+                        n
+                    }
+                    None => s("2000"),
+                };
+                args.insert(4, s(id));
+                args.insert(5, max);
             }
             Script::Reap if args.len() == 4 => {
                 let lane = if args[3].is_empty() { "r" } else { "w" };
@@ -558,4 +572,40 @@ fn items_status(reply: &Reply) -> &str {
         Reply::Array(items) => items[0].as_str().unwrap(),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_reassert_does_not_walk_a_share_larger_than_max_write_fields() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let (status, _, _) = st.apply(
+        1_001,
+        &a,
+        "0",
+        &[("u1:gann", 1), ("u1:gbob", 1), ("u1:gcat", 1), ("sg", 3)],
+    );
+    assert_eq!(status, "OK");
+    let before = st.ks.dump();
+    // Four fields in Redis, at most three a call: ROTATE, nothing written.
+    let (status, _, on, off) = st.status(
+        1_002,
+        Script::Reassert,
+        &[HB, &a, TTL, "5", "max=3", "sg", "1"],
+    );
+    assert_eq!((status.as_str(), on.len(), off.len()), ("ROTATE", 0, 0));
+    let without_times = |d: Vec<rollcall_core::model::DumpEntry>| -> Vec<_> {
+        d.into_iter()
+            .filter(|e| {
+                !e.key.ends_with("live") && !e.key.ends_with("clock") && !e.key.contains(":o:")
+            })
+            .collect()
+    };
+    assert_eq!(without_times(st.ks.dump()), without_times(before));
+    // Four at most: walked.
+    let (status, _, _, off) = st.status(
+        1_003,
+        Script::Reassert,
+        &[HB, &a, TTL, "5", "max=4", "sg", "1"],
+    );
+    assert_eq!((status.as_str(), off.len()), ("OK", 3));
 }

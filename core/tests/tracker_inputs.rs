@@ -35,6 +35,9 @@ struct Solo {
     calls: Vec<Script>,
     /// The most (field, count) pairs one apply or re-assert carried.
     widest: usize,
+    /// The most fields one apply or re-assert could touch: its pairs, plus,
+    /// for a re-assert, what Redis held of the incarnation.
+    touched: usize,
 }
 
 impl Solo {
@@ -46,6 +49,7 @@ impl Solo {
             events: Vec::new(),
             calls: Vec::new(),
             widest: 0,
+            touched: 0,
         };
         s.feed(Input::Tick).unwrap();
         s
@@ -61,10 +65,29 @@ impl Solo {
         self.events.extend(step.events);
         for op in step.ops {
             self.calls.push(op.script);
-            if matches!(op.script, Script::Apply | Script::Reassert) {
-                self.widest = self.widest.max((op.args.len() - 4) / 2);
+            // Apply: 5 arguments before the pairs; re-assert: 6.
+            if op.script == Script::Apply {
+                let pairs = (op.args.len() - 5) / 2;
+                self.widest = self.widest.max(pairs);
+                self.touched = self.touched.max(pairs);
             }
+            let held = match self.ks.get(&format!("{{rollcall}}:i:{}", op.args[1])) {
+                Some(rollcall_core::model::Value::ZSet(z)) => z.len(),
+                _ => 0,
+            };
             let reply = self.ks.run(self.now, &op);
+            // A re-assert walks what Redis held, unless it refused (ROTATE).
+            let walked = match &reply {
+                Reply::Array(items) => items[0].as_str() != Some("ROTATE"),
+                _ => false,
+            };
+            if op.script == Script::Reassert {
+                let pairs = (op.args.len() - 6) / 2;
+                self.widest = self.widest.max(pairs);
+                if walked {
+                    self.touched = self.touched.max(pairs + held);
+                }
+            }
             let next = self
                 .t
                 .handle(
@@ -510,6 +533,20 @@ fn a_small_state_still_reasserts_in_one_call() {
 
 #[test]
 fn a_large_reassert_rotates_without_any_user_going_offline() {
+    rotation_keeps_every_user_online(0);
+}
+
+/// Each call takes 150 ms (the lane waits for the other calls queued at
+/// Redis too): the rotation (about 10 applies) outlasts the TTL (2 s), so
+/// the incarnation it keeps must be renewed meanwhile.
+#[test]
+fn a_rotation_longer_than_the_ttl_renews_what_it_keeps() {
+    rotation_keeps_every_user_online(150);
+}
+
+/// A drift makes node `a` re-assert more than one call may carry: it
+/// rotates. `call_ms`: how long each call takes.
+fn rotation_keeps_every_user_online(call_ms: u64) {
     let mut c = Cluster::new(small_writes(3));
     let a = c.add_node("a");
     let b = c.add_node("b");
@@ -544,11 +581,39 @@ fn a_large_reassert_rotates_without_any_user_going_offline() {
     c.now += c.config.heartbeat_ms;
     c.input(a, Input::Tick).unwrap();
     let mut most = 0;
+    let mut steps = 0;
+    let started = c.now;
     loop {
         for u in &users {
             let n = c.store.hash_get("{rollcall}:u:g", u);
             assert!(n.is_some(), "{u} went offline during the rotation");
             most = most.max(n.unwrap());
+        }
+        if call_ms > 0 {
+            // Ticks never stop: done once the old incarnation is gone.
+            let schema = c.schema();
+            if c.tracker(a).incarnation().as_ref() != Some(&first)
+                && c.store.get(&schema.own(&first)).is_none()
+                && c.store.get(&schema.dead()).is_none()
+            {
+                c.settle();
+                assert!(
+                    c.now - started > c.config.ttl_ms,
+                    "the rotation took {} ms, not longer than the TTL",
+                    c.now - started
+                );
+                break;
+            }
+            steps += 1;
+            assert!(steps < 10_000, "the rotation never finished");
+            // Time passes during each call; both nodes tick when due
+            // (b's reaps would take a's kept incarnation once it lapsed).
+            c.now += call_ms;
+            for n in [a, b] {
+                if c.tracker(n).next_tick().is_some_and(|t| t <= c.now) {
+                    c.input(n, Input::Tick).unwrap();
+                }
+            }
         }
         if !c.deliver() {
             break;
@@ -582,4 +647,66 @@ fn a_large_reassert_rotates_without_any_user_going_offline() {
     c.advance(5_000);
     assert_eq!(c.store.hash_get("{rollcall}:count", "sg"), Some(10));
     assert_eq!(c.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_reassert_after_drift_rotates_instead_of_walking_a_large_share() {
+    let mut s = Solo::new(Config {
+        grace_ms: 0,
+        ..small_writes(3)
+    });
+    for i in 0..10 {
+        s.feed(connect(&format!("s{i}"), Some(&format!("u{i}"))))
+            .unwrap();
+    }
+    let held = s.t.local_fields().len();
+    assert!(held > 6, "{held} fields");
+    // Every client of the node drops, then Redis loses those writes (a
+    // failover onto a replica that lagged): it holds the node's whole old
+    // share, under an older version, and the node holds nothing.
+    let before = s.ks.clone();
+    for i in 0..10 {
+        s.feed(Input::Disconnect {
+            sid: format!("s{i}"),
+        })
+        .unwrap();
+    }
+    s.ks = before;
+    s.events.clear();
+    let calls = s.calls.len();
+    for _ in 0..60 {
+        s.now += 250;
+        s.feed(Input::Tick).unwrap();
+    }
+    // The re-assert found more in Redis than it may walk: a rotation, and
+    // the old share reaped in slices, so no call touched more than 2 x 3.
+    assert!(
+        s.calls[calls..].contains(&Script::Register),
+        "{:?}",
+        &s.calls[calls..]
+    );
+    assert!(s.touched <= 6, "a call touched {} fields", s.touched);
+    assert_eq!(s.t.local_fields(), Vec::<(String, u32)>::new());
+    let dump = s.ks.dump();
+    assert_eq!(
+        rollcall_core::invariants::check(&dump, &rollcall_core::Schema::new("rollcall")),
+        Vec::<String>::new()
+    );
+    assert!(
+        !dump
+            .iter()
+            .any(|e| e.key.contains(":u:") || e.key.ends_with(":count")),
+        "every counter gone: {dump:?}"
+    );
+    // Each of the users Redis still had went offline once more (the
+    // failover brought them back; the reap of the old share reports them).
+    for i in 0..10 {
+        let user = format!("u{i}");
+        let offline = s
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::UserOffline { scope: Scope::Global, user: u, .. } if *u == user))
+            .count();
+        assert_eq!(offline, 1, "{user}");
+    }
 }

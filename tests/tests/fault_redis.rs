@@ -381,17 +381,19 @@ async fn fault_14_disconnect_while_connect_write_held() {
     // Connects whose writes Redis holds, then their disconnects.
     open_in(&a, 100, 200, users).await;
     blocking(|| v.open(1_100, 1_200));
-    // Wait until both connect writes are in Redis and held there: a
-    // client of each node blocked by the pause (CLIENT LIST flag `b`) on a
-    // script call carrying a write of 100 connects (its arguments, or the
-    // bytes queued behind a held heartbeat: a heartbeat alone is ~100
-    // bytes). Plain reads still answer under a WRITE pause: the count is
-    // still the old one.
+    // Wait until both nodes' writes are held by the pause: a client of
+    // each node blocked (CLIENT LIST flag `b`) on a script call. That call
+    // is the write of the 100 connects, or a call of the node's write lane
+    // sent before them (a heartbeat, or the same call sent again after its
+    // op timeout): the lane goes one call at a time, so the connects wait
+    // behind it in the node. Either way they cannot be applied before the
+    // pause ends; plain reads still answer under a WRITE pause, and the
+    // count is still the old one.
     blocking(|| {
         rollcall_tests::eventually(
-            "both connect writes held by the pause",
+            "both nodes' writes held by the pause",
             Duration::from_millis(1_500),
-            || held_writes(&redis, 1_000) >= 2,
+            || held_writes(&redis, 1) >= 2,
         )
     });
     let before = redis.command_string(&["HGET", &sockets_key, "sg"]);

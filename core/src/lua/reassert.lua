@@ -1,6 +1,10 @@
 -- reassert: ARGV = stall_ms, incarnation, ttl_ms, new version, call id,
--- then field, count pairs: the node's whole local truth. Sets its share to exactly that
--- and moves the cluster-wide counters by the difference.
+-- max_write_fields, then field, count pairs: the node's whole local truth.
+-- Sets its share to exactly that and moves the cluster-wide counters by the
+-- difference. A share in Redis larger than max_write_fields (the node lost
+-- track of it: say its clients dropped while its writes failed) is not
+-- walked: ROTATE, and the node moves to a new incarnation and has this one
+-- reaped in slices, so no call touches more than 2 x max_write_fields fields.
 local now = clock(tonumber(ARGV[1]))
 local inc = ARGV[2]
 if not renew(now, inc, tonumber(ARGV[3])) then
@@ -11,12 +15,15 @@ if again then
   return again
 end
 local own = base .. 'i:' .. inc
+if redis.call('ZCARD', own) > tonumber(ARGV[6]) then
+  return reply('ROTATE', '')
+end
 local want = {}
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   want[ARGV[i]] = true
 end
 local have = redis.call('ZRANGE', own, 0, -1, 'WITHSCORES')
-local bad = check_types(have, 1, 2) or check_types(ARGV, 6, 2)
+local bad = check_types(have, 1, 2) or check_types(ARGV, 7, 2)
 if bad then
   return bad
 end
@@ -26,7 +33,7 @@ for i = 1, #have, 2 do
     note(have[i], move(own, have[i], -tonumber(have[i + 1])))
   end
 end
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local cur = tonumber(redis.call('ZSCORE', own, ARGV[i])) or 0
   note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1]) - cur))
 end
