@@ -39,9 +39,9 @@ export interface PresenceOptions {
   userId?: (socket: SocketLike) => string | number | null | undefined;
   /** Key prefix (the Redis Cluster hash tag); no `{` or `}`. Default "rollcall". */
   prefix?: string;
-  /** A server that stops renewing its lease for this long is reaped. Default 10000; at least 2 * heartbeatMs. */
+  /** A server that stops renewing its lease for this long is reaped. Default 10000; at least 3 * heartbeatMs (a heartbeat of margin after a Redis stall). */
   ttlMs?: number;
-  /** Lease renewal interval. Default 5000. */
+  /** Lease renewal interval. Default 3000. */
   heartbeatMs?: number;
   /** How often each server looks for dead servers to reap. Default 5000. */
   reapMs?: number;

@@ -16,7 +16,10 @@ pub struct Config {
     pub prefix: String,
     /// How long a node's lease lasts without a write or heartbeat.
     pub ttl_ms: Millis,
-    /// How often an idle node renews its lease. At most `ttl_ms / 2`.
+    /// How often an idle node renews its lease. At most `ttl_ms / 3`: after
+    /// a Redis stall the leases move forward by the stall minus one
+    /// heartbeat, so a lease needs a heartbeat of margin beyond the renewal
+    /// it waits for.
     pub heartbeat_ms: Millis,
     /// How often a node looks for dead nodes to reap.
     pub reap_ms: Millis,
@@ -49,7 +52,7 @@ impl Default for Config {
         Config {
             prefix: "rollcall".to_owned(),
             ttl_ms: 10_000,
-            heartbeat_ms: 5_000,
+            heartbeat_ms: 3_000,
             reap_ms: 5_000,
             grace_ms: 0,
             reap_slice: 1_000,
@@ -121,12 +124,14 @@ impl Config {
                 );
             }
         }
-        if self.ttl_ms < 2 * self.heartbeat_ms {
+        // Three heartbeats: the renewal a lease waits for, one late
+        // heartbeat, and the one the stall rule takes off its shift.
+        if self.ttl_ms < 3 * self.heartbeat_ms {
             return bad(
                 "ttl_ms",
                 true,
                 format!(
-                    "must be at least twice heartbeat_ms ({}), got {}: one late heartbeat would get a healthy node reaped",
+                    "must be at least three times heartbeat_ms ({}), got {}: after a Redis stall a healthy node's lease would lapse with one late heartbeat",
                     self.heartbeat_ms, self.ttl_ms
                 ),
             );
@@ -159,15 +164,20 @@ mod tests {
     }
 
     #[test]
-    fn ttl_must_cover_two_heartbeats() {
+    fn ttl_must_cover_three_heartbeats() {
         let c = Config {
-            ttl_ms: 9_999,
+            ttl_ms: 8_999,
             ..Config::default()
         };
         let e = c.validate().unwrap_err();
         assert_eq!(e.option, "ttl_ms");
         assert!(e.out_of_range);
-        assert!(e.message.contains("twice"));
+        assert!(e.message.contains("three times"), "{}", e.message);
+        let at_least = Config {
+            ttl_ms: 9_000,
+            ..Config::default()
+        };
+        assert_eq!(at_least.validate(), Ok(()));
     }
 
     #[test]

@@ -355,14 +355,16 @@ impl Call<'_> {
         if let Some(last) = last
             && now - last > stall_ms
         {
-            let shift = now - last - stall_ms;
-            let leases: Vec<(String, i64)> = match self.ks.zset(&live)? {
-                Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),
-                None => Vec::new(),
-            };
-            for (member, score) in leases {
-                self.ks.zadd(&live, &member, score + shift)?;
-            }
+            self.shift_leases(now - last - stall_ms)?;
+        }
+        // The clock went back (a failover or restore onto a host behind):
+        // leases move back with it.
+        if let Some(last) = last
+            && last - now > stall_ms
+        {
+            self.shift_leases(now - last)?;
+            self.ks.keys.insert(key, Value::Str(now.to_string()));
+            return Ok(now);
         }
         if let Some(last) = last
             && last >= now
@@ -374,6 +376,19 @@ impl Call<'_> {
             self.ks.keys.insert(key, Value::Str(now.to_string()));
         }
         Ok(now)
+    }
+
+    /// The prelude's `shift_leases`.
+    fn shift_leases(&mut self, shift: i64) -> Result<(), Failed> {
+        let live = self.live();
+        let leases: Vec<(String, i64)> = match self.ks.zset(&live)? {
+            Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),
+            None => Vec::new(),
+        };
+        for (member, score) in leases {
+            self.ks.zadd(&live, &member, score + shift)?;
+        }
+        Ok(())
     }
 
     fn target(&self, field: &str) -> Result<(String, String, bool), Failed> {
@@ -694,11 +709,14 @@ impl Call<'_> {
             None => Vec::new(),
         };
         self.check_types(fields.iter().map(|(f, _)| f.as_str()))?;
+        let fields_empty = fields.is_empty();
         for (field, count) in fields {
             let edge = self.mv(&own, &field, -count)?;
             self.note(&field, edge);
         }
-        if self.ks.keys.contains_key(&own) {
+        // A node reaping itself forgets its kept replies with DONE: its
+        // last slice answers SLICE, so DONE carries no transitions.
+        if self.ks.keys.contains_key(&own) || (target == me && !fields_empty) {
             return self.reply("SLICE", &target);
         }
         self.ks.zrem(&dead, &target)?;

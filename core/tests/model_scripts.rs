@@ -369,8 +369,12 @@ fn retire_then_self_reap_empties_the_keyspace() {
     st.apply(1_001, &a, "0", &[("c", 1), ("sg", 1), ("u1:gann", 1)]);
     let (status, _, _, _) = st.status(1_002, Script::Retire, &[HB, &a]);
     assert_eq!(status, "OK");
+    // The last slice says SLICE (its reply is kept for a retry); the call
+    // after it, with nothing left to move, says DONE and leaves nothing.
     let (status, _, _, off) = st.status(1_003, Script::Reap, &[HB, &a, "1000", &a]);
-    assert_eq!((status.as_str(), off), ("DONE", vec![s("u1:gann")]));
+    assert_eq!((status.as_str(), off), ("SLICE", vec![s("u1:gann")]));
+    let (status, _, on, off) = st.status(1_003, Script::Reap, &[HB, &a, "1000", &a]);
+    assert_eq!((status.as_str(), on.len(), off.len()), ("DONE", 0, 0));
     assert!(st.ks.is_empty(), "{:?}", st.ks.dump());
     let (status, _, _, _) = st.status(1_004, Script::Retire, &[HB, &a]);
     assert_eq!(status, "GONE");
@@ -608,4 +612,43 @@ fn a_reassert_does_not_walk_a_share_larger_than_max_write_fields() {
         &[HB, &a, TTL, "5", "max=4", "sg", "1"],
     );
     assert_eq!((status.as_str(), off.len()), ("OK", 3));
+}
+
+#[test]
+fn a_clock_that_goes_back_moves_the_leases_back_and_reaping_goes_on() {
+    let mut st = Store::new();
+    // An hour in: a and b register, b then dies.
+    let hour = 3_600_000;
+    let a = st.register(hour, "a", "1");
+    let b = st.register(hour, "b", "1");
+    st.apply(hour + 1, &b, "0", &[("u1:gbob", 1)]);
+    // Redis fails over onto a host whose clock is an hour behind.
+    let mut now = 1_000;
+    let (status, _, _, _) = st.status(now, Script::Heartbeat, &[HB, &a, TTL, "0"]);
+    assert_eq!(status, "OK");
+    assert_eq!(
+        st.zscore("live", &a),
+        Some(now as i64 + 2_000),
+        "renewed on the new clock"
+    );
+    let lease_b = st.zscore("live", &b).unwrap();
+    assert!(
+        (2_000..=3_001).contains(&lease_b),
+        "b keeps what it had left ({lease_b})"
+    );
+    // a lives on; b is reaped once its lease has passed on the new clock.
+    let mut reaped = None;
+    while now < 6_000 {
+        now += 400;
+        st.status(now, Script::Heartbeat, &[HB, &a, TTL, "0"]);
+        let (status, _, _, off) = st.status(now, Script::Reap, &[HB, &a, "10", ""]);
+        if status == "DONE" {
+            assert_eq!(off, vec![s("u1:gbob")]);
+            reaped = Some(now);
+            break;
+        }
+    }
+    let at = reaped.expect("b was never reaped: reaping waits for the old clock");
+    assert!(at <= 1_000 + 2_000 + 800, "reaped at {at}");
+    assert_eq!(st.zscore("live", &a), Some(at as i64 + 2_000));
 }

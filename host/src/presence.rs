@@ -68,7 +68,7 @@ impl Builder {
         self
     }
 
-    /// How often an idle node renews its lease (at most `ttl / 2`).
+    /// How often an idle node renews its lease (at most `ttl / 3`).
     pub fn heartbeat(mut self, every: Duration) -> Builder {
         self.config.heartbeat_ms = ms(every);
         self

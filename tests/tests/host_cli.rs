@@ -85,7 +85,7 @@ fn help_and_bad_flags() {
     assert!(err.contains("--redis"), "{err}");
     let (code, _, err) = rollcall(&["demo", "--ttl-ms", "100", "--heartbeat-ms", "80"]);
     assert_eq!(code, 2);
-    assert!(err.contains("twice"), "{err}");
+    assert!(err.contains("three times"), "{err}");
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub struct Args {
     /// Node lease, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     ttl_ms: u64,
-    /// Heartbeat interval, in milliseconds (at most half the lease).
+    /// Heartbeat interval, in milliseconds (at most a third of the lease).
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
     /// How often nodes look for dead nodes, in milliseconds.
@@ -255,12 +255,12 @@ pub async fn run(args: Args) -> ExitCode {
 }
 
 async fn demo(args: Args) -> Result<bool, Error> {
-    if args.ttl_ms < 2 * args.heartbeat_ms {
+    if args.ttl_ms < 3 * args.heartbeat_ms {
         return Err(Error::Config(rollcall_core::ConfigError {
             option: "ttl_ms",
             out_of_range: true,
             message: format!(
-                "--ttl-ms ({}) must be at least twice --heartbeat-ms ({})",
+                "--ttl-ms ({}) must be at least three times --heartbeat-ms ({})",
                 args.ttl_ms, args.heartbeat_ms
             ),
         }));

@@ -10,20 +10,32 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Advances the shared clock and returns now (never earlier than before).
--- When no script ran for longer than stall_ms, Redis itself was stalled (or
--- every node was gone): leases move forward by the excess, so a stall of
--- Redis cannot get healthy nodes reaped.
+-- Moves every lease by `shift` ms.
+local function shift_leases(shift)
+  local leases = redis.call('ZRANGE', live, 0, -1, 'WITHSCORES')
+  for i = 1, #leases, 2 do
+    redis.call('ZADD', live, tonumber(leases[i + 1]) + shift, leases[i])
+  end
+end
+
+-- Advances the shared clock and returns now (never earlier than before,
+-- within stall_ms). When no script ran for longer than stall_ms, Redis
+-- itself was stalled (or every node was gone): leases move forward by the
+-- excess, so a stall of Redis cannot get healthy nodes reaped. When the
+-- clock went back by more than stall_ms (a failover or a restore onto a
+-- host that is behind), leases move back with it and keep what they had
+-- left, so reaping goes on instead of waiting for the old time.
 local function clock(stall_ms)
   local now = now_ms()
   local key = base .. 'clock'
   local last = tonumber(redis.call('GET', key))
   if last and now - last > stall_ms then
-    local shift = now - last - stall_ms
-    local leases = redis.call('ZRANGE', live, 0, -1, 'WITHSCORES')
-    for i = 1, #leases, 2 do
-      redis.call('ZADD', live, tonumber(leases[i + 1]) + shift, leases[i])
-    end
+    shift_leases(now - last - stall_ms)
+  end
+  if last and last - now > stall_ms then
+    shift_leases(now - last)
+    redis.call('SET', key, now)
+    return now
   end
   if last and last >= now then
     return last

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const presence = await Presence.attach(io, {
     redis,
     userId: (socket) => socket.handshake.auth.userId,
-    prefix: "rollcall", ttlMs: 10000, heartbeatMs: 5000, reapMs: 5000, graceMs: 0,
+    prefix: "rollcall", ttlMs: 15000, heartbeatMs: 5000, reapMs: 5000, graceMs: 0,
   });
   await Presence.attach(io, { redis: new Redis(), userId: (socket) => socket.data.user?.id });
   await Presence.attach(io);
