@@ -91,6 +91,9 @@ async function checkKeyspace(port, prefix, liveNodeIds) {
     if (fixed.has(key)) continue;
     if (key.startsWith(`${base}i:`)) {
       assert.ok(incs.includes(key.slice(`${base}i:`.length)), `own share of gone incarnation: ${key}`);
+    } else if (key.startsWith(`${base}o:w:`) || key.startsWith(`${base}o:r:`)) {
+      // The kept reply of an incarnation's last write or reap call.
+      assert.ok(incs.includes(key.slice(`${base}o:w:`.length)), `kept reply of gone incarnation: ${key}`);
     } else {
       assert.ok(key.startsWith(`${base}u:`), `unknown key ${key}`);
       for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);

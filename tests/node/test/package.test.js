@@ -52,7 +52,10 @@ test("the tarball ships the wasm, the glue, the types and the replay bin, and no
   fs.accessSync(bin, fs.constants.X_OK);
   const size = fs.statSync(path.join(installed, "rollcall_wasm_bg.wasm")).size;
   console.log(`# shipped rollcall_wasm_bg.wasm: ${size} bytes`);
-  assert.ok(size < 512 * 1024, `the .wasm is ${size} bytes`);
+  // A guard against regressions, not the aim (issue 13: 200 KB, by
+  // splitting out the replay). Raised from 512 KiB when call ids, kept
+  // replies and the nonce grew the core by ~25 KB (540,073 bytes).
+  assert.ok(size < 560 * 1024, `the .wasm is ${size} bytes`);
 });
 
 test("the TypeScript types check against a typical server", () => {
