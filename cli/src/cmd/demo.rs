@@ -255,16 +255,15 @@ pub async fn run(args: Args) -> ExitCode {
 }
 
 async fn demo(args: Args) -> Result<bool, Error> {
-    if args.ttl_ms < 3 * args.heartbeat_ms {
-        return Err(Error::Config(rollcall_core::ConfigError {
-            option: "ttl_ms",
-            out_of_range: true,
-            message: format!(
-                "--ttl-ms ({}) must be at least three times --heartbeat-ms ({})",
-                args.ttl_ms, args.heartbeat_ms
-            ),
-        }));
+    // The core's rules for the timings, before anything starts.
+    rollcall_core::Config {
+        ttl_ms: args.ttl_ms,
+        heartbeat_ms: args.heartbeat_ms,
+        reap_ms: args.reap_ms,
+        ..rollcall_core::Config::default()
     }
+    .validate()
+    .map_err(Error::Config)?;
     let prefix = args
         .prefix
         .clone()

@@ -306,25 +306,18 @@ fn report(prefix: &str, schema: &Schema, entries: &[DumpEntry], now: i64) -> Rep
     }
     violations.extend(invariants::check(entries, schema));
     let mut scopes: BTreeMap<Scope, ScopeRow> = BTreeMap::new();
+    fn row(scopes: &mut BTreeMap<Scope, ScopeRow>, scope: Scope) -> &mut ScopeRow {
+        scopes.entry(scope.clone()).or_insert(ScopeRow {
+            scope,
+            sockets: 0,
+            users: 0,
+        })
+    }
     for (scope, n) in sockets {
-        scopes
-            .entry(scope.clone())
-            .or_insert(ScopeRow {
-                scope,
-                sockets: 0,
-                users: 0,
-            })
-            .sockets = n;
+        row(&mut scopes, scope).sockets = n;
     }
     for (scope, n) in users {
-        scopes
-            .entry(scope.clone())
-            .or_insert(ScopeRow {
-                scope,
-                sockets: 0,
-                users: 0,
-            })
-            .users = n;
+        row(&mut scopes, scope).users = n;
     }
     Report {
         prefix: prefix.to_owned(),
