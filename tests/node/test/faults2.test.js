@@ -28,6 +28,7 @@ const {
   eventsSince,
   wentOffline,
   liveUsers,
+  leases,
   heartbeatsSeen,
 } = require("./fault-checks");
 
@@ -104,32 +105,51 @@ describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () 
   const state = { conns: [], nodes: [], redises: [] };
   after(() => teardown(state));
 
-  test("servers keep running, store errors reported, reads reject; none reaped or fenced; counts right after, with the inputs of the outage", async () => {
+  test("servers keep running, store errors reported, reads reject; none reaped or fenced, a server back late included; counts right after, with the inputs of the outage", async () => {
     const redis = await startRedis();
     state.redises.push(redis);
+    // A heartbeat of 1 s: a lease keeps what it had at the stop less one
+    // heartbeat (the stall shift), so the late server below has about
+    // TTL - 2 heartbeats of margin when it comes back.
+    const timings = { ...TIMINGS, ttlMs: 3000, heartbeatMs: 1000, prefix: "f6" };
     // A command timeout on the app's client (ioredis commandTimeout): without
     // one, calls to a stopped Redis just wait (node-redis' default
     // commandOptions.timeout does not apply to sendCommand, which rollcall uses).
-    state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f6" }, { REDIS_COMMAND_TIMEOUT: "500" }, "ioredis");
+    const env = { REDIS_COMMAND_TIMEOUT: "500" };
+    const servers = await startNodes(3, redis.url, timings, env, "ioredis");
+    // A server with no sockets that is stopped with Redis and resumed a
+    // while after it: without the stall shift its lease has run out when
+    // Redis returns, and the others' first reap after their own renewal
+    // reaps it, every time.
+    const late = await startNode(3, { redisUrl: redis.url, timings, env, clientKind: "ioredis" });
+    state.nodes = [...servers, late];
     const probes = ["u-0", "u-1", "u-9", "nobody"];
-    for (const n of state.nodes) await openSockets(state.conns, n, ["u-0", "u-1", `u-${n.index + 2}`, undefined]);
+    for (const n of servers) await openSockets(state.conns, n, ["u-0", "u-1", `u-${n.index + 2}`, undefined]);
     await converge(state.nodes, state.conns, probes, "before the outage");
 
-    const outageMs = 3100; // longer than the TTL
+    const outageMs = timings.ttlMs + 600; // longer than the TTL
+    const lateMs = 1200; // the late server resumes this long after Redis (> reap interval + retry)
+    // Stop the late server right after its lease renewal ran, then Redis.
+    const renewed = (await leases(redis.port, "f6")).get(late.nodeId);
+    await waitFor(async () => assert.ok((await leases(redis.port, "f6")).get(late.nodeId) > renewed), {
+      interval: 5,
+      what: "a lease renewal of the late server",
+    });
+    late.child.kill("SIGSTOP");
     const mark = Date.now();
     redis.child.kill("SIGSTOP");
     try {
       // Inputs while Redis is unreachable: new sockets on every server, some old ones leave.
-      for (const n of state.nodes) await openSockets(state.conns, n, [`u-${n.index + 7}`, "u-0"]);
+      for (const n of servers) await openSockets(state.conns, n, [`u-${n.index + 7}`, "u-0"]);
       for (const c of state.conns.filter((c) => c.user === "u-1")) {
         c.socket.close();
         c.live = false;
       }
       // A read while down rejects (the client's command timeout), it does not hang or lie.
-      for (const n of state.nodes) {
+      for (const n of servers) {
         await assert.rejects(n.counts(probes), (e) => /server \d+: /.test(e.message) && !/did not answer/.test(e.message));
       }
-      await waitFor(() => state.nodes.every((n) => eventsSince([n], mark, "store_error").length > 0), {
+      await waitFor(() => servers.every((n) => eventsSince([n], mark, "store_error").length > 0), {
         what: "a store error on every server",
         timeout: outageMs,
       });
@@ -139,13 +159,19 @@ describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () 
       redis.child.kill("SIGCONT");
     }
     const resumed = Date.now();
+    try {
+      await new Promise((r) => setTimeout(r, lateMs)); // the late server's own delay
+    } finally {
+      late.child.kill("SIGCONT");
+    }
     figure(6, "outage-ms", resumed - mark);
-    const errors = eventsSince(state.nodes, mark, "store_error");
+    figure(6, "late-server-back-after-ms", Date.now() - resumed);
+    const errors = eventsSince(servers, mark, "store_error");
     figure(6, "store-errors-during-outage", errors.length);
     figure(6, "store-error-example", JSON.stringify(errors[0].message));
     const took = await converge(state.nodes, state.conns, probes, "after Redis returns");
     figure(6, "counts-right-after-resume-ms", took);
-    assert.ok(took <= TIMINGS.heartbeatMs + SLACK_MS, `counts right ${took} ms after Redis returned`);
+    assert.ok(took <= lateMs + timings.heartbeatMs + SLACK_MS, `counts right ${took} ms after Redis returned`);
     for (const n of state.nodes) {
       assert.ok(n.alive, `server ${n.index} alive`);
       await n.ask("ping");
@@ -158,7 +184,7 @@ describe("fault 6: Redis unreachable for a while (SIGSTOP of redis-server)", () 
     const fenced = eventsSince(state.nodes, mark, "fenced");
     figure(6, "nodes-reaped", reaped.length);
     figure(6, "fenced", fenced.length);
-    assert.deepEqual(reaped, [], "no server reaped during the outage");
+    assert.deepEqual(reaped, [], "no server reaped during the outage, the late one included");
     assert.deepEqual(eventsSince(state.nodes, mark, "disconnected").filter((e) => e.reason === "reaped"), [], "no user went offline by a reap");
     assert.deepEqual(fenced, [], "no server fenced after the outage");
   });

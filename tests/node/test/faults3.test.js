@@ -290,6 +290,9 @@ describe("fault 12: storms of connects and disconnects across 3 servers; one kil
     const secs = Number(process.env.ROLLCALL_LOAD_SECS || 25);
     const processes = 4;
     const target = Number(process.env.ROLLCALL_LOAD_SOCKETS || 8000) / processes;
+    // A storm lasts `secs`, and longer (up to three times) until it has
+    // opened this many: a loaded machine makes it slower, not smaller.
+    const minOpened = Math.round(target * processes * 0.75);
     const redis = await startRedis();
     state.redises.push(redis);
     state.nodes = await startNodes(3, redis.url, { ...TIMINGS, prefix: "f12" });
@@ -298,7 +301,7 @@ describe("fault 12: storms of connects and disconnects across 3 servers; one kil
     const urls = state.nodes.map((n) => n.url);
     const began = Date.now();
     const storms = Promise.all(
-      state.clients.map((c, i) => c.storm({ urls, secs, target, users: 3000, burst: 80, seed: 12000 + i })),
+      state.clients.map((c, i) => c.storm({ urls, secs, minOpened: minOpened / processes, target, users: 3000, burst: 80, seed: 12000 + i })),
     );
     // The faults, at 1/3 and 1/2 of the storms (their own timing).
     let killedAt;
@@ -312,7 +315,12 @@ describe("fault 12: storms of connects and disconnects across 3 servers; one kil
       paused.child.kill("SIGSTOP");
       pausedAt = Date.now() - began;
       try {
-        await new Promise((r) => setTimeout(r, TIMINGS.ttlMs + 1500)); // past the TTL
+        // Past the TTL: until a survivor has reaped it (not a fixed time,
+        // which a loaded machine can make too short).
+        await waitFor(() => assert.ok(eventsSince([state.nodes[0]], began, "reaped").some((e) => e.node === paused.nodeId)), {
+          timeout: 60000,
+          what: "a survivor reaped the paused server",
+        });
       } finally {
         paused.child.kill("SIGCONT");
         resumedAt = Date.now() - began;
@@ -336,7 +344,7 @@ describe("fault 12: storms of connects and disconnects across 3 servers; one kil
     }
     figure(12, "sockets-held-at-end", state.conns.length);
     figure(12, "target-held", target * processes);
-    assert.ok(sum("opened") >= 6000, `storms opened ${sum("opened")} sockets`);
+    assert.ok(sum("opened") >= minOpened, `storms opened ${sum("opened")} sockets, at least ${minOpened}`);
     const counts = (u) => state.conns.filter((c) => c.user === u).length;
     const users = [...liveUsers(state.conns)].sort((x, y) => counts(y) - counts(x));
     const probes = [users[0], users[1], users[users.length - 1], "u-2999", "nobody"].filter(Boolean);

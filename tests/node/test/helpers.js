@@ -300,7 +300,7 @@ async function startClients() {
     open: (url, users, concurrency = 50) => proc.ask("open", { url, users, concurrency }, 120000),
     close: () => proc.ask("close"),
     /** Storms of connects/disconnects (fixtures/clients.js "storm"); resolves the sockets held after. */
-    storm: (opts) => proc.ask("storm", opts, (opts.secs + 90) * 1000),
+    storm: (opts) => proc.ask("storm", opts, (3 * opts.secs + 90) * 1000),
     kill: () => child.kill("SIGKILL"),
   };
 }
