@@ -78,6 +78,18 @@ export interface PresenceOptions {
    * the trace must reproduce (`rollcall-replay TRACE --expect OUTPUT`).
    */
   traceOutput?: TraceTarget;
+  /**
+   * A prom-client `Registry`: this server's metrics (as `metrics()` gives
+   * them) are registered there and collected when it is scraped; they
+   * leave it on `close()`.
+   */
+  metricsRegistry?: MetricsRegistry;
+}
+
+/** What rollcall needs of a prom-client Registry. */
+export interface MetricsRegistry {
+  registerMetric(metric: object): void;
+  removeSingleMetric?(name: string): void;
 }
 
 /** A file path, or a writable stream that takes strings. */
@@ -157,6 +169,16 @@ export declare class Presence extends EventEmitter {
   isUserConnected(userId: string | number): Promise<boolean>;
   /** The user's sockets, over all namespaces and servers. */
   userSocketsCount(userId: string | number): Promise<number>;
+  /**
+   * This server's metrics in the Prometheus text format (version 0.0.4):
+   * rollcall_local_sockets, rollcall_local_users, rollcall_cluster_sockets,
+   * rollcall_cluster_users (gauges), rollcall_writes_total,
+   * rollcall_write_seconds (histogram), rollcall_reasserts_total,
+   * rollcall_reap_calls_total, rollcall_fenced_total,
+   * rollcall_reaped_nodes_total, rollcall_store_errors_total and
+   * rollcall_events_total{type}.
+   */
+  metrics(): Promise<string>;
   /**
    * Leaves the cluster cleanly: this server's share is removed and its users
    * go offline with reason "shutdown". Safe to call twice.

@@ -31,6 +31,7 @@ pub mod schema;
 pub mod scope;
 pub mod scripts;
 pub mod sim;
+pub mod stats;
 pub mod trace;
 pub mod tracker;
 
@@ -43,4 +44,5 @@ pub use query::{Answer, Query};
 pub use schema::{Field, Schema};
 pub use scope::Scope;
 pub use scripts::Script;
+pub use stats::Stats;
 pub use tracker::{Input, InputError, Step, Tracker};

@@ -666,6 +666,15 @@ impl Local {
         self.clients.len()
     }
 
+    /// Users with a socket here, in any namespace (lingering ones included).
+    pub fn user_count(&self) -> usize {
+        self.counters
+            .tallies
+            .iter()
+            .filter(|(k, t)| matches!(k.kind(), Kind::User(GLOBAL, _)) && t.desired() > 0)
+            .count()
+    }
+
     /// What this node contributes to one field (sockets still lingering in
     /// a grace period included).
     pub fn desired_of(&self, field: &Field) -> u32 {

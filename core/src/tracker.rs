@@ -12,6 +12,7 @@ use crate::op::{Millis, Op, Reply, Token};
 use crate::schema::{Field, Schema, incarnation, split_incarnation};
 use crate::scope::Scope;
 use crate::scripts::Script;
+use crate::stats::Stats;
 
 /// Everything a host tells a tracker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,6 +279,8 @@ pub struct Tracker {
     /// replaces (fences) an incarnation of the same node id left by an
     /// earlier process.
     first_registration: bool,
+    /// Totals for metrics.
+    stats: Stats,
 }
 
 impl Tracker {
@@ -340,6 +343,7 @@ impl Tracker {
             nonce,
             must_rotate: false,
             first_registration: true,
+            stats: Stats::default(),
         })
     }
 
@@ -373,6 +377,18 @@ impl Tracker {
     /// Sockets connected to this node.
     pub fn local_sockets(&self) -> usize {
         self.local.socket_count()
+    }
+
+    /// Distinct users with a socket on this node, in any namespace
+    /// (sockets lingering in a grace period included). Walks the node's
+    /// counters: for a metrics scrape, not for every event.
+    pub fn local_users(&self) -> usize {
+        self.local.user_count()
+    }
+
+    /// What this tracker has sent and emitted so far (for metrics).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// Low-level clients open on this node.
@@ -427,6 +443,8 @@ impl Tracker {
         self.local.expire_lingering(now);
         self.pump(now, &mut step);
         step.next_tick = self.next_tick();
+        self.stats
+            .count(step.ops.iter().map(|op| op.script), &step.events);
         Ok(step)
     }
 

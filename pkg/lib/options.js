@@ -30,6 +30,7 @@ const KNOWN = new Set([
   "opTimeoutMs",
   "trace",
   "traceOutput",
+  "metricsRegistry",
 ]);
 
 /** Core option name -> the JS option the user wrote. @type {Map<string, string>} */

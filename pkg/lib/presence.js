@@ -11,6 +11,7 @@ const os = require("node:os");
 const wasm = require("../rollcall_wasm.js");
 const { MAX_ID_BYTES, now, tooLong, message, warn } = require("./util.js");
 const { configOf, jsMessage, checkId, scopeOf } = require("./options.js");
+const metrics = require("./metrics.js");
 const { storeOf, exec } = require("./store.js");
 const { traceTargetOf, TraceSink, sameTarget } = require("./trace.js");
 const { Hooks } = require("./hooks.js");
@@ -90,6 +91,9 @@ class Presence extends EventEmitter {
   #dead = false; // the first registration failed: attach() rejected
   /** [trace sink, output sink | null] while recording @type {[TraceSink, TraceSink | null] | null} */
   #trace = null;
+  #latency = new metrics.WriteLatency();
+  /** The app's prom-client registry, while our metrics are in it. @type {any} */
+  #registry = null;
 
   /**
    * @param {any} io
@@ -122,6 +126,7 @@ class Presence extends EventEmitter {
     } else {
       nodeId = checkId(nodeId, "nodeId", true);
     }
+    const registry = metrics.registryOf(opts.metricsRegistry);
     const traceTarget = traceTargetOf(opts.trace, "trace");
     const outputTarget = traceTargetOf(opts.traceOutput, "traceOutput");
     if (outputTarget && !traceTarget) {
@@ -155,6 +160,15 @@ class Presence extends EventEmitter {
       }
       this.#t.record(outputTarget !== null);
       this.#trace = [sinks[0], output];
+    }
+    if (registry) {
+      try {
+        metrics.register(registry, () => this.#collect());
+      } catch (e) {
+        this.#t.free();
+        throw e;
+      }
+      this.#registry = registry;
     }
     this.#io = io;
     this.#hooks = new Hooks(
@@ -205,6 +219,7 @@ class Presence extends EventEmitter {
   close() {
     if (this.#closing) return this.#closing;
     this.#hooks.unhook();
+    this.#unregisterMetrics();
     const closing = new Promise((resolve, reject) => {
       this.#closed = /** @type {() => void} */ (resolve);
       this.#closeFailed = reject;
@@ -405,11 +420,13 @@ class Presence extends EventEmitter {
    */
   #run(op) {
     let answered = false;
+    const sent = WRITES.has(op.script) ? performance.now() : -1;
     /** @param {Reply} reply */
     const answer = (reply) => {
       if (answered) return;
       answered = true;
       clearTimeout(timer);
+      if (sent >= 0) this.#latency.observe((performance.now() - sent) / 1000);
       this.#reply(op, reply);
     };
     const timer = setTimeout(() => {
@@ -594,6 +611,51 @@ class Presence extends EventEmitter {
   }
 
   /**
+   * This server's metrics in the Prometheus text format (version 0.0.4):
+   * local and cluster-wide gauges, counters of writes, re-asserts, reaps,
+   * fences, store errors and events, and the write latency histogram.
+   * A cluster gauge whose read fails is left out, not reported as 0.
+   * @returns {Promise<string>}
+   */
+  async metrics() {
+    return metrics.render(await this.#collect());
+  }
+
+  /** @returns {Promise<import("./metrics.js").Family[]>} */
+  async #collect() {
+    if (this.#dead) throw new Error("rollcall: this server never joined the cluster");
+    /** @param {Promise<number>} p */
+    const orNull = (p) => p.catch(() => null);
+    const [clusterSockets, clusterUsers] = await Promise.all([
+      orNull(this.#read("sockets")),
+      orNull(this.#read("users")),
+    ]);
+    return metrics.families(
+      {
+        stats: JSON.parse(this.#t.stats()),
+        localSockets: this.#t.localSockets,
+        localUsers: this.#t.localUsers(),
+        clusterSockets,
+        clusterUsers,
+      },
+      this.#latency,
+    );
+  }
+
+  /** A closed server's metrics leave the app's registry. */
+  #unregisterMetrics() {
+    const registry = this.#registry;
+    this.#registry = null;
+    if (!registry || typeof registry.removeSingleMetric !== "function") return;
+    for (const { name } of metrics.families(
+      { stats: JSON.parse(this.#t.stats()), localSockets: 0, localUsers: 0, clusterSockets: null, clusterUsers: null },
+      this.#latency,
+    )) {
+      registry.removeSingleMetric(name);
+    }
+  }
+
+  /**
    * Low-level (engine.io) connections, cluster-wide.
    * @returns {Promise<number>}
    */
@@ -651,5 +713,8 @@ class Presence extends EventEmitter {
     return this.#read("user", undefined, undefined, user);
   }
 }
+
+/** The scripts of the write lane (timed for rollcall_write_seconds). */
+const WRITES = new Set(["register", "apply", "reassert", "heartbeat", "retire"]);
 
 module.exports = { Presence };

@@ -77,6 +77,18 @@ impl RawTracker {
         self.driver.tracker().local_sockets() as u32
     }
 
+    /// Distinct users with a socket on this node (walks its counters: for
+    /// a metrics scrape).
+    #[wasm_bindgen(js_name = localUsers)]
+    pub fn local_users(&self) -> u32 {
+        self.driver.tracker().local_users() as u32
+    }
+
+    /// What the tracker sent and emitted so far (`Stats`), as JSON.
+    pub fn stats(&self) -> String {
+        serde_json::to_string(self.driver.tracker().stats()).expect("stats serialise")
+    }
+
     /// Low-level clients open on this node.
     #[wasm_bindgen(getter, js_name = localClients)]
     pub fn local_clients(&self) -> u32 {

@@ -40,6 +40,7 @@ test("the tarball ships the wasm, the glue, the types and the replay bin, and no
   assert.deepEqual(fs.readdirSync(path.join(installed, "bin")), ["rollcall-replay.js"]);
   assert.deepEqual(fs.readdirSync(path.join(installed, "lib")).sort(), [
     "hooks.js",
+    "metrics.js",
     "options.js",
     "presence.js",
     "store.js",

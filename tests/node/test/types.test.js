@@ -122,10 +122,14 @@ async function events(p: Presence): Promise<void> {
   const args: PresenceEvents["user disconnected"] = ["ann", "shutdown"];
   void [n, args];
   // Every option, with its type.
+  const registry = new (class { registerMetric(_metric: object): void {} })();
   const all: Required<PresenceOptions> = {
     redis: null, userId: (s) => s.id, prefix: "p", ttlMs: 1, heartbeatMs: 1, reapMs: 1, graceMs: 1,
     reapSlice: 1, retryMs: 1, maxWriteFields: 1, opTimeoutMs: 1, nodeId: "n", trace: "t", traceOutput: "o",
+    metricsRegistry: registry,
   };
+  const text: Promise<string> = p.metrics();
+  void text;
   void all;
 }
 void [attach, asDeclared, none, R, events];
