@@ -44,5 +44,5 @@ pub use query::{Answer, Query};
 pub use schema::{Field, Schema};
 pub use scope::Scope;
 pub use scripts::Script;
-pub use stats::Stats;
+pub use stats::{METRICS, Metric, MetricKind, Stats, WRITE_SECONDS_BUCKETS};
 pub use tracker::{Input, InputError, Step, Tracker};

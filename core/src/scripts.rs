@@ -62,6 +62,12 @@ impl Script {
         }
     }
 
+    /// Whether the call runs on the write lane (it writes this node's own
+    /// share or lease): register, apply, reassert, heartbeat, retire.
+    pub fn is_write(self) -> bool {
+        !matches!(self, Script::Reap | Script::Read)
+    }
+
     /// The Lua source, as sent with `EVAL` / `SCRIPT LOAD`.
     pub fn source(self) -> &'static str {
         match self {

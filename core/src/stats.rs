@@ -37,18 +37,10 @@ impl Stats {
     /// Adds what one step sends and emits.
     pub(crate) fn count(&mut self, scripts: impl Iterator<Item = Script>, events: &[Event]) {
         for script in scripts {
-            match script {
-                Script::Register | Script::Apply | Script::Heartbeat | Script::Retire => {
-                    self.writes += 1
-                }
-                Script::Reassert => {
-                    self.writes += 1;
-                    self.reasserts += 1;
-                }
-                Script::Reap => self.reaps += 1,
-                // Reads are built by the host (Query), never by a step.
-                Script::Read => {}
-            }
+            // Reads are built by the host (Query), never by a step.
+            self.writes += u64::from(script.is_write());
+            self.reasserts += u64::from(script == Script::Reassert);
+            self.reaps += u64::from(script == Script::Reap);
         }
         for event in events {
             match event {
@@ -67,5 +59,134 @@ impl Stats {
                 _ => {}
             }
         }
+    }
+}
+
+/// The kind of a metric, as the Prometheus text format names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    /// A value that goes up and down.
+    Gauge,
+    /// A total that only grows (its name ends in `_total`).
+    Counter,
+    /// Round-trip times in buckets ([`WRITE_SECONDS_BUCKETS`]).
+    Histogram,
+}
+
+/// One metric every host exports: its name, its help text and its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Metric {
+    /// The metric's name (counters end in `_total`).
+    pub name: &'static str,
+    /// What it counts.
+    pub help: &'static str,
+    /// Gauge, counter or histogram.
+    pub kind: MetricKind,
+}
+
+const fn metric(name: &'static str, kind: MetricKind, help: &'static str) -> Metric {
+    Metric { name, help, kind }
+}
+
+/// Upper bounds (seconds) of `rollcall_write_seconds`, the round-trip time
+/// of the write calls a host sends (timed by the host: the core has no clock).
+pub const WRITE_SECONDS_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Every metric the hosts export, in the order they export them. The
+/// counters are [`Stats`]; the `rollcall_cluster_*` gauges are reads of the
+/// store, left out of a scrape when the read fails.
+pub const METRICS: [Metric; 12] = {
+    use MetricKind::{Counter, Gauge, Histogram};
+    [
+        metric(
+            "rollcall_local_sockets",
+            Gauge,
+            "Sockets connected to this server.",
+        ),
+        metric(
+            "rollcall_local_users",
+            Gauge,
+            "Distinct users with a socket on this server.",
+        ),
+        metric(
+            "rollcall_cluster_sockets",
+            Gauge,
+            "Sockets connected to every server of the cluster.",
+        ),
+        metric(
+            "rollcall_cluster_users",
+            Gauge,
+            "Distinct users online in the cluster.",
+        ),
+        metric(
+            "rollcall_writes_total",
+            Counter,
+            "Write calls sent to the store (register, apply, reassert, heartbeat, retire; retries included).",
+        ),
+        metric(
+            "rollcall_write_seconds",
+            Histogram,
+            "Round-trip time of the write calls sent to the store.",
+        ),
+        metric(
+            "rollcall_reasserts_total",
+            Counter,
+            "Re-assert calls: this server wrote its whole state again (after a drift, a fence, a failed call).",
+        ),
+        metric(
+            "rollcall_reap_calls_total",
+            Counter,
+            "Reap calls sent (one per slice).",
+        ),
+        metric(
+            "rollcall_fenced_total",
+            Counter,
+            "Times this server found itself reaped while alive.",
+        ),
+        metric(
+            "rollcall_reaped_nodes_total",
+            Counter,
+            "Dead servers this server finished reaping.",
+        ),
+        metric(
+            "rollcall_store_errors_total",
+            Counter,
+            "Store calls that failed (each is retried).",
+        ),
+        metric(
+            "rollcall_events_total",
+            Counter,
+            "Events this server emitted, by type.",
+        ),
+    ]
+};
+
+impl Stats {
+    /// `rollcall_events_total` by its `type` label, in export order.
+    pub fn events_by_type(&self) -> [(&'static str, u64); 6] {
+        [
+            ("user_online", self.users_online),
+            ("user_offline", self.users_offline),
+            ("scope_transition", self.scope_transitions),
+            ("node_reaped", self.reaped_nodes),
+            ("fenced", self.fenced),
+            ("store_error", self.store_errors),
+        ]
+    }
+
+    /// The value of each plain counter of [`METRICS`], by name.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "rollcall_writes_total" => self.writes,
+            "rollcall_reasserts_total" => self.reasserts,
+            "rollcall_reap_calls_total" => self.reaps,
+            "rollcall_fenced_total" => self.fenced,
+            "rollcall_reaped_nodes_total" => self.reaped_nodes,
+            "rollcall_store_errors_total" => self.store_errors,
+            _ => return None,
+        })
     }
 }

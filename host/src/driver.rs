@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
+use crate::metrics::{NodeStats, WriteLatency};
 use crate::recording::Recording;
 use crate::store::Store;
 
@@ -49,6 +50,11 @@ pub enum Command {
         /// Told the fields (name, count).
         done: oneshot::Sender<Vec<(String, u32)>>,
     },
+    /// This node's numbers for metrics.
+    Stats {
+        /// Told the numbers.
+        done: oneshot::Sender<NodeStats>,
+    },
     /// Read-your-writes: answered once the store holds every input sent
     /// before this command (the tracker's read barrier is visible). Never
     /// answered (dropped) if the driver stops first.
@@ -71,8 +77,10 @@ pub(crate) struct Driver {
     start: Instant,
     op_timeout: Duration,
     calls: JoinSet<Vec<Reply>>,
-    /// The tokens each call task answers, to answer them even if it panics.
-    tokens: HashMap<Id, Vec<(Token, Script)>>,
+    /// The tokens each call task answers (to answer them even if it
+    /// panics), and when it was sent.
+    tokens: HashMap<Id, (Vec<(Token, Script)>, Instant)>,
+    latency: WriteLatency,
     outbox: Vec<Op>,
     recording: Option<Recording>,
     /// Reads waiting for their barrier, in the order they came.
@@ -99,6 +107,7 @@ impl Driver {
             op_timeout,
             calls: JoinSet::new(),
             tokens: HashMap::new(),
+            latency: WriteLatency::default(),
             outbox: Vec::new(),
             recording,
             barriers: Vec::new(),
@@ -164,6 +173,16 @@ impl Driver {
             Command::Shutdown => self.shutdown(),
             Command::LocalFields { done } => {
                 let _ = done.send(self.tracker.local_fields());
+            }
+            Command::Stats { done } => {
+                let t = &self.tracker;
+                let _ = done.send(NodeStats {
+                    stats: t.stats().clone(),
+                    local_sockets: t.local_sockets() as u64,
+                    local_users: t.local_users() as u64,
+                    local_clients: t.local_clients() as u64,
+                    write_seconds: self.latency.clone(),
+                });
             }
             Command::Barrier { done } => {
                 let mark = self.tracker.read_barrier();
@@ -253,7 +272,7 @@ impl Driver {
                     .collect(),
             }
         });
-        self.tokens.insert(handle.id(), tokens);
+        self.tokens.insert(handle.id(), (tokens, Instant::now()));
     }
 
     /// Feeds back the replies of one finished round trip.
@@ -265,9 +284,16 @@ impl Driver {
                 Vec::new(), // answered below as failures
             ),
         };
-        let tokens = self.tokens.remove(&id).unwrap_or_default();
+        let (tokens, sent) = self
+            .tokens
+            .remove(&id)
+            .unwrap_or_else(|| (Vec::new(), Instant::now()));
+        let took = sent.elapsed();
         let mut replies = replies.into_iter();
         for (token, script) in tokens {
+            if script.is_write() {
+                self.latency.observe(took);
+            }
             let reply = replies
                 .next()
                 .unwrap_or_else(|| Reply::error("rollcall: the call was lost in the host"));

@@ -26,19 +26,23 @@
 pub mod driver;
 pub mod dump;
 pub mod error;
+pub mod metrics;
 pub mod node_id;
 pub mod presence;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod reader;
 pub mod recording;
 pub mod reply;
 pub mod store;
 
 pub use error::Error;
+pub use metrics::{NodeStats, WriteLatency};
 pub use presence::{Builder, Presence};
 pub use reader::Reader;
 pub use store::{MemoryStore, RedisStore, Store};
 
 pub use rollcall_core::{
-    Answer, Config, Event, Input, OfflineReason, Query, Scope, Token, config::ConfigError,
+    Answer, Config, Event, Input, OfflineReason, Query, Scope, Stats, Token, config::ConfigError,
     tracker::InputError,
 };

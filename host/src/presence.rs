@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rollcall_core::tracker::InputError;
@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::driver::{Command, Driver, Status};
 use crate::error::Error;
+use crate::metrics::NodeStats;
 use crate::node_id::{random_node_id, random_u32};
 use crate::reader::Reader;
 use crate::recording::{Recording, TracePaths};
@@ -210,7 +211,7 @@ pub struct Presence {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     reader: Reader,
     events: broadcast::Sender<Event>,
@@ -414,6 +415,29 @@ impl Presence {
     pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
         self.read_barrier().await?;
         self.inner.reader.user_sockets(user).await
+    }
+
+    /// This node's numbers for metrics: the tracker's totals, its local
+    /// gauges and its write round-trip times (no store read).
+    pub async fn stats(&self) -> Result<NodeStats, Error> {
+        let (done, stats) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Stats { done })
+            .map_err(|_| Error::Closed)?;
+        stats.await.map_err(|_| Error::Closed)
+    }
+
+    /// A handle that does not keep the node running (for background tasks).
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn downgrade(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The node of a [`Presence::downgrade`] handle, while a handle is left.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<Presence> {
+        weak.upgrade().map(|inner| Presence { inner })
     }
 
     /// What this node wants counted: every field with its count, sorted.

@@ -4,8 +4,18 @@
 // counts come from the core (`stats()`: the same numbers the Rust host
 // exports); only the write latency is timed here.
 
+const wasm = require("../rollcall_wasm.js");
+
+/**
+ * The core's catalogue (rollcall_core::METRICS): every metric's name, help
+ * and kind, the same in the Rust host.
+ * @type {{ metrics: { name: string, help: string, kind: "gauge" | "counter" | "histogram" }[],
+ *   write_seconds_buckets_us: number[] }}
+ */
+const CATALOGUE = JSON.parse(wasm.metricCatalogue());
+
 /** Upper bounds (seconds) of the write latency histogram. */
-const WRITE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const WRITE_BUCKETS = CATALOGUE.write_seconds_buckets_us.map((us) => us / 1e6);
 
 /**
  * The core's Stats (core/src/stats.rs).
@@ -44,42 +54,51 @@ class WriteLatency {
 }
 
 /**
- * Every family, in a fixed order. A cluster gauge whose read failed has no
- * sample (Prometheus then shows it as absent, not as 0).
+ * The samples of one metric of the catalogue.
+ * @param {string} name
  * @param {Snapshot} s
  * @param {WriteLatency} latency
- * @returns {Family[]}
+ * @returns {Sample[]}
  */
-function families(s, latency) {
+function samplesOf(name, s, latency) {
   /** @param {number | null} v @returns {Sample[]} */
   const one = (v) => (v === null ? [] : [{ value: v }]);
   const st = s.stats;
-  return [
-    { name: "rollcall_local_sockets", help: "Sockets connected to this server.", type: "gauge", values: one(s.localSockets) },
-    { name: "rollcall_local_users", help: "Distinct users with a socket on this server.", type: "gauge", values: one(s.localUsers) },
-    { name: "rollcall_cluster_sockets", help: "Sockets connected to every server of the cluster.", type: "gauge", values: one(s.clusterSockets) },
-    { name: "rollcall_cluster_users", help: "Distinct users online in the cluster.", type: "gauge", values: one(s.clusterUsers) },
-    { name: "rollcall_writes_total", help: "Write calls sent to the store (register, apply, reassert, heartbeat, retire; retries included).", type: "counter", values: one(st.writes) },
-    { name: "rollcall_write_seconds", help: "Round-trip time of the write calls sent to Redis.", type: "histogram", values: latency.samples() },
-    { name: "rollcall_reasserts_total", help: "Re-assert calls: this server wrote its whole state again (after a drift, a fence, a failed call).", type: "counter", values: one(st.reasserts) },
-    { name: "rollcall_reap_calls_total", help: "Reap calls sent (one per slice).", type: "counter", values: one(st.reaps) },
-    { name: "rollcall_fenced_total", help: "Times this server found itself reaped while alive.", type: "counter", values: one(st.fenced) },
-    { name: "rollcall_reaped_nodes_total", help: "Dead servers this server finished reaping.", type: "counter", values: one(st.reaped_nodes) },
-    { name: "rollcall_store_errors_total", help: "Store calls that failed (each is retried).", type: "counter", values: one(st.store_errors) },
-    {
-      name: "rollcall_events_total",
-      help: "Events this server emitted, by type.",
-      type: "counter",
-      values: [
+  switch (name) {
+    case "rollcall_local_sockets": return one(s.localSockets);
+    case "rollcall_local_users": return one(s.localUsers);
+    case "rollcall_cluster_sockets": return one(s.clusterSockets);
+    case "rollcall_cluster_users": return one(s.clusterUsers);
+    case "rollcall_writes_total": return one(st.writes);
+    case "rollcall_write_seconds": return latency.samples();
+    case "rollcall_reasserts_total": return one(st.reasserts);
+    case "rollcall_reap_calls_total": return one(st.reaps);
+    case "rollcall_fenced_total": return one(st.fenced);
+    case "rollcall_reaped_nodes_total": return one(st.reaped_nodes);
+    case "rollcall_store_errors_total": return one(st.store_errors);
+    case "rollcall_events_total":
+      return [
         { labels: { type: "user_online" }, value: st.users_online },
         { labels: { type: "user_offline" }, value: st.users_offline },
         { labels: { type: "scope_transition" }, value: st.scope_transitions },
         { labels: { type: "node_reaped" }, value: st.reaped_nodes },
         { labels: { type: "fenced" }, value: st.fenced },
         { labels: { type: "store_error" }, value: st.store_errors },
-      ],
-    },
-  ];
+      ];
+    default:
+      throw new Error(`rollcall: the core names a metric this package does not know: ${name}`);
+  }
+}
+
+/**
+ * Every family, in the catalogue's order. A cluster gauge whose read
+ * failed has no sample (Prometheus then shows it as absent, not as 0).
+ * @param {Snapshot} s
+ * @param {WriteLatency} latency
+ * @returns {Family[]}
+ */
+function families(s, latency) {
+  return CATALOGUE.metrics.map(({ name, help, kind }) => ({ name, help, type: kind, values: samplesOf(name, s, latency) }));
 }
 
 /** @param {string} v */

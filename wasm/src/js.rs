@@ -265,6 +265,25 @@ pub fn scripts() -> String {
     driver::scripts_json()
 }
 
+/// The metrics every host exports, as JSON: `{"metrics": [{"name",
+/// "help", "kind"}], "write_seconds_buckets_us": [..]}` (the core's catalogue,
+/// so both hosts name and describe them alike).
+#[wasm_bindgen(js_name = metricCatalogue)]
+pub fn metric_catalogue() -> String {
+    #[derive(serde::Serialize)]
+    struct Catalogue {
+        metrics: &'static [rollcall_core::Metric],
+        /// Whole microseconds: spares the module a float formatter.
+        write_seconds_buckets_us: [u64; rollcall_core::WRITE_SECONDS_BUCKETS.len()],
+    }
+    let buckets = rollcall_core::WRITE_SECONDS_BUCKETS.map(|s| (s * 1e6).round() as u64);
+    serde_json::to_string(&Catalogue {
+        metrics: &rollcall_core::METRICS,
+        write_seconds_buckets_us: buckets,
+    })
+    .expect("the catalogue serialises")
+}
+
 /// Replays a trace (JSON Lines, see `rollcall_core::trace`): the output,
 /// one line per input line, byte for byte what every engine produces.
 /// Throws with the line and the reason for a malformed trace.
