@@ -5,15 +5,24 @@
 //! cargo run -p rollcall-host --example socketio -- --port 3000 --redis redis://127.0.0.1:6379
 //! ```
 //!
-//! Clients connect to `/` or `/chat` with `auth: { user: "alice" }` (no
-//! user: anonymous), emit `join` / `leave` with a room name, and `stats`
-//! with an ack to get the cluster-wide counts. socketioxide has no room
-//! events, so the app tells rollcall itself where it joins sockets to rooms.
-//! Without `--redis` presence lives in this process' memory.
+//! Clients connect to `/` or `/chat` with `auth: { userId: "alice" }` (or
+//! `{ user: "alice" }`; neither: anonymous), emit `join` / `leave` with a
+//! room name, `stats` with an ack to get the counts of their namespace (or
+//! of `{ room }`), and `presence` with an ack for any counts (see
+//! [`presence_report`]). socketioxide has no room events, so the app tells
+//! rollcall itself where it joins sockets to rooms. Without `--redis`
+//! presence lives in this process' memory.
+//!
+//! Engine-level clients count too (as `clientsCount()` does on a Node
+//! server): socketioxide hands out namespace sockets, not their engine.io
+//! connection, so a connection is known by its request, which every
+//! namespace socket of one connection shares (see [`Engines`]).
 //!
 //! Ctrl-C or SIGTERM shuts presence down cleanly before the process exits.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -58,16 +67,72 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
+/// Logs an input rollcall refused (the app goes on either way).
+fn log_refused(
+    what: &'static str,
+    input: impl Future<Output = Result<(), rollcall_host::Error>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = input.await {
+            eprintln!("rollcall: {what} refused: {e}");
+        }
+    });
+}
+
+/// The engine.io connections of this server, each with its open namespace
+/// sockets. The first socket of a connection opens its rollcall client, the
+/// last one to leave closes it; a connection that never gets a namespace
+/// socket (refused by a middleware) is not counted.
+#[derive(Clone, Default)]
+struct Engines(Arc<Mutex<HashMap<usize, (String, usize)>>>);
+
+impl Engines {
+    /// The connection of `socket`: the address of its request, shared by
+    /// the connection's sockets and stable while any of them is open.
+    fn key(socket: &SocketRef) -> usize {
+        std::ptr::from_ref(socket.req_parts()) as usize
+    }
+
+    /// A socket connected: opens its connection's client if it is the
+    /// first, then connects the socket. Under the lock, so the inputs of
+    /// two sockets of one connection reach rollcall in the order counted.
+    fn connect(&self, socket: &SocketRef, user: Option<&str>, presence: &Presence) {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let sid = socket.id.to_string();
+        let (_, sockets) = open.entry(Self::key(socket)).or_insert_with(|| {
+            let cid = format!("engine-{sid}");
+            log_refused("client open", presence.client_open(&cid));
+            (cid, 0)
+        });
+        *sockets += 1;
+        log_refused("connect", presence.connect(&sid, user, socket.ns()));
+    }
+
+    /// A socket disconnected: disconnects it, then closes its connection's
+    /// client if it was the last.
+    fn disconnect(&self, socket: &SocketRef, presence: &Presence) {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        log_refused("disconnect", presence.disconnect(&socket.id.to_string()));
+        let key = Self::key(socket);
+        if let Some((cid, sockets)) = open.get_mut(&key) {
+            *sockets -= 1;
+            if *sockets == 0 {
+                log_refused("client close", presence.client_close(cid));
+                open.remove(&key);
+            }
+        }
+    }
+}
+
 /// A socket connected: tell rollcall before any await, and hook the rest.
-fn on_connect(socket: SocketRef, auth: Option<Value>, presence: &Presence) {
-    let sid = socket.id.to_string();
+fn on_connect(socket: SocketRef, auth: Option<Value>, presence: &Presence, engines: &Engines) {
     let user = auth
         .as_ref()
-        .and_then(|a| a.get("user"))
+        .and_then(|a| a.get("userId").or_else(|| a.get("user")))
         .and_then(Value::as_str)
         .map(str::to_owned);
     // Queued now, in order: a disconnect below can never overtake it.
-    let connected = presence.connect(&sid, user.as_deref(), socket.ns());
+    engines.connect(&socket, user.as_deref(), presence);
 
     let p = presence.clone();
     socket.on(
@@ -121,19 +186,63 @@ fn on_connect(socket: SocketRef, auth: Option<Value>, presence: &Presence) {
         },
     );
     let p = presence.clone();
-    socket.on_disconnect(move |socket: SocketRef| {
-        let gone = p.disconnect(&socket.id.to_string());
+    socket.on("presence", move |TryData::<Value>(ask), ack: AckSender| {
+        let p = p.clone();
         async move {
-            if let Err(e) = gone.await {
-                eprintln!("rollcall: disconnect refused: {e}");
-            }
+            let report = presence_report(&p, &ask.unwrap_or(Value::Null))
+                .await
+                .unwrap_or_else(|e| json!({ "error": e.to_string() }));
+            ack.send(&report).ok();
         }
     });
-    tokio::spawn(async move {
-        if let Err(e) = connected.await {
-            eprintln!("rollcall: connect refused: {e}");
-        }
+    let (p, engines) = (presence.clone(), engines.clone());
+    socket.on_disconnect(move |socket: SocketRef| {
+        engines.disconnect(&socket, &p);
+        async {}
     });
+}
+
+/// The answer to `presence`, asked with `{ scopes: [{ namespace, room? }],
+/// users: [userId] }` (both optional): cluster-wide `clients`, `sockets`,
+/// `users` and the sorted `list` of users, `{ sockets, users }` per asked
+/// scope, and the socket count of each asked user.
+async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_host::Error> {
+    let mut scopes = Vec::new();
+    for s in ask
+        .get("scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ns = s.get("namespace").and_then(Value::as_str).unwrap_or("/");
+        let scope = match s.get("room").and_then(Value::as_str) {
+            Some(room) => Scope::room(ns, room),
+            None => Scope::namespace(ns),
+        };
+        scopes.push(json!({
+            "sockets": p.sockets(scope.clone()).await?,
+            "users": p.users_count(scope).await?,
+        }));
+    }
+    let mut users = serde_json::Map::new();
+    for u in ask
+        .get("users")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(u) = u.as_str() {
+            users.insert(u.to_owned(), p.user_sockets(u).await?.into());
+        }
+    }
+    Ok(json!({
+        "clients": p.clients().await?,
+        "sockets": p.sockets(Scope::Global).await?,
+        "users": p.users_count(Scope::Global).await?,
+        "list": p.users_list(Scope::Global).await?,
+        "scopes": scopes,
+        "userSockets": users,
+    }))
 }
 
 #[tokio::main]
@@ -165,11 +274,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let (svc, io) = SocketIo::new_svc();
+    let engines = Engines::default();
     for ns in ["/", "/chat"] {
-        let p = presence.clone();
+        let (p, engines) = (presence.clone(), engines.clone());
         io.ns(ns, move |socket: SocketRef, TryData::<Value>(auth)| {
             // Runs when the socket connects, before the returned future.
-            on_connect(socket, auth.ok(), &p);
+            on_connect(socket, auth.ok(), &p, &engines);
             async {}
         });
     }

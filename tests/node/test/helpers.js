@@ -215,6 +215,123 @@ async function startNode(index, { redisUrl, clientKind = "node-redis", timings =
   return node;
 }
 
+/** The repository (the Rust example is built there). */
+const ROOT = path.resolve(__dirname, "..", "..", "..");
+
+/**
+ * The socketioxide example (host/examples/socketio.rs), built with cargo
+ * (a no-op when `cargo test` built it already).
+ */
+function rustExample() {
+  const { execFileSync } = require("node:child_process");
+  execFileSync("cargo", ["build", "--quiet", "-p", "rollcall-host", "--example", "socketio"], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const target = process.env.CARGO_TARGET_DIR || path.join(ROOT, "target");
+  return path.join(target, "debug", "examples", "socketio");
+}
+
+/**
+ * A Rust server of the cluster: the socketioxide example as a process, with
+ * the interface of a Node server (`events`, `counts`, `ask("ping")`). Its
+ * events come from its stdout (`event {json}` lines, global ones only);
+ * counts come through one anonymous control socket of its own, which the
+ * truth must hold (`control`).
+ */
+class RustNode {
+  constructor(index, child) {
+    this.index = index;
+    this.child = child;
+    this.events = [];
+    this.stopped = false;
+    this.control = null;
+  }
+
+  get alive() {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** One stdout line of the example. */
+  line(text) {
+    if (!text.startsWith("event ")) return;
+    const e = JSON.parse(text.slice("event ".length));
+    const at = Date.now();
+    const global = e.scope && e.scope.kind === "global";
+    if (e.type === "user_online" && global) this.events.push({ event: "connected", user: e.user, server: this.index, at });
+    if (e.type === "user_offline" && global) {
+      this.events.push({ event: "disconnected", user: e.user, reason: e.reason, server: this.index, at });
+    }
+    if (e.type === "node_reaped") this.events.push({ event: "reaped", node: e.node, server: this.index, at });
+    if (e.type === "fenced") this.events.push({ event: "fenced", server: this.index, at });
+  }
+
+  /** `presence` over the control socket, bounded (a stopped server does not answer). */
+  async report(users, timeout = 3000) {
+    const scopes = [{ namespace: "/" }, { namespace: "/chat" }, { namespace: "/", room: "lobby" }];
+    const r = await this.control.timeout(timeout).emitWithAck("presence", { scopes, users });
+    if (r.error) throw new Error(`rust server ${this.index}: ${r.error}`);
+    return r;
+  }
+
+  /** Answered once the server has handled everything sent before. */
+  async ask(cmd) {
+    if (cmd !== "ping") throw new Error(`rust server: no command ${cmd}`);
+    await this.report([]);
+    return {};
+  }
+
+  /** The counts in the shape fixtures/server.js reports them. */
+  async counts(users) {
+    const r = await this.report(users);
+    const [ns, chat, lobby] = r.scopes;
+    return {
+      clients: r.clients,
+      sockets: ns.sockets,
+      socketsChat: chat.sockets,
+      users: r.users,
+      usersChat: chat.users,
+      usersLobby: lobby.users,
+      socketsLobby: lobby.sockets,
+      list: r.list,
+      probes: r.userSockets,
+    };
+  }
+}
+
+/**
+ * Starts the Rust example on a free port against `redisUrl` (TTL `ttlMs`;
+ * heartbeat and reap every TTL / 4) and connects its control socket.
+ */
+async function startRustNode(index, { redisUrl, ttlMs }) {
+  const bin = rustExample();
+  const child = track(
+    spawn(bin, ["--port", "0", "--redis", redisUrl, "--ttl-ms", String(ttlMs)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    }),
+  );
+  const node = new RustNode(index, child);
+  const ready = await new Promise((resolve, reject) => {
+    const seen = {};
+    child.once("exit", (code, signal) => reject(new Error(`rust server ${index} exited (${code ?? signal}) before it was ready`)));
+    require("node:readline")
+      .createInterface({ input: child.stdout })
+      .on("line", (text) => {
+        const listening = /^listening on (http:\/\/\S+)$/.exec(text);
+        if (listening) seen.url = listening[1];
+        const nodeLine = /^node (\S+)$/.exec(text);
+        if (nodeLine) seen.nodeId = nodeLine[1];
+        node.line(text);
+        if (seen.url && seen.nodeId) resolve(seen);
+      });
+  });
+  node.url = ready.url;
+  node.port = Number(new URL(ready.url).port);
+  node.nodeId = ready.nodeId;
+  node.control = await connect(node.url);
+  return node;
+}
+
 /** A Socket.IO server on a free port, in this process. */
 async function startServer(ioOptions = {}) {
   const { Server } = require("socket.io");
@@ -315,6 +432,7 @@ module.exports = {
   startServer,
   Node,
   startNode,
+  startRustNode,
   connect,
   room,
   recordEvents,
