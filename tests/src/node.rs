@@ -27,6 +27,8 @@ pub struct NodeArgs {
     pub slice: u32,
     pub users: u64,
     pub op_timeout_ms: Option<u64>,
+    /// `--max-write-fields N` (default: the core's).
+    pub max_write_fields: Option<u32>,
 }
 
 impl NodeArgs {
@@ -42,6 +44,7 @@ impl NodeArgs {
             slice: 1_000,
             users: 1_000,
             op_timeout_ms: None,
+            max_write_fields: None,
         }
     }
 
@@ -67,6 +70,10 @@ impl NodeArgs {
         if let Some(ms) = self.op_timeout_ms {
             a.push("--op-timeout".into());
             a.push(ms.to_string());
+        }
+        if let Some(n) = self.max_write_fields {
+            a.push("--max-write-fields".into());
+            a.push(n.to_string());
         }
         a
     }

@@ -244,3 +244,153 @@ async fn fault_12_load_storms_kill_and_pause() {
     }
     assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
 }
+
+/// `INFO commandstats` calls of EVALSHA so far.
+fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let info = redis
+        .command_string(&["INFO", "commandstats"])
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 11, item 6: a node holding over 100,000 fields loses every client
+/// while Redis is stopped and its writes time out. Its disconnects go out
+/// as bounded applies sent again unchanged (no re-assert that walks the
+/// share), so no call holds Redis for long, the counts end exact and every
+/// (scope, user) that went offline gets exactly one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_11_6_a_node_of_100k_fields_drops_every_client_while_its_writes_time_out() {
+    let mut redis = RedisServer::start_with(&[
+        "--slowlog-max-len",
+        "100000",
+        "--slowlog-log-slower-than",
+        "100000",
+    ]);
+    let urls = vec![redis.url()];
+    let prefix = unique_prefix("f116");
+    let schema = Schema::new(&prefix);
+    let users = 1_000_000;
+    let sockets = 50_000;
+    let a = fault::node(&redis.url(), &prefix, "a").await;
+    open_in(&a, 2_000_000, 2_000_100, users).await;
+    let mut args = NodeArgs::new(&redis.url(), &prefix, "v");
+    args.users = users;
+    args.op_timeout_ms = Some(1_000);
+    if let Some(n) = std::env::var("ROLLCALL_MAX_WRITE_FIELDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        // To see the test fail with unbounded writes.
+        args.max_write_fields = Some(n);
+    }
+    let mut v = blocking(|| NodeProc::spawn(BIN, &args));
+    let count_key = schema.counts();
+    let mut expected_sockets = 100;
+    for from in (0..sockets).step_by(2_000) {
+        let to = (from + 2_000).min(sockets);
+        blocking(|| v.open(from, to));
+        expected_sockets += to - from;
+        let want = expected_sockets.to_string();
+        blocking(|| {
+            rollcall_tests::eventually("a chunk is counted", Duration::from_secs(60), || {
+                redis.command_string(&["HGET", &count_key, "sg"]).as_deref() == Some(&want)
+            })
+        });
+    }
+    let rv = range(0, sockets);
+    let ra = range(2_000_000, 2_000_100);
+    converge(
+        &urls,
+        &schema,
+        &expected_of(&schema, [&ra[..], &rv[..]], users),
+        &[],
+        Duration::from_secs(120),
+    )
+    .await;
+    let d = fault::dump_all(&urls, &schema).await;
+    let inc = fault::incarnation_of(&d, &schema, "v").expect("v registered");
+    let fields: u64 = redis
+        .command_string(&["ZCARD", &format!("{}i:{inc}", schema.base())])
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(fields >= 100_000, "the node holds {fields} fields");
+    let events_before = v.events().len();
+
+    redis.command(&["CONFIG", "SET", "slowlog-log-slower-than", "1000"]);
+    redis.command(&["SLOWLOG", "RESET"]);
+    let calls_before = evalsha_calls(&redis);
+    // Redis stops; every client drops meanwhile; the writes time out
+    // (op timeout 1 s) and are sent again until Redis is back.
+    redis.pause();
+    let stopped = Instant::now();
+    blocking(|| v.close(0, sockets));
+    tokio::time::sleep_until(stopped + Duration::from_millis(2_500)).await;
+    redis.resume();
+    let resumed = Instant::now();
+    let took = converge(
+        &urls,
+        &schema,
+        &expected_of(&schema, [&ra[..]], users),
+        &[],
+        Duration::from_secs(120),
+    )
+    .await;
+    let calls = evalsha_calls(&redis) - calls_before;
+    let (mut slow, mut longest_us) = (0, 0);
+    for script in Script::ALL {
+        let (n, max, _) = slowlog_of(&redis, &script.sha1());
+        slow += n;
+        longest_us = longest_us.max(max);
+    }
+    redis.command(&["CONFIG", "SET", "slowlog-log-slower-than", "100000"]);
+    figure("f11.6", "victim_fields", fields);
+    figure("f11.6", "converged_after_resume_ms", ms(took));
+    figure("f11.6", "resume_to_converged_ms", ms(resumed.elapsed()));
+    figure("f11.6", "script_calls", calls);
+    figure("f11.6", "calls_1ms_or_longer", slow);
+    figure("f11.6", "longest_call_us", longest_us);
+    // Bounded calls: 2,000 fields at most each, so many of them (one
+    // re-assert of the whole share would be one call).
+    assert!(
+        calls >= fields / 4_000,
+        "{calls} script calls removed {fields} fields"
+    );
+    assert!(
+        longest_us < 250_000,
+        "one call held Redis for {longest_us} µs"
+    );
+
+    // Exactly one offline event per (scope, user) that went offline.
+    let before = rollcall_tests::workload::sockets_of(ra.iter().chain(&rv).copied(), users);
+    let after = rollcall_tests::workload::sockets_of(ra.iter().copied(), users);
+    let want = fault::went_offline(&before, &after);
+    let mut seen = std::collections::BTreeMap::new();
+    for e in &v.events()[events_before..] {
+        match e {
+            Event::UserOffline { scope, user, .. } => {
+                *seen.entry((scope.clone(), user.clone())).or_insert(0) += 1
+            }
+            Event::UserOnline { scope, user } => {
+                panic!("{user} came online in {scope:?} while every client left")
+            }
+            _ => {}
+        }
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(repeated.is_empty(), "repeated offline events: {repeated:?}");
+    let got: std::collections::BTreeSet<_> = seen.into_keys().collect();
+    assert_eq!(got.len(), want.len(), "offline events");
+    assert!(
+        got == want,
+        "the offline events are those of the users that left"
+    );
+    figure("f11.6", "offline_events", got.len());
+
+    a.shutdown().await.unwrap();
+    blocking(|| v.shutdown(Duration::from_secs(30)));
+    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+}

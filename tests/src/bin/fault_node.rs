@@ -68,6 +68,7 @@ fn opts() -> Result<Opts, String> {
             "--slice" => o.config.reap_slice = num()? as u32,
             "--users" => o.users = num()?,
             "--op-timeout" => o.op_timeout = Some(num()?),
+            "--max-write-fields" => o.config.max_write_fields = num()? as u32,
             other => return Err(format!("unknown flag {other}")),
         }
     }
