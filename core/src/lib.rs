@@ -15,8 +15,9 @@
 //! - [`model::Keyspace`]: an in-memory keyspace that does exactly what the
 //!   scripts do; the single-server store and the oracle of the tests.
 //! - [`Query`]: the reads (counts, lists), as script calls too.
-//! - [`sim`]: a deterministic cluster of trackers over one keyspace, for
-//!   demos and tests.
+//!
+//! The test simulator (a deterministic cluster of trackers over one
+//! keyspace) is the separate crate `rollcall-sim`, not part of this API.
 
 mod compact;
 pub mod config;
@@ -30,7 +31,6 @@ pub mod query;
 pub mod schema;
 pub mod scope;
 pub mod scripts;
-pub mod sim;
 pub mod stats;
 pub mod trace;
 pub mod tracker;

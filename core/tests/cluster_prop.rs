@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use rollcall_core::model::Value;
-use rollcall_core::sim::{Cluster, NodeState};
+use rollcall_sim::{Cluster, NodeState};
 use rollcall_core::{Config, Event, Input, Scope};
 
 #[derive(Debug, Clone)]
@@ -329,7 +329,7 @@ fn run_case(
     for a in actions {
         run.apply(a);
     }
-    rollcall_core::sim::random::quiesce(&mut run.c);
+    rollcall_sim::random::quiesce(&mut run.c);
     run.check()
 }
 

@@ -1,5 +1,5 @@
 //! The golden traces of `tests/traces/`: each is recorded from a scripted
-//! scenario (`sim::scenarios`) and replays natively to its committed output.
+//! scenario (`rollcall_sim::scenarios`) and replays natively to its committed output.
 //! The wasm and Node engines are held to the same files elsewhere.
 //! `ROLLCALL_BLESS=1 cargo test -p rollcall-core --test golden_traces`
 //! rewrites them after an intended change.
@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use rollcall_core::sim::scenarios;
+use rollcall_sim::scenarios;
 use rollcall_core::trace::replay;
 
 fn dir() -> PathBuf {

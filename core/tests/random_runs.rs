@@ -3,7 +3,7 @@
 //! it produced live. A failure prints its seed; rerun one seed with
 //! `ROLLCALL_SEED=<seed> cargo test -p rollcall-core --test random_runs`.
 
-use rollcall_core::sim::random::{Workload, run};
+use rollcall_sim::random::{Workload, run};
 use rollcall_core::trace::replay;
 
 fn seeds() -> Vec<u64> {

@@ -1,4 +1,4 @@
-use rollcall_core::sim::Cluster;
+use rollcall_sim::Cluster;
 use rollcall_core::{Answer, Config, Event, Input, OfflineReason, Query, Scope};
 
 fn connect(c: &mut Cluster, node: usize, sid: &str, user: Option<&str>, ns: &str) {

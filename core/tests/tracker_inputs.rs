@@ -2,7 +2,7 @@
 //! error and changes nothing; bursts coalesce; the grace period holds a
 //! reload; replies of the wrong shape are errors, not panics.
 
-use rollcall_core::sim::Cluster;
+use rollcall_sim::Cluster;
 use rollcall_core::{
     Config, Event, Field, IdError, IdKind, Input, InputError, Keyspace, MAX_ID_LEN, Reply, Scope,
     Script, Step, Token, Tracker,

@@ -21,7 +21,7 @@ pub use poll::{eventually, eventually_async};
 pub use proxy::Proxy;
 pub use redis_server::RedisServer;
 /// The seeded generator of the core's simulations (splitmix64).
-pub use rollcall_core::sim::random::Rng;
+pub use rollcall_sim::random::Rng;
 
 /// A key prefix no other test (or run) shares.
 pub fn unique_prefix(what: &str) -> String {

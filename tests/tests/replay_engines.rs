@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use rollcall_cli::replay::{Native, Wasm, replay};
-use rollcall_core::sim::random::{Workload, run};
+use rollcall_sim::random::{Workload, run};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,7 +1,8 @@
-//! A deterministic cluster: several trackers over one [`Keyspace`], one
+//! rollcall-sim: the test simulator of rollcall, kept out of the
+//! production core. A deterministic cluster: several trackers over one [`Keyspace`], one
 //! shared clock, and the faults a real deployment meets (crashes, pauses,
 //! restarts, lost replies, a store that forgets everything). Used by the
-//! property tests and the in-memory demo.
+//! property tests and the golden traces.
 //!
 //! Script calls queue in one FIFO, like commands on the connections of one
 //! Redis, and run when [`Cluster::deliver`] is called, so tests can
@@ -12,15 +13,15 @@ pub mod scenarios;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::config::Config;
-use crate::event::Event;
-use crate::model::Keyspace;
-use crate::op::{Millis, Op, Reply};
-use crate::query::{Answer, Query};
-use crate::schema::{Field, Schema};
-use crate::scope::Scope;
-use crate::trace::{Recorder, step_line};
-use crate::tracker::{Input, InputError, Tracker};
+use rollcall_core::config::Config;
+use rollcall_core::event::Event;
+use rollcall_core::model::Keyspace;
+use rollcall_core::op::{Millis, Op, Reply};
+use rollcall_core::query::{Answer, Query};
+use rollcall_core::schema::{Field, Schema};
+use rollcall_core::scope::Scope;
+use rollcall_core::trace::{Recorder, step_line};
+use rollcall_core::tracker::{Input, InputError, Tracker};
 
 /// What a node of the simulation is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +114,7 @@ fn transitions_of(reply: &Reply) -> Vec<(Scope, String, bool)> {
 /// The call id of a call that carries one (ARGV[5] of apply, reassert,
 /// heartbeat and reap), with its node and incarnation.
 fn call_of(node: usize, op: &Op) -> Option<(usize, String, String)> {
-    use crate::scripts::Script;
+    use rollcall_core::scripts::Script;
     if !matches!(
         op.script,
         Script::Apply | Script::Reassert | Script::Heartbeat | Script::Reap
@@ -373,7 +374,7 @@ impl Cluster {
 
     /// Asks the store a question directly.
     pub fn query(&mut self, query: &Query) -> Answer {
-        let op = query.op(&self.schema(), crate::op::Token(0));
+        let op = query.op(&self.schema(), rollcall_core::op::Token(0));
         let reply = self.store.run(self.now, &op);
         query.parse(&reply).expect("the model answers reads")
     }
@@ -405,6 +406,6 @@ impl Cluster {
 
     /// Invariant violations of the store right now.
     pub fn violations(&self) -> Vec<String> {
-        crate::invariants::check(&self.store.dump(), &self.schema())
+        rollcall_core::invariants::check(&self.store.dump(), &self.schema())
     }
 }

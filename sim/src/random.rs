@@ -1,8 +1,8 @@
 //! Seeded random workloads for a [`Cluster`]: the same seed gives the same
 //! run, byte for byte, so a failure is reproduced from the seed alone.
 
-use crate::config::Config;
-use crate::tracker::Input;
+use rollcall_core::config::Config;
+use rollcall_core::tracker::Input;
 
 use super::{Cluster, NodeState};
 

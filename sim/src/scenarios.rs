@@ -2,8 +2,8 @@
 //! recorded from. Each names the node whose trace is kept: the one that sees
 //! the interesting part (the reaper, the zombie, ...).
 
-use crate::config::Config;
-use crate::tracker::Input;
+use rollcall_core::config::Config;
+use rollcall_core::tracker::Input;
 
 use super::Cluster;
 use super::random::Rng;
