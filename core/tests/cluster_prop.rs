@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use rollcall_core::model::Value;
-use rollcall_sim::{Cluster, NodeState};
 use rollcall_core::{Config, Event, Input, Scope};
+use rollcall_sim::{Cluster, NodeState};
 
 #[derive(Debug, Clone)]
 enum Action {

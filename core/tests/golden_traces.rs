@@ -7,8 +7,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-use rollcall_sim::scenarios;
 use rollcall_core::trace::replay;
+use rollcall_sim::scenarios;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/traces")

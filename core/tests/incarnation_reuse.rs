@@ -3,8 +3,8 @@
 //! own nonce, so the resumed one's incarnation id is not its successor's:
 //! it is fenced, registers again beside it, and every user is counted.
 
-use rollcall_sim::Cluster;
 use rollcall_core::{Answer, Config, Input, Query, Scope};
+use rollcall_sim::Cluster;
 
 fn connect(c: &mut Cluster, node: usize, sid: &str, user: &str) {
     c.input(

@@ -3,8 +3,8 @@
 //! it produced live. A failure prints its seed; rerun one seed with
 //! `ROLLCALL_SEED=<seed> cargo test -p rollcall-core --test random_runs`.
 
-use rollcall_sim::random::{Workload, run};
 use rollcall_core::trace::replay;
+use rollcall_sim::random::{Workload, run};
 
 fn seeds() -> Vec<u64> {
     match std::env::var("ROLLCALL_SEED") {

@@ -1,5 +1,5 @@
-use rollcall_sim::Cluster;
 use rollcall_core::{Answer, Config, Event, Input, OfflineReason, Query, Scope};
+use rollcall_sim::Cluster;
 
 fn connect(c: &mut Cluster, node: usize, sid: &str, user: Option<&str>, ns: &str) {
     c.input(

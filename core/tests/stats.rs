@@ -1,8 +1,8 @@
 //! `Tracker::stats` and `Tracker::local_users` (what both hosts export as
 //! metrics) agree with what the tracker really sent and emitted.
 
-use rollcall_sim::Cluster;
 use rollcall_core::{Config, Event, Input, Keyspace, Reply, Scope, Script, Stats, Tracker};
+use rollcall_sim::Cluster;
 
 fn connect(sid: &str, user: Option<&str>, namespace: &str) -> Input {
     Input::Connect {

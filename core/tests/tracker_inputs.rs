@@ -2,11 +2,11 @@
 //! error and changes nothing; bursts coalesce; the grace period holds a
 //! reload; replies of the wrong shape are errors, not panics.
 
-use rollcall_sim::Cluster;
 use rollcall_core::{
     Config, Event, Field, IdError, IdKind, Input, InputError, Keyspace, MAX_ID_LEN, Reply, Scope,
     Script, Step, Token, Tracker,
 };
+use rollcall_sim::Cluster;
 
 fn connect(sid: &str, user: Option<&str>) -> Input {
     Input::Connect {
