@@ -177,6 +177,17 @@ impl Stats {
         ]
     }
 
+    /// The samples of the counter `name` of [`METRICS`] as `(type label,
+    /// value)`: one unlabelled sample, or one per `type` for
+    /// `rollcall_events_total`; `None` for a name that is not a counter.
+    /// Both hosts export counters through this.
+    pub fn counter_samples(&self, name: &str) -> Option<Vec<(Option<&'static str>, u64)>> {
+        if name == "rollcall_events_total" {
+            return Some(self.events_by_type().map(|(t, v)| (Some(t), v)).to_vec());
+        }
+        self.counter(name).map(|v| vec![(None, v)])
+    }
+
     /// The value of each plain counter of [`METRICS`], by name.
     pub fn counter(&self, name: &str) -> Option<u64> {
         Some(match name {

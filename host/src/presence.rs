@@ -420,12 +420,21 @@ impl Presence {
     /// This node's numbers for metrics: the tracker's totals, its local
     /// gauges and its write round-trip times (no store read).
     pub async fn stats(&self) -> Result<NodeStats, Error> {
-        let (done, stats) = oneshot::channel();
+        self.ask_driver(|done| Command::Stats { done }).await
+    }
+
+    /// Sends the driver a command that answers on a oneshot, and waits for
+    /// the answer ([`Error::Closed`] once the driver has stopped).
+    async fn ask_driver<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let (done, answer) = oneshot::channel();
         self.inner
             .commands
-            .send(Command::Stats { done })
+            .send(command(done))
             .map_err(|_| Error::Closed)?;
-        stats.await.map_err(|_| Error::Closed)
+        answer.await.map_err(|_| Error::Closed)
     }
 
     /// A handle that does not keep the node running (for background tasks).
@@ -442,12 +451,7 @@ impl Presence {
 
     /// What this node wants counted: every field with its count, sorted.
     pub async fn local_fields(&self) -> Result<Vec<(String, u32)>, Error> {
-        let (done, fields) = oneshot::channel();
-        self.inner
-            .commands
-            .send(Command::LocalFields { done })
-            .map_err(|_| Error::Closed)?;
-        fields.await.map_err(|_| Error::Closed)
+        self.ask_driver(|done| Command::LocalFields { done }).await
     }
 
     /// Leaves the cluster cleanly: removes this node's share from the store

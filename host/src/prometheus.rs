@@ -59,14 +59,12 @@ impl Scrape {
                     let base = m.name.strip_suffix("_total").unwrap_or(m.name);
                     let mut e =
                         encoder.encode_descriptor(base, m.help, None, MetricType::Counter)?;
-                    match stats.counter(m.name) {
-                        Some(v) => e.encode_counter::<NoLabelSet, _, u64>(&v, None)?,
-                        None => {
-                            for (kind, v) in stats.events_by_type() {
-                                let labels = [("type", kind)];
-                                e.encode_family(&labels)?
-                                    .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
-                            }
+                    for (kind, v) in stats.counter_samples(m.name).unwrap_or_default() {
+                        match kind {
+                            None => e.encode_counter::<NoLabelSet, _, u64>(&v, None)?,
+                            Some(kind) => e
+                                .encode_family(&[("type", kind)])?
+                                .encode_counter::<NoLabelSet, _, u64>(&v, None)?,
                         }
                     }
                 }

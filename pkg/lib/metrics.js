@@ -1,7 +1,7 @@
 "use strict";
 // Metrics of one Presence in the Prometheus text format (version 0.0.4),
 // and the same metrics registered in an app's prom-client Registry. The
-// counts come from the core (`stats()`: the same numbers the Rust host
+// counts come from the core (`counterSamples()`: the same numbers the Rust host
 // exports); only the write latency is timed here.
 
 const wasm = require("../rollcall_wasm.js");
@@ -18,13 +18,12 @@ const CATALOGUE = JSON.parse(wasm.metricCatalogue());
 const WRITE_BUCKETS = CATALOGUE.write_seconds_buckets_us.map((us) => us / 1e6);
 
 /**
- * The core's Stats (core/src/stats.rs).
- * @typedef {{ writes: number, reasserts: number, reaps: number, users_online: number,
- *   users_offline: number, scope_transitions: number, reaped_nodes: number, fenced: number,
- *   store_errors: number }} Stats
+ * The core's counter samples by metric name (`counterSamples()`:
+ * `[type label or null, value]` each, from Stats::counter_samples).
+ * @typedef {{ [name: string]: [string | null, number][] }} Counters
  * @typedef {{ value: number, labels?: { [name: string]: string | number }, metricName?: string }} Sample
  * @typedef {{ name: string, help: string, type: "gauge" | "counter" | "histogram", values: Sample[] }} Family
- * @typedef {{ stats: Stats, localSockets: number, localUsers: number,
+ * @typedef {{ counters: Counters, localSockets: number, localUsers: number,
  *   clusterSockets: number | null, clusterUsers: number | null }} Snapshot
  */
 
@@ -63,31 +62,16 @@ class WriteLatency {
 function samplesOf(name, s, latency) {
   /** @param {number | null} v @returns {Sample[]} */
   const one = (v) => (v === null ? [] : [{ value: v }]);
-  const st = s.stats;
   switch (name) {
     case "rollcall_local_sockets": return one(s.localSockets);
     case "rollcall_local_users": return one(s.localUsers);
     case "rollcall_cluster_sockets": return one(s.clusterSockets);
     case "rollcall_cluster_users": return one(s.clusterUsers);
-    case "rollcall_writes_total": return one(st.writes);
     case "rollcall_write_seconds": return latency.samples();
-    case "rollcall_reasserts_total": return one(st.reasserts);
-    case "rollcall_reap_calls_total": return one(st.reaps);
-    case "rollcall_fenced_total": return one(st.fenced);
-    case "rollcall_reaped_nodes_total": return one(st.reaped_nodes);
-    case "rollcall_store_errors_total": return one(st.store_errors);
-    case "rollcall_events_total":
-      return [
-        { labels: { type: "user_online" }, value: st.users_online },
-        { labels: { type: "user_offline" }, value: st.users_offline },
-        { labels: { type: "scope_transition" }, value: st.scope_transitions },
-        { labels: { type: "node_reaped" }, value: st.reaped_nodes },
-        { labels: { type: "fenced" }, value: st.fenced },
-        { labels: { type: "store_error" }, value: st.store_errors },
-      ];
-    default:
-      throw new Error(`rollcall: the core names a metric this package does not know: ${name}`);
   }
+  const counter = s.counters[name];
+  if (!counter) throw new Error(`rollcall: the core names a metric this package does not know: ${name}`);
+  return counter.map(([type, value]) => (type === null ? { value } : { labels: { type }, value }));
 }
 
 /**
@@ -148,17 +132,7 @@ function register(registry, collect) {
     }
     return pending;
   };
-  const empty = families(
-    {
-      stats: { writes: 0, reasserts: 0, reaps: 0, users_online: 0, users_offline: 0, scope_transitions: 0, reaped_nodes: 0, fenced: 0, store_errors: 0 },
-      localSockets: 0,
-      localUsers: 0,
-      clusterSockets: 0,
-      clusterUsers: 0,
-    },
-    new WriteLatency(),
-  );
-  for (const { name, help, type } of empty) {
+  for (const { name, help, kind: type } of CATALOGUE.metrics) {
     registry.registerMetric({
       name,
       help,
@@ -187,4 +161,7 @@ function registryOf(value) {
   return /** @type {{ registerMetric: (metric: object) => void }} */ (value);
 }
 
-module.exports = { WriteLatency, families, render, register, registryOf, WRITE_BUCKETS };
+/** Every metric's name, in the catalogue's order. */
+const NAMES = CATALOGUE.metrics.map((m) => m.name);
+
+module.exports = { WriteLatency, families, render, register, registryOf, WRITE_BUCKETS, NAMES };

@@ -632,7 +632,7 @@ class Presence extends EventEmitter {
     ]);
     return metrics.families(
       {
-        stats: JSON.parse(this.#t.stats()),
+        counters: JSON.parse(this.#t.counterSamples()),
         localSockets: this.#t.localSockets,
         localUsers: this.#t.localUsers(),
         clusterSockets,
@@ -647,12 +647,7 @@ class Presence extends EventEmitter {
     const registry = this.#registry;
     this.#registry = null;
     if (!registry || typeof registry.removeSingleMetric !== "function") return;
-    for (const { name } of metrics.families(
-      { stats: JSON.parse(this.#t.stats()), localSockets: 0, localUsers: 0, clusterSockets: null, clusterUsers: null },
-      this.#latency,
-    )) {
-      registry.removeSingleMetric(name);
-    }
+    for (const name of metrics.NAMES) registry.removeSingleMetric(name);
   }
 
   /**

@@ -66,22 +66,7 @@ async fn fault_04_reap_100k_users_in_bounded_slices() {
     args.op_timeout_ms = Some(10_000);
     let mut v = blocking(|| NodeProc::spawn(BIN, &args));
     let started = Instant::now();
-    // In chunks, each written before the next: one node's coalesced
-    // burst of 100k connects (or its re-assert) is one long script call;
-    // see RELIABILITY.md.
-    let count_key = schema.counts();
-    let mut expected_sockets = 100;
-    for from in (0..sockets).step_by(2_000) {
-        let to = (from + 2_000).min(sockets);
-        blocking(|| v.open(from, to));
-        expected_sockets += to - from;
-        let want = expected_sockets.to_string();
-        blocking(|| {
-            rollcall_tests::eventually("a chunk is counted", Duration::from_secs(60), || {
-                redis.command_string(&["HGET", &count_key, "sg"]).as_deref() == Some(&want)
-            })
-        });
-    }
+    open_in_chunks(&redis, &schema, &mut v, sockets, 100);
     let rv = range(0, sockets);
     let ra = range(2_000_000, 2_000_100);
     let all = expected_of(&schema, [&ra[..], &rv[..]], users);
@@ -245,6 +230,32 @@ async fn fault_12_load_storms_kill_and_pause() {
     assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
+/// Connects sockets `0..sockets` on `v` in chunks of 2,000, each counted in
+/// Redis (beside the `others` sockets already there) before the next: one
+/// node's coalesced burst of 100k connects is one long script call; see
+/// RELIABILITY.md.
+fn open_in_chunks(
+    redis: &RedisServer,
+    schema: &Schema,
+    v: &mut NodeProc,
+    sockets: u64,
+    others: u64,
+) {
+    let count_key = schema.counts();
+    let mut expected_sockets = others;
+    for from in (0..sockets).step_by(2_000) {
+        let to = (from + 2_000).min(sockets);
+        blocking(|| v.open(from, to));
+        expected_sockets += to - from;
+        let want = expected_sockets.to_string();
+        blocking(|| {
+            rollcall_tests::eventually("a chunk is counted", Duration::from_secs(60), || {
+                redis.command_string(&["HGET", &count_key, "sg"]).as_deref() == Some(&want)
+            })
+        });
+    }
+}
+
 /// `INFO commandstats` calls of EVALSHA so far.
 fn evalsha_calls(redis: &RedisServer) -> u64 {
     let info = redis
@@ -288,19 +299,7 @@ async fn fault_11_6_a_node_of_100k_fields_drops_every_client_while_its_writes_ti
         args.max_write_fields = Some(n);
     }
     let mut v = blocking(|| NodeProc::spawn(BIN, &args));
-    let count_key = schema.counts();
-    let mut expected_sockets = 100;
-    for from in (0..sockets).step_by(2_000) {
-        let to = (from + 2_000).min(sockets);
-        blocking(|| v.open(from, to));
-        expected_sockets += to - from;
-        let want = expected_sockets.to_string();
-        blocking(|| {
-            rollcall_tests::eventually("a chunk is counted", Duration::from_secs(60), || {
-                redis.command_string(&["HGET", &count_key, "sg"]).as_deref() == Some(&want)
-            })
-        });
-    }
+    open_in_chunks(&redis, &schema, &mut v, sockets, 100);
     let rv = range(0, sockets);
     let ra = range(2_000_000, 2_000_100);
     converge(

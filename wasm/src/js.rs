@@ -84,9 +84,35 @@ impl RawTracker {
         self.driver.tracker().local_users() as u32
     }
 
-    /// What the tracker sent and emitted so far (`Stats`), as JSON.
-    pub fn stats(&self) -> String {
-        serde_json::to_string(self.driver.tracker().stats()).expect("stats serialise")
+    /// What the tracker sent and emitted so far, as the samples of every
+    /// counter of the metric catalogue: JSON `{name: [[type label or null,
+    /// value], ..]}` (`Stats::counter_samples`).
+    #[wasm_bindgen(js_name = counterSamples)]
+    pub fn counter_samples(&self) -> String {
+        use std::fmt::Write as _;
+        // Written by hand: the names and labels are the core's plain ASCII
+        // constants, and serde's code for this shape costs the module 12 KB.
+        let stats = self.driver.tracker().stats();
+        let mut out = String::from("{");
+        for m in rollcall_core::METRICS {
+            let Some(samples) = stats.counter_samples(m.name) else {
+                continue;
+            };
+            if out.len() > 1 {
+                out.push(',');
+            }
+            let _ = write!(out, "\"{}\":[", m.name);
+            for (i, (label, v)) in samples.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                let _ = match label {
+                    Some(l) => write!(out, "{sep}[\"{l}\",{v}]"),
+                    None => write!(out, "{sep}[null,{v}]"),
+                };
+            }
+            out.push(']');
+        }
+        out.push('}');
+        out
     }
 
     /// Low-level clients open on this node.

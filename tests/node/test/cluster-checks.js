@@ -4,7 +4,46 @@
 // server converging on it, and the events since a moment.
 
 const assert = require("node:assert/strict");
-const { waitFor } = require("./helpers");
+const { waitFor, connect, room } = require("./helpers");
+
+/**
+ * Who connects where: user i has 1 to 3 tabs on different servers (of
+ * `servers`); every fourth is in the lobby room; a third tab is in /chat.
+ * Plus `anonymous` sockets.
+ */
+function plan(users, anonymous, servers = 3) {
+  const out = [];
+  for (let i = 0; i < users; i++) {
+    const user = `user-${String(i).padStart(3, "0")}`;
+    const tabs = 1 + (Math.floor(i / 3) % 3);
+    for (let k = 0; k < tabs; k++) {
+      out.push({ user, server: (i + k) % servers, ns: k === 2 ? "/chat" : "/", lobby: i % 4 === 0 && k === 0 });
+    }
+  }
+  for (let j = 0; j < anonymous; j++) out.push({ user: undefined, server: j % servers, ns: "/", lobby: j % 2 === 0 });
+  return out;
+}
+
+/** Connects a real client for each entry of `planned` (joining the lobby where it says), adding it to `conns`. */
+async function connectAll(nodes, planned, conns) {
+  await Promise.all(
+    planned.map(async (p) => {
+      const socket = await connect(nodes[p.server].url, { ns: p.ns, userId: p.user });
+      conns.push({ ...p, socket, live: true });
+      if (p.lobby) await room(socket, "lobby");
+    }),
+  );
+}
+
+/** Asserts that each of `users` users came online exactly once in `events` (cluster-wide). */
+function onlineOncePerUser(events, users) {
+  const online = events.filter((e) => e.event === "connected");
+  const byUser = new Map();
+  for (const e of online) byUser.set(e.user, (byUser.get(e.user) || 0) + 1);
+  assert.equal(byUser.size, users);
+  assert.deepEqual([...new Set(byUser.values())], [1], "one 'user connected' per user, cluster-wide");
+  return online;
+}
 
 /**
  * What every server should report, from the sockets the test holds open
@@ -47,4 +86,4 @@ function eventsSince(nodes, mark) {
   return nodes.flatMap((n) => n.events.filter((e) => e.at >= mark)).sort((a, b) => a.at - b.at);
 }
 
-module.exports = { truth, converge, eventsSince };
+module.exports = { plan, connectAll, onlineOncePerUser, truth, converge, eventsSince };

@@ -10,8 +10,8 @@
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { waitFor, startRedis, startNode, connect, room } = require("./helpers");
-const { truth, converge, eventsSince } = require("./cluster-checks");
+const { waitFor, startRedis, startNode } = require("./helpers");
+const { plan, connectAll, onlineOncePerUser, truth, converge, eventsSince } = require("./cluster-checks");
 
 const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
 const USERS = 45;
@@ -41,40 +41,19 @@ for (const clientKind of ["node-redis", "ioredis"]) {
     });
 
     test("counts from every server equal the truth with 100+ clients", async () => {
-      // User i has 1 to 3 tabs on different servers (single-tab users on
-      // each server); every fourth is in the lobby room; a third tab is in
-      // /chat. Plus anonymous sockets.
-      const plan = [];
-      for (let i = 0; i < USERS; i++) {
-        const user = `user-${String(i).padStart(3, "0")}`;
-        const tabs = 1 + (Math.floor(i / 3) % 3);
-        for (let k = 0; k < tabs; k++) {
-          plan.push({ user, server: (i + k) % 3, ns: k === 2 ? "/chat" : "/", lobby: i % 4 === 0 && k === 0 });
-        }
-      }
-      for (let j = 0; j < ANONYMOUS; j++) plan.push({ user: undefined, server: j % 3, ns: "/", lobby: j % 2 === 0 });
-      assert.ok(plan.length >= 100, `${plan.length} clients`);
+      // Single-tab users on each server, users with tabs on several.
+      const planned = plan(USERS, ANONYMOUS);
+      assert.ok(planned.length >= 100, `${planned.length} clients`);
       probeUsers = ["user-000", "user-002", "user-008", "nobody"];
 
       const mark = Date.now();
-      await Promise.all(
-        plan.map(async (p) => {
-          const socket = await connect(nodes[p.server].url, { ns: p.ns, userId: p.user });
-          const conn = { ...p, socket, live: true };
-          conns.push(conn);
-          if (p.lobby) await room(socket, "lobby");
-        }),
-      );
+      await connectAll(nodes, planned, conns);
       const expected = truth(conns, probeUsers);
       assert.equal(expected.users, USERS);
       await converge(nodes, expected, "all servers agree with the truth");
 
       // Each user came online exactly once, on exactly one server.
-      const online = eventsSince(nodes, mark).filter((e) => e.event === "connected");
-      const byUser = new Map();
-      for (const e of online) byUser.set(e.user, (byUser.get(e.user) || 0) + 1);
-      assert.equal(byUser.size, USERS);
-      assert.deepEqual([...new Set(byUser.values())], [1], "one 'user connected' per user, cluster-wide");
+      onlineOncePerUser(eventsSince(nodes, mark), USERS);
     });
 
     test("kill -9 one server: reaped within TTL + reap interval, one 'reaped' event per user it took offline", async () => {

@@ -11,8 +11,8 @@
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { waitFor, startRedis, startNode, startRustNode, connect, room } = require("./helpers");
-const { truth, converge, eventsSince } = require("./cluster-checks");
+const { waitFor, startRedis, startNode, startRustNode } = require("./helpers");
+const { plan, connectAll, onlineOncePerUser, truth, converge, eventsSince } = require("./cluster-checks");
 
 const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
 const USERS = 30;
@@ -59,37 +59,17 @@ describe("mixed cluster: two Node servers and one Rust server", () => {
     eventsSince(ns, mark).filter((e) => e.event === "connected" || e.event === "disconnected");
 
   test("counts from every server, Node and Rust, equal the truth", async () => {
-    // User i has 1 to 3 tabs on different servers; every fourth is in the
-    // lobby; a third tab is in /chat. Plus anonymous sockets.
-    const plan = [];
-    for (let i = 0; i < USERS; i++) {
-      const user = `user-${String(i).padStart(3, "0")}`;
-      const tabs = 1 + (Math.floor(i / 3) % 3);
-      for (let k = 0; k < tabs; k++) {
-        plan.push({ user, server: (i + k) % 3, ns: k === 2 ? "/chat" : "/", lobby: i % 4 === 0 && k === 0 });
-      }
-    }
-    for (let j = 0; j < ANONYMOUS; j++) plan.push({ user: undefined, server: j % 3, ns: "/", lobby: j % 2 === 0 });
-    assert.ok(plan.filter((p) => p.server === RUST).length >= 15);
+    const planned = plan(USERS, ANONYMOUS);
+    assert.ok(planned.filter((p) => p.server === RUST).length >= 15);
 
     const mark = Date.now();
-    await Promise.all(
-      plan.map(async (p) => {
-        const socket = await connect(nodes[p.server].url, { ns: p.ns, userId: p.user });
-        conns.push({ ...p, socket, live: true });
-        if (p.lobby) await room(socket, "lobby");
-      }),
-    );
+    await connectAll(nodes, planned, conns);
     const expected = truth(conns, probeUsers);
     assert.equal(expected.users, USERS);
     await converge(nodes, expected, "all three servers agree with the truth");
 
     await Promise.all(nodes.map((n) => n.ask("ping")));
-    const online = globalEvents(nodes, mark).filter((e) => e.event === "connected");
-    const byUser = new Map();
-    for (const e of online) byUser.set(e.user, (byUser.get(e.user) || 0) + 1);
-    assert.equal(byUser.size, USERS);
-    assert.deepEqual([...new Set(byUser.values())], [1], "one 'user connected' per user, cluster-wide");
+    const online = onlineOncePerUser(globalEvents(nodes, mark), USERS);
     assert.ok(online.some((e) => e.server === RUST), "the Rust server emitted some of them");
   });
 
