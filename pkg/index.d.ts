@@ -117,18 +117,42 @@ export interface Scope {
 
 export type OfflineReason = "disconnect" | "reaped" | "shutdown";
 
+/** Where a user joined or left: a namespace (`room` undefined) or a room of it. */
+export interface Where {
+  namespace: string;
+  room: string | undefined;
+}
+
 /** The events of a Presence: each event's listener arguments. */
 export interface PresenceEvents {
   /** A user's first socket in the cluster. Fires on exactly one server. */
   "user connected": [userId: string];
   /** A user's last socket in the cluster is gone. Fires on exactly one server. */
   "user disconnected": [userId: string, reason: OfflineReason];
+  /**
+   * A user's first socket entered a namespace (`room` undefined) or a room,
+   * cluster-wide. Fires on exactly one server.
+   */
+  "user joined": [userId: string, where: Where];
+  /**
+   * A user's last socket left a namespace (`room` undefined) or a room,
+   * cluster-wide: "disconnect" when it left the room or disconnected,
+   * "reaped" when its server died, "shutdown" when its server closed.
+   * Fires on exactly one server.
+   */
+  "user left": [userId: string, where: Where, reason: OfflineReason];
   /** This server finished reaping a crashed one. */
   "node reaped": [nodeId: string];
   /** This server had been reaped while alive; it registers again and re-asserts its sockets. */
   fenced: [];
   /** A Redis call failed; rollcall retries and heals by itself. */
   "store error": [error: Error];
+  /**
+   * An input the core ignored because nothing needed to change: a socket
+   * connected twice (connection state recovery), an event for a socket that
+   * is already gone, an input after close(). The counts stay right.
+   */
+  warning: [message: string];
   /** EventEmitter's own: a listener is about to be added. */
   newListener: [event: string | symbol, listener: (...args: any[]) => void];
   /** EventEmitter's own: a listener was removed. */

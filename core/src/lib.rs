@@ -15,6 +15,9 @@
 //! - [`model::Keyspace`]: an in-memory keyspace that does exactly what the
 //!   scripts do; the single-server store and the oracle of the tests.
 //! - [`Query`]: the reads (counts, lists), as script calls too.
+//! - [`Session`]: what every host does around a tracker that is not I/O
+//!   (the policy for bad input, the timer, readiness, trace recording, the
+//!   embedded single-server store). Hosts are thin loops around it.
 //!
 //! The test simulator (a deterministic cluster of trackers over one
 //! keyspace) is the separate crate `rollcall-sim`, not part of this API.
@@ -31,6 +34,7 @@ pub mod query;
 pub mod schema;
 pub mod scope;
 pub mod scripts;
+pub mod session;
 pub mod stats;
 pub mod trace;
 pub mod tracker;
@@ -44,5 +48,6 @@ pub use query::{Answer, Query};
 pub use schema::{Field, Schema};
 pub use scope::Scope;
 pub use scripts::Script;
+pub use session::{Fed, Output, Session};
 pub use stats::{METRICS, Metric, MetricKind, Stats, WRITE_SECONDS_BUCKETS};
 pub use tracker::{Input, InputError, Step, Tracker};

@@ -188,16 +188,21 @@ pub fn replay(trace: &str) -> Result<String, TraceError> {
     Ok(out)
 }
 
-/// Records a trace in memory (hosts write the lines where they like).
+/// Records a trace in memory; the host writes the lines where it likes (a
+/// file, a stream). With `outputs`, the output line of every step too, so a
+/// replay can be checked against what the node did live.
 #[derive(Debug, Default)]
 pub struct Recorder {
     lines: Vec<String>,
+    outputs: Option<Vec<String>>,
 }
 
 impl Recorder {
+    /// A recorder of inputs only, its header first.
     pub fn new(config: &Config, node: &str) -> Recorder {
         Recorder {
             lines: vec![Header::new(config, node).to_line()],
+            outputs: None,
         }
     }
 
@@ -205,17 +210,60 @@ impl Recorder {
     pub fn of(tracker: &Tracker) -> Recorder {
         Recorder {
             lines: vec![Header::of(tracker).to_line()],
+            outputs: None,
         }
     }
 
+    /// Keeps the output line of every step too.
+    pub fn with_outputs(mut self) -> Recorder {
+        self.outputs = Some(Vec::new());
+        self
+    }
+
+    /// Records an input, before the tracker handles it.
     pub fn record(&mut self, at: Millis, input: &Input) {
         self.lines.push(input_line(at, input));
+    }
+
+    /// Records what the tracker made of the last input (kept only when
+    /// asked for outputs).
+    pub fn record_step(&mut self, result: &Result<Step, crate::tracker::InputError>) {
+        if let Some(outputs) = &mut self.outputs {
+            outputs.push(step_line(result));
+        }
+    }
+
+    /// Whether input lines wait to be taken.
+    pub fn has_lines(&self) -> bool {
+        !self.lines.is_empty()
     }
 
     /// The lines recorded since the last call.
     pub fn take(&mut self) -> Vec<String> {
         std::mem::take(&mut self.lines)
     }
+
+    /// The input lines since the last take, each ending in `\n`.
+    pub fn take_text(&mut self) -> Option<String> {
+        joined(&mut self.lines)
+    }
+
+    /// The output lines since the last take, each ending in `\n`.
+    pub fn take_output_text(&mut self) -> Option<String> {
+        joined(self.outputs.as_mut()?)
+    }
+}
+
+fn joined(lines: &mut Vec<String>) -> Option<String> {
+    if lines.is_empty() {
+        return None;
+    }
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for line in lines.drain(..) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Some(text)
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
-//! The one tokio task that drives a node's tracker.
+//! The one tokio task that drives a node's session.
 //!
-//! It takes inputs from a channel, sends a `Tick` at the tracker's next-tick
-//! time, runs each step's script calls on the store (every call made while
-//! handling one burst of inputs goes out in one round trip) and feeds each
-//! reply back, failures as `Reply::Error`. It never waits for the store
-//! itself: calls run in tasks of their own, so inputs that arrive meanwhile
-//! are taken at once and coalesce inside the tracker.
+//! A thin loop around `rollcall_core::Session`, which decides everything
+//! that is not I/O: it takes inputs from a channel, sends a `Tick` at the
+//! tracker's next-tick time, runs the script calls of the session's output
+//! on the store (every call made while handling one burst of inputs goes
+//! out in one round trip), feeds each reply back (failures as
+//! `Reply::Error`), broadcasts the events and writes out the trace lines.
+//! It never waits for the store itself: calls run in tasks of their own, so
+//! inputs that arrive meanwhile are taken at once and coalesce inside the
+//! tracker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall_core::{Event, Input, Millis, Op, Reply, Script, Token, Tracker};
+use rollcall_core::{Event, Fed, Input, InputError, Millis, Op, Reply, Script, Session, Token};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
@@ -67,8 +70,11 @@ pub enum Command {
 /// Most inputs taken in one burst before the calls they caused are sent.
 const BURST: usize = 4096;
 
+/// How the first registration went: `Err` with the store's message.
+pub(crate) type Readiness = oneshot::Sender<Result<(), String>>;
+
 pub(crate) struct Driver {
-    tracker: Tracker,
+    session: Session,
     store: Store,
     commands: mpsc::UnboundedReceiver<Command>,
     events: broadcast::Sender<Event>,
@@ -85,20 +91,24 @@ pub(crate) struct Driver {
     recording: Option<Recording>,
     /// Reads waiting for their barrier, in the order they came.
     barriers: Vec<(u64, oneshot::Sender<()>)>,
+    /// Told once, when the session says the node is registered or failed to.
+    readiness: Option<Readiness>,
 }
 
 impl Driver {
+    #[allow(clippy::too_many_arguments)] // one of each channel, all required
     pub(crate) fn new(
-        tracker: Tracker,
+        session: Session,
         store: Store,
         commands: mpsc::UnboundedReceiver<Command>,
         events: broadcast::Sender<Event>,
         status: Arc<watch::Sender<Status>>,
         op_timeout: Duration,
         recording: Option<Recording>,
+        readiness: Readiness,
     ) -> Driver {
         Driver {
-            tracker,
+            session,
             store,
             commands,
             events,
@@ -111,6 +121,7 @@ impl Driver {
             outbox: Vec::new(),
             recording,
             barriers: Vec::new(),
+            readiness: Some(readiness),
         }
     }
 
@@ -128,8 +139,8 @@ impl Driver {
         let _ = self.feed(Input::Tick);
         self.flush();
         let mut inputs_open = true;
-        while !self.tracker.is_closed() {
-            let deadline = self.tracker.next_tick().map(|t| self.instant(t));
+        while !self.session.tracker().is_closed() {
+            let deadline = self.session.tracker().next_tick().map(|t| self.instant(t));
             tokio::select! {
                 done = self.calls.join_next_with_id(), if !self.calls.is_empty() => {
                     if let Some(done) = done {
@@ -165,17 +176,22 @@ impl Driver {
     fn command(&mut self, command: Command) {
         match command {
             Command::Input { input, done } => {
-                let result = self.feed(input);
+                // An input the session ignored changed nothing: its caller
+                // hears why, as an error.
+                let result = match self.feed(input) {
+                    Ok(Fed::Applied) => Ok(()),
+                    Ok(Fed::Ignored(e)) | Err(e) => Err(e),
+                };
                 if let Some(done) = done {
                     let _ = done.send(result);
                 }
             }
             Command::Shutdown => self.shutdown(),
             Command::LocalFields { done } => {
-                let _ = done.send(self.tracker.local_fields());
+                let _ = done.send(self.session.tracker().local_fields());
             }
             Command::Stats { done } => {
-                let t = &self.tracker;
+                let t = self.session.tracker();
                 let _ = done.send(NodeStats {
                     stats: t.stats().clone(),
                     local_sockets: t.local_sockets() as u64,
@@ -185,8 +201,9 @@ impl Driver {
                 });
             }
             Command::Barrier { done } => {
-                let mark = self.tracker.read_barrier();
-                if self.tracker.is_visible(mark) || self.tracker.is_closed() {
+                let t = self.session.tracker();
+                let mark = t.read_barrier();
+                if t.is_visible(mark) || t.is_closed() {
                     let _ = done.send(());
                 } else {
                     self.barriers.push((mark, done));
@@ -205,7 +222,8 @@ impl Driver {
             if done.is_closed() {
                 continue;
             }
-            if self.tracker.is_visible(mark) || self.tracker.is_closed() {
+            let t = self.session.tracker();
+            if t.is_visible(mark) || t.is_closed() {
                 let _ = done.send(());
             } else {
                 self.barriers.push((mark, done));
@@ -220,30 +238,36 @@ impl Driver {
         let _ = self.feed(Input::Shutdown);
     }
 
-    /// Feeds one input; the step's calls wait in the outbox for [`Self::flush`].
-    fn feed(&mut self, input: Input) -> Result<(), rollcall_core::InputError> {
+    /// Feeds one input; the calls it causes wait in the outbox for
+    /// [`Self::flush`], its events go out at once.
+    fn feed(&mut self, input: Input) -> Result<Fed, InputError> {
         let now = self.now();
-        let step = match &mut self.recording {
-            None => self.tracker.handle(now, input)?,
-            Some(rec) => {
-                rec.input(now, &input);
-                let result = self.tracker.handle(now, input);
-                rec.output(&result);
-                result?
-            }
-        };
-        self.outbox.extend(step.ops);
-        for event in step.events {
+        let fed = self.session.feed(now, input);
+        let out = self.session.take_output();
+        self.outbox.extend(out.ops);
+        for event in out.events {
             // No subscriber is fine: events are for those who listen.
             let _ = self.events.send(event);
         }
-        Ok(())
+        let told = match (out.ready, out.failed) {
+            (_, Some(error)) => Some(Err(error)),
+            (true, None) => Some(Ok(())),
+            (false, None) => None,
+        };
+        if let Some(told) = told
+            && let Some(readiness) = self.readiness.take()
+        {
+            let _ = readiness.send(told);
+        }
+        // out.warnings: the input's caller gets the same as an error; the
+        // timer (out.tick) is re-read from the tracker every turn.
+        fed
     }
 
     /// Sends the calls of the last burst, in one round trip.
     fn flush(&mut self) {
         if let Some(rec) = &mut self.recording {
-            rec.flush();
+            rec.write(&mut self.session);
         }
         if self.outbox.is_empty() {
             return;
@@ -297,14 +321,9 @@ impl Driver {
             let reply = replies
                 .next()
                 .unwrap_or_else(|| Reply::error("rollcall: the call was lost in the host"));
-            if let Err(e) = self.feed(Input::Reply { token, reply }) {
-                // A malformed reply: the tracker counts the call as failed
-                // and heals with a re-assert; the application hears of it.
-                let _ = self.events.send(Event::StoreError {
-                    script,
-                    message: e.to_string(),
-                });
-            }
+            // A malformed reply: the session reports it as a store error
+            // event (the tracker counts the call as failed and heals).
+            let _ = self.feed(Input::Reply { token, reply });
         }
     }
 }

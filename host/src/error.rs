@@ -40,6 +40,13 @@ pub enum Error {
         /// What Redis said.
         message: String,
     },
+    /// The node's first registration failed (the store went away after
+    /// connecting, or answered in a shape rollcall does not expect). Nothing
+    /// of this node is in the store.
+    Register {
+        /// What the store said.
+        message: String,
+    },
     /// Any other failure of a Redis call (a read, a dump).
     Store {
         /// What Redis said.
@@ -88,6 +95,9 @@ impl fmt::Display for Error {
                 f,
                 "Redis rejected rollcall's {script} script: {message} (rollcall needs Lua scripting: EVAL, EVALSHA and SCRIPT LOAD must be allowed for this user)"
             ),
+            Error::Register { message } => {
+                write!(f, "could not register with the store: {message}")
+            }
             Error::Store { message } => write!(f, "a Redis call failed: {message}"),
             Error::Config(e) => write!(f, "invalid option {e}"),
             Error::BadInput(e) => write!(f, "input refused: {e}"),

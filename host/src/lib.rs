@@ -1,7 +1,7 @@
 //! rollcall-host: runs [`rollcall_core`] for real, with tokio and Redis.
 //!
 //! [`Presence`] is the handle a Rust server embeds: it starts one tokio task
-//! (the [`driver`]) that owns the core's `Tracker`, feeds it inputs and
+//! (the [`driver`]) that owns the core's `Session`, feeds it inputs and
 //! timers, runs its script calls on a [`Store`] (real Redis, or the core's
 //! in-memory model when no Redis URL is given) and hands its events to the
 //! application. Queries are single O(1) script calls on the store.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rollcall_core::tracker::InputError;
-use rollcall_core::{Config, Event, Input, Millis, Scope, Tracker};
+use rollcall_core::{Config, Event, Input, Millis, Scope, Session};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -142,8 +142,9 @@ impl Builder {
 
     /// Validates the options, connects to the store (Redis: connects and
     /// loads the scripts, so an unreachable Redis, a wrong password or a
-    /// Redis that refuses scripts is an error here) and starts the driver.
-    /// Must be called inside a tokio runtime.
+    /// Redis that refuses scripts is an error here), starts the driver and
+    /// returns once the node is registered ([`Error::Register`] if the first
+    /// registration fails). Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Presence, Error> {
         self.config.validate()?;
         let op_timeout = self
@@ -152,7 +153,7 @@ impl Builder {
         let node = self.node.unwrap_or_else(random_node_id);
         // A nonce per process: incarnation ids of this node id never repeat.
         let nonce = u64::from(random_u32()) << 8 | u64::from(random_u32() & 0xff);
-        let tracker = Tracker::with_nonce(self.config.clone(), &node, nonce)?;
+        let mut session = Session::new(self.config.clone(), &node, nonce, false)?;
         let store = match (self.store, self.redis) {
             (Some(store), _) => store,
             (None, Some(url)) => Store::Redis(RedisStore::connect(&url, op_timeout).await?),
@@ -161,21 +162,33 @@ impl Builder {
         let recording = self
             .trace
             .as_ref()
-            .map(|paths| Recording::start(paths, &tracker))
+            .map(|paths| Recording::start(paths, &mut session))
             .transpose()?;
         let (commands, inbox) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(self.event_capacity);
         let status = Arc::new(watch::Sender::new(Status::Running));
+        let (readiness, registered) = oneshot::channel();
         let driver = Driver::new(
-            tracker,
+            session,
             store.clone(),
             inbox,
             events.clone(),
             status.clone(),
             op_timeout,
             recording,
+            readiness,
         );
         let task = tokio::spawn(driver.run());
+        // Counted cluster-wide only once registered: wait for it, as the
+        // Node host does. A failure leaves nothing of this node in the store.
+        match registered.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                task.abort();
+                return Err(Error::Register { message });
+            }
+            Err(_) => return Err(Error::Closed),
+        }
         Ok(Presence {
             inner: Arc::new(Inner {
                 commands,

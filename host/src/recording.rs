@@ -1,13 +1,13 @@
-//! Trace recording: every input a node's tracker is fed, as the JSON Lines
-//! trace of `rollcall_core::trace`, and optionally the output of each step,
-//! so `rollcall replay` can reproduce (and check) what the node did.
+//! Trace recording to files: the core's session records every input its
+//! tracker is fed (and optionally the output of each step) as the JSON
+//! Lines trace of `rollcall_core::trace`; this writes those lines out, so
+//! `rollcall replay` can reproduce (and check) what the node did.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rollcall_core::trace::{Header, input_line, step_line};
-use rollcall_core::{Input, InputError, Millis, Step, Tracker};
+use rollcall_core::Session;
 
 use crate::error::Error;
 
@@ -20,9 +20,9 @@ pub struct TracePaths {
     pub output: Option<PathBuf>,
 }
 
-/// Open trace files. Writes are buffered and flushed after every burst; a
-/// write that fails stops the recording (once, with a message on stderr)
-/// but never the node.
+/// Open trace files. Lines are written after every burst; a write that
+/// fails stops the recording (once, with a message on stderr) but never
+/// the node.
 #[derive(Debug)]
 pub struct Recording {
     trace: BufWriter<File>,
@@ -40,11 +40,12 @@ fn create(path: &Path) -> Result<BufWriter<File>, Error> {
 }
 
 impl Recording {
-    /// Creates the files and writes the trace's header.
-    pub fn start(paths: &TracePaths, tracker: &Tracker) -> Result<Recording, Error> {
-        let mut trace = create(&paths.trace)?;
+    /// Creates the files, and starts the session's recording (before its
+    /// first input).
+    pub fn start(paths: &TracePaths, session: &mut Session) -> Result<Recording, Error> {
+        let trace = create(&paths.trace)?;
         let output = paths.output.as_deref().map(create).transpose()?;
-        writeln!(trace, "{}", Header::of(tracker).to_line()).map_err(|e| Error::Trace {
+        session.record(output.is_some()).map_err(|e| Error::Trace {
             path: paths.trace.clone(),
             message: e.to_string(),
         })?;
@@ -55,34 +56,24 @@ impl Recording {
         })
     }
 
-    /// Records an input fed to the tracker at `at`.
-    pub fn input(&mut self, at: Millis, input: &Input) {
-        let line = input_line(at, input);
-        let result = writeln!(self.trace, "{line}");
-        self.check(result);
-    }
-
-    /// Records what the tracker did with the last input.
-    pub fn output(&mut self, result: &Result<Step, InputError>) {
-        if let Some(out) = &mut self.output {
-            let written = writeln!(out, "{}", step_line(result));
-            self.check(written);
+    /// Writes out the lines the session recorded since the last time.
+    pub fn write(&mut self, session: &mut Session) {
+        if self.failed {
+            // Drop the lines: a trace with a hole would not replay.
+            let _ = (session.take_trace(), session.take_trace_output());
+            return;
         }
-    }
-
-    /// Writes out what is buffered (after every burst).
-    pub fn flush(&mut self) {
-        let mut result = self.trace.flush();
-        if let Some(out) = &mut self.output {
-            result = result.and(out.flush());
+        let mut result = Ok(());
+        if let Some(lines) = session.take_trace() {
+            result = self
+                .trace
+                .write_all(lines.as_bytes())
+                .and(self.trace.flush());
         }
-        self.check(result);
-    }
-
-    fn check(&mut self, result: std::io::Result<()>) {
-        if let Err(e) = result
-            && !self.failed
-        {
+        if let (Some(lines), Some(out)) = (session.take_trace_output(), &mut self.output) {
+            result = result.and(out.write_all(lines.as_bytes())).and(out.flush());
+        }
+        if let Err(e) = result {
             self.failed = true;
             eprintln!("rollcall: trace recording failed, the trace is incomplete: {e}");
         }

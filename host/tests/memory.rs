@@ -133,3 +133,36 @@ async fn a_killed_node_is_reaped_by_a_peer() {
     a.shutdown().await.unwrap();
     assert!(store.dump().is_empty(), "{:?}", store.dump());
 }
+
+#[tokio::test]
+async fn start_returns_once_registered_and_fails_if_registration_fails() {
+    let store = MemoryStore::new();
+    let p = Presence::builder()
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap();
+    // No waiting: the node is in the store when start returns.
+    assert!(
+        store.dump().iter().any(|e| e.key.ends_with(":live")),
+        "{:?}",
+        store.dump()
+    );
+    p.shutdown().await.unwrap();
+
+    store.set_available(false);
+    let e = Presence::builder()
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, rollcall_host::Error::Register { message } if message.contains("unavailable")),
+        "{e:?}"
+    );
+    store.set_available(true);
+    assert!(
+        store.dump().is_empty(),
+        "nothing of the failed node is left"
+    );
+}

@@ -23,18 +23,31 @@ const { Hooks } = require("./hooks.js");
 
 /**
  * One output of the core.
- * @typedef {{ ops?: Op[], events?: CoreEvent[], tick?: number, error?: string, flush?: true, trace?: true }} Output
+ * @typedef {{ ops?: Op[], events?: CoreEvent[], tick?: number, flush?: true, trace?: true, ready?: true, failed?: string, warnings?: string[] }} Output
  */
 /**
  * An event of the core.
- * @typedef {{ type: "user_online", scope: { kind: string }, user: string }
- *   | { type: "user_offline", scope: { kind: string }, user: string, reason: "disconnect" | "reaped" | "shutdown" }
+ * @typedef {{ kind: "global" } | { kind: "namespace", namespace: string } | { kind: "room", namespace: string, room: string }} CoreScope
+ * @typedef {{ type: "user_online", scope: CoreScope, user: string }
+ *   | { type: "user_offline", scope: CoreScope, user: string, reason: "disconnect" | "reaped" | "shutdown" }
  *   | { type: "node_reaped", node: string }
  *   | { type: "fenced" }
  *   | { type: "store_error", message: string }
  *   | { type: "closed" }} CoreEvent
  */
 /** A read held for read-your-writes. @typedef {{ mark: number, go: () => void, timer: NodeJS.Timeout | null }} Waiting */
+
+/**
+ * Where a "user joined" / "user left" happened: `room` is undefined for a
+ * namespace.
+ * @param {CoreScope} scope
+ * @returns {import("../index.js").Where}
+ */
+function whereOf(scope) {
+  return scope.kind === "room"
+    ? { namespace: scope.namespace, room: scope.room }
+    : { namespace: scope.kind === "namespace" ? scope.namespace : "/", room: undefined };
+}
 
 /** @param {any} socket */
 function defaultUserId(socket) {
@@ -201,15 +214,29 @@ class Presence extends EventEmitter {
 
   /** @returns {Promise<Presence>} */
   #start() {
+    // The core's session says when the first registration is done (at
+    // once on the embedded store, after its first flush) or failed.
     /** @type {Promise<Presence>} */
-    const ready =
-      this.#send === null
-        ? Promise.resolve(this)
-        : new Promise((resolve, reject) => {
-            this.#ready = [() => resolve(this), reject];
-          });
+    const ready = new Promise((resolve, reject) => {
+      this.#ready = [() => resolve(this), reject];
+    });
     this.#input(this.#t.tick(now()));
     return ready;
+  }
+
+  /**
+   * The first registration failed: give up entirely (no hooks, no timer, no
+   * more calls). Nothing of this node's sockets is in Redis.
+   * @param {string} error
+   */
+  #registrationFailed(error) {
+    const pending = this.#ready;
+    this.#ready = null;
+    this.#dead = true;
+    this.#hooks.unhook();
+    this.#closing = Promise.resolve();
+    this.#finish();
+    if (pending) pending[1](new Error(`rollcall: could not register with Redis: ${error}`));
   }
 
   /**
@@ -398,6 +425,7 @@ class Presence extends EventEmitter {
     if (out === undefined || this.#dead) return;
     /** @type {Output} */
     const o = JSON.parse(out);
+    if (o.failed !== undefined) return this.#registrationFailed(o.failed);
     // Recording: the lines of this burst are written once it is in.
     if (o.trace === true) setImmediate(this.#drainTrace);
     // Single-server mode: the writes of this burst run once its I/O is in.
@@ -408,8 +436,13 @@ class Presence extends EventEmitter {
       this.#timer.unref();
     }
     if (o.ops !== undefined) for (const op of o.ops) this.#run(op);
-    if (o.error !== undefined) this.#storeError(o.error);
     if (o.events !== undefined) for (const e of o.events) this.#event(e);
+    if (o.warnings !== undefined) for (const w of o.warnings) this.#emit("warning", w);
+    if (o.ready === true && this.#ready) {
+      const [resolve] = this.#ready;
+      this.#ready = null;
+      resolve();
+    }
   }
 
   /**
@@ -448,21 +481,6 @@ class Presence extends EventEmitter {
    */
   #reply(op, reply) {
     if (this.#dead) return;
-    if (this.#ready && op.script === "register") {
-      const [resolve, reject] = this.#ready;
-      this.#ready = null;
-      if (reply !== null && typeof reply === "object" && !Array.isArray(reply)) {
-        // Give up entirely: no hooks, no timer, no more calls. Registered or
-        // not, nothing of this node's sockets is in Redis.
-        this.#dead = true;
-        this.#hooks.unhook();
-        this.#closing = Promise.resolve();
-        this.#finish();
-        reject(new Error(`rollcall: could not register with Redis: ${reply.error}`));
-        return;
-      }
-      resolve();
-    }
     if (!this.#feed((at) => this.#t.reply(at, op.token, JSON.stringify(reply)))) return;
     if (this.#waiting.length > 0) this.#releaseReads(false);
   }
@@ -520,9 +538,11 @@ class Presence extends EventEmitter {
     switch (e.type) {
       case "user_online":
         if (e.scope.kind === "global") this.#emit("user connected", e.user);
+        else this.#emit("user joined", e.user, whereOf(e.scope));
         break;
       case "user_offline":
         if (e.scope.kind === "global") this.#emit("user disconnected", e.user, e.reason);
+        else this.#emit("user left", e.user, whereOf(e.scope), e.reason);
         break;
       case "node_reaped":
         this.#emit("node reaped", e.node);

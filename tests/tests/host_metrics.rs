@@ -37,7 +37,10 @@ async fn populate(a: &Presence, b: &Presence) -> u64 {
     a.connect("a3", Some("bob"), "/").await.unwrap();
     a.join("a3", "lobby").await.unwrap();
     b.connect("b1", Some("carol"), "/").await.unwrap();
-    // Reads wait for this node's writes: both are in the store after these.
+    // A read waits for its own node's writes only: after one read on each
+    // node, both nodes' writes are in the store.
+    a.users_count(Scope::Global).await.unwrap();
+    b.users_count(Scope::Global).await.unwrap();
     assert_eq!(a.users_count(Scope::Global).await.unwrap(), 3);
     assert_eq!(b.users_count(Scope::Global).await.unwrap(), 3);
     let mut online = 0;

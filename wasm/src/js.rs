@@ -21,7 +21,8 @@ fn fail(message: String) -> JsError {
 
 /// One node's tracker, for `pkg/index.js`. Every input method takes the
 /// time in ms and returns `undefined` when there is nothing to do, else a
-/// JSON string `{ops?, events?, tick?, error?, flush?}`.
+/// JSON string: the session's output (`rollcall_core::session::Output`:
+/// `{ops?, events?, tick?, flush?, trace?, ready?, failed?, warnings?}`).
 #[wasm_bindgen]
 pub struct RawTracker {
     driver: Driver,

@@ -3,8 +3,9 @@
 //! [`abi`] is a plain bytes-in/bytes-out replay export for wasmtime (no JS).
 //! [`js`] is the wasm-bindgen API that the npm package `rollcall` (in
 //! `pkg/`) wraps in its `Presence` class; [`driver`] is the plain Rust under
-//! it (embedded store, compact outputs), shared by every binding and tested
-//! natively. Like the core, nothing here reads a clock or draws randomness:
+//! it: the core's `Session` (which owns the embedded store, the timer,
+//! readiness, recording and the input policy) with its outputs as compact
+//! JSON, tested natively. Like the core, nothing here reads a clock or draws randomness:
 //! the JS side passes the time into every call.
 //!
 //! The boundary is kept cheap for the hot path (one call per socket event):

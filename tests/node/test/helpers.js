@@ -262,6 +262,11 @@ class RustNode {
     if (e.type === "user_offline" && global) {
       this.events.push({ event: "disconnected", user: e.user, reason: e.reason, server: this.index, at });
     }
+    if (e.scope && !global) {
+      const where = { namespace: e.scope.namespace, room: e.scope.room, server: this.index, at };
+      if (e.type === "user_online") this.events.push({ event: "joined", user: e.user, ...where });
+      if (e.type === "user_offline") this.events.push({ event: "left", user: e.user, reason: e.reason, ...where });
+    }
     if (e.type === "node_reaped") this.events.push({ event: "reaped", node: e.node, server: this.index, at });
     if (e.type === "fenced") this.events.push({ event: "fenced", server: this.index, at });
   }

@@ -211,11 +211,15 @@ describe("single server (no Redis)", () => {
       assert.equal(await presence.socketsCount({ room: "news" }), 1, "the recovered socket is back in its room");
       assert.equal(await presence.usersCount(), 1);
     });
-    // A duplicate "connection" for a live socket changes nothing.
+    // A duplicate "connection" for a live socket changes nothing; the hooks
+    // know the socket, so the core is not even asked (no warning noise).
+    const warnings = [];
+    presence.on("warning", (w) => warnings.push(w));
     const live = server.io.of("/").sockets.get(id);
     server.io.of("/").emitReserved("connection", live);
     assert.equal(await presence.socketsCount(), 1);
     assert.equal(await presence.userSocketsCount("ann"), 1);
+    assert.deepEqual(warnings, []);
   });
 
   test("sockets connected before attach are counted", async () => {

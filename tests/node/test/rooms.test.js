@@ -1,0 +1,114 @@
+"use strict";
+// "user joined" / "user left" per namespace and room, cluster-wide, exactly
+// once: a mixed cluster (two Node servers, one with node-redis and one with
+// ioredis, and the socketioxide example) on one real redis-server, with
+// real socket.io-client clients. A user's first socket entering a
+// namespace or a room fires one "user joined" in the whole cluster,
+// whichever server holds it; a user's last socket leaving fires one
+// "user left" (reason "disconnect"), and nothing fires while another
+// socket of the user, on any server, is still there. A server killed with
+// SIGKILL: each room and namespace it was the last holder of fires one
+// "user left" with reason "reaped", on a survivor.
+
+const { describe, test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { waitFor, startRedis, startNode, startRustNode, connect, room } = require("./helpers");
+
+const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
+const RUST = 2;
+
+describe("user joined / user left across Node and Rust servers", () => {
+  let redis;
+  let nodes = [];
+  const sockets = [];
+  /** The sockets of the first test, for the next ones. */
+  const state = {};
+
+  before(async () => {
+    redis = await startRedis();
+    nodes = await Promise.all([
+      startNode(0, { redisUrl: redis.url, clientKind: "node-redis", timings: TIMINGS }),
+      startNode(1, { redisUrl: redis.url, clientKind: "ioredis", timings: TIMINGS }),
+      startRustNode(RUST, { redisUrl: redis.url, ttlMs: TIMINGS.ttlMs }),
+    ]);
+  });
+
+  after(async () => {
+    for (const s of sockets) s.close();
+    for (const n of nodes) {
+      if (n.alive) n.child.kill("SIGKILL");
+    }
+    if (redis) await redis.stop();
+  });
+
+  /** A socket of `userId` on server `i`, namespace `ns`. */
+  async function open(i, userId, ns = "/") {
+    const s = await connect(nodes[i].url, { userId, ns });
+    sockets.push(s);
+    return s;
+  }
+
+  /** The room events since `mark`, as "kind user ns room [reason]" lines, sorted. */
+  function roomEvents(mark, from = nodes) {
+    return from
+      .flatMap((n) => n.events.filter((e) => e.at >= mark && (e.event === "joined" || e.event === "left")))
+      .map((e) => [e.event, e.user, e.namespace, e.room ?? "-", e.reason ?? ""].join(" ").trim())
+      .sort();
+  }
+
+  /**
+   * Every write of these servers is in Redis and its events have arrived: a
+   * read waits for the server's own writes (read-your-writes), and a server
+   * sends its events before it answers.
+   */
+  async function settle(from) {
+    await Promise.all(from.filter((n) => n.alive).map((n) => n.counts([])));
+  }
+
+  /** Waits until the room events since `mark` are at least `want`, settles, then compares exactly. */
+  async function expectRoomEvents(mark, want, what, from = nodes) {
+    await waitFor(() => roomEvents(mark, from).length >= want.length, { timeout: 15000, what });
+    await settle(from);
+    assert.deepEqual(roomEvents(mark, from), [...want].sort(), what);
+  }
+
+  test("a user's first socket in a namespace or room is one 'user joined', cluster-wide", async () => {
+    const mark = Date.now();
+    const annA = await open(0, "ann");
+    const annB = await open(1, "ann");
+    const annR = await open(RUST, "ann");
+    for (const s of [annA, annB, annR]) await room(s, "news");
+    const bob = await open(1, "bob", "/chat");
+    await room(bob, "news");
+    await expectRoomEvents(
+      mark,
+      ["joined ann / -", "joined ann / news", "joined bob /chat -", "joined bob /chat news"],
+      "one joined per (user, namespace or room)",
+    );
+    Object.assign(state, { annA, annB, annR, bob });
+  });
+
+  test("leaving fires nothing while another server holds the user there, then one 'user left'", async () => {
+    const { annA, annB, annR } = state;
+    let mark = Date.now();
+    await room(annA, "news", "leave");
+    await room(annR, "news", "leave");
+    await expectRoomEvents(mark, [], "ann is still in news on server 1");
+    mark = Date.now();
+    await room(annB, "news", "leave");
+    await expectRoomEvents(mark, ["left ann / news disconnect"], "one left when the last socket leaves");
+  });
+
+  test("kill -9 a server: the rooms it alone held fire one 'user left' (reaped) on a survivor", async () => {
+    const mark = Date.now();
+    nodes[1].child.kill("SIGKILL");
+    const survivors = [nodes[0], nodes[RUST]];
+    // ann still has sockets on servers 0 and 2: only bob's namespace and room go.
+    await expectRoomEvents(
+      mark,
+      ["left bob /chat - reaped", "left bob /chat news reaped"],
+      "bob's namespace and room, reaped once",
+      survivors,
+    );
+  });
+});
