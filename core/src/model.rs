@@ -286,7 +286,6 @@ struct Run<'a> {
     keep_as: Option<(String, String)>,
 }
 
-
 impl Run<'_> {
     fn live(&self) -> String {
         self.schema.live()
@@ -677,7 +676,9 @@ impl Run<'_> {
     fn read(&mut self, a: &Read) -> Result<Reply, Failed> {
         let count = self.schema.counts();
         Ok(match a {
-            Read::Clients => Reply::Int(self.ks.hget(&count, &Field::Clients.encode())?.unwrap_or(0)),
+            Read::Clients => {
+                Reply::Int(self.ks.hget(&count, &Field::Clients.encode())?.unwrap_or(0))
+            }
             Read::Sockets { scope_id } => Reply::Int(
                 self.ks
                     .hget(&count, &Field::sockets_of_id(scope_id))?

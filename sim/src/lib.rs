@@ -17,11 +17,11 @@ use rollcall_core::config::Config;
 use rollcall_core::event::Event;
 use rollcall_core::model::Keyspace;
 use rollcall_core::op::{Millis, Op, Reply};
-use rollcall_core::query::{Answer, Query};
 use rollcall_core::protocol::{Call, ScriptReply, UserEdge};
+use rollcall_core::query::{Answer, Query};
 use rollcall_core::schema::Schema;
-use rollcall_core::scripts::Script;
 use rollcall_core::scope::Scope;
+use rollcall_core::scripts::Script;
 use rollcall_core::trace::{Recorder, step_line};
 use rollcall_core::tracker::{Input, InputError, Tracker};
 
@@ -235,13 +235,10 @@ impl Cluster {
             .filter(|earlier| {
                 !earlier.is_empty()
                     && made.len() == earlier.len()
-                    && earlier
-                        .iter()
-                        .zip(&made)
-                        .all(|(&i, edge)| {
-                            let t = &self.transitions[i];
-                            t.scope == edge.scope && t.user == edge.user && t.online == edge.online
-                        })
+                    && earlier.iter().zip(&made).all(|(&i, edge)| {
+                        let t = &self.transitions[i];
+                        t.scope == edge.scope && t.user == edge.user && t.online == edge.online
+                    })
             });
         let carried: Vec<usize> = if let Some(earlier) = replayed {
             // The kept reply of a call that ran already: nothing new in the

@@ -2,7 +2,7 @@
 
 use crate::op::{Op, Token};
 use crate::protocol::args::{
-    ArgError, Args, Apply, Heartbeat, Read, Reap, Reassert, Register, Retire,
+    Apply, ArgError, Args, Heartbeat, Read, Reap, Reassert, Register, Retire,
 };
 use crate::schema::Schema;
 use crate::scripts::Script;

@@ -69,7 +69,10 @@ mod tests {
         for status in Status::ALL {
             let reply = ScriptReply::new(status, "");
             let text = reply.pack_kept("");
-            assert_eq!(ScriptReply::unpack_kept(&text), Some((String::new(), reply)));
+            assert_eq!(
+                ScriptReply::unpack_kept(&text),
+                Some((String::new(), reply))
+            );
         }
     }
 

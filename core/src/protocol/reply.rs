@@ -139,7 +139,11 @@ impl ScriptReply {
         let detail = text(1, "detail")?;
         let n = match items.get(2) {
             Some(Reply::Int(n)) if *n >= 0 && (*n as usize) <= items.len() - 3 => *n as usize,
-            other => return Err(shape(format!("online count (item 2) is invalid: {other:?}"))),
+            other => {
+                return Err(shape(format!(
+                    "online count (item 2) is invalid: {other:?}"
+                )));
+            }
         };
         let mut fields = (3..items.len())
             .map(|i| text(i, "field"))

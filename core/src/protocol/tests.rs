@@ -188,12 +188,32 @@ fn texts_compared_as_text_decode_to_what_matches_nothing() {
 #[test]
 fn malformed_arguments_name_the_script_and_the_argument() {
     let cases: [(Script, &[&str], &str); 7] = [
-        (Script::Register, &[], "ARGV[1] (stall_ms) must be a non-negative integer"),
+        (
+            Script::Register,
+            &[],
+            "ARGV[1] (stall_ms) must be a non-negative integer",
+        ),
         (Script::Register, &["5"], "ARGV[2] (node) is missing"),
-        (Script::Apply, &["5", "n/1", "ttl", "0", "1"], "ARGV[3] (ttl_ms) must be a non-negative integer"),
-        (Script::Apply, &["5", "n/1", "9", "0", "1", "c"], "field/number arguments must come in pairs"),
-        (Script::Reassert, &["5", "n/1", "9", "0", "1", "9", "c", "x"], "ARGV[8] must be an integer"),
-        (Script::Reap, &["5", "n/1", "9", "", "1", "x"], "ARGV[6] (lane) must be w or r, got \"x\""),
+        (
+            Script::Apply,
+            &["5", "n/1", "ttl", "0", "1"],
+            "ARGV[3] (ttl_ms) must be a non-negative integer",
+        ),
+        (
+            Script::Apply,
+            &["5", "n/1", "9", "0", "1", "c"],
+            "field/number arguments must come in pairs",
+        ),
+        (
+            Script::Reassert,
+            &["5", "n/1", "9", "0", "1", "9", "c", "x"],
+            "ARGV[8] must be an integer",
+        ),
+        (
+            Script::Reap,
+            &["5", "n/1", "9", "", "1", "x"],
+            "ARGV[6] (lane) must be w or r, got \"x\"",
+        ),
         (Script::Read, &["nope"], "unknown read nope"),
     ];
     for (script, argv, message) in cases {
