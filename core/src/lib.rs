@@ -37,6 +37,7 @@ pub mod scope;
 pub mod scripts;
 pub mod stats;
 pub mod trace;
+#[warn(missing_docs)]
 pub mod tracker;
 
 pub use config::{Config, ConfigError};
