@@ -4,8 +4,9 @@
 //! [`js`] is the wasm-bindgen API that the npm package `rollcall` (in
 //! `pkg/`) wraps in its `Presence` class; [`driver`] is the plain Rust under
 //! it (embedded store, compact outputs), shared by every binding and tested
-//! natively. Like the core, nothing here reads a clock or draws randomness:
-//! the JS side passes the time into every call.
+//! natively. [`keys`] classifies Redis keys (for the Node tests). Like the
+//! core, nothing here reads a clock or draws randomness: the JS side passes
+//! the time into every call.
 //!
 //! The boundary is kept cheap for the hot path (one call per socket event):
 //! ids go in as strings, and a call returns `undefined` unless the host has
@@ -14,3 +15,4 @@
 pub mod abi;
 pub mod driver;
 pub mod js;
+pub mod keys;
