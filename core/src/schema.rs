@@ -178,16 +178,14 @@ impl Schema {
     /// `None` for a key of another prefix or no key of the schema.
     pub fn parse_key(&self, key: &str) -> Option<KeyKind> {
         let name = key.strip_prefix(&self.base)?;
-        let fixed = [
-            (LIVE, KeyKind::Live),
-            (DEAD, KeyKind::Dead),
-            (VERSIONS, KeyKind::Versions),
-            (NODES, KeyKind::Nodes),
-            (CLOCK, KeyKind::Clock),
-            (COUNTS, KeyKind::Counts),
-        ];
-        if let Some((_, kind)) = fixed.into_iter().find(|(suffix, _)| *suffix == name) {
-            return Some(kind);
+        match name {
+            LIVE => return Some(KeyKind::Live),
+            DEAD => return Some(KeyKind::Dead),
+            VERSIONS => return Some(KeyKind::Versions),
+            NODES => return Some(KeyKind::Nodes),
+            CLOCK => return Some(KeyKind::Clock),
+            COUNTS => return Some(KeyKind::Counts),
+            _ => {}
         }
         if let Some(scope_id) = name.strip_prefix(USERS) {
             return Some(KeyKind::Users {

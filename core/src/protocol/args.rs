@@ -47,6 +47,7 @@ struct Argv<'a> {
 }
 
 impl<'a> Argv<'a> {
+    #[inline(never)]
     fn fail(&self, message: String) -> ArgError {
         ArgError {
             script: self.script,
@@ -54,6 +55,9 @@ impl<'a> Argv<'a> {
         }
     }
 
+    // Not inlined: the decoders call these often, and the shipped .wasm
+    // is kept small.
+    #[inline(never)]
     fn text(&self, i: usize, what: &str) -> Result<&'a str, ArgError> {
         self.argv
             .get(i)
@@ -63,6 +67,7 @@ impl<'a> Argv<'a> {
 
     /// A number the script computes with (`tonumber`): a non-negative
     /// integer that fits the scripts' arithmetic (an `i64`).
+    #[inline(never)]
     fn number(&self, i: usize, what: &str) -> Result<u64, ArgError> {
         self.argv
             .get(i)
@@ -77,6 +82,7 @@ impl<'a> Argv<'a> {
     }
 
     /// The (field, integer) pairs from argument `from` on.
+    #[inline(never)]
     fn pairs(&self, from: usize) -> Result<Vec<(String, i64)>, ArgError> {
         let rest = self.argv.get(from..).unwrap_or_default();
         if rest.len() % 2 != 0 {
