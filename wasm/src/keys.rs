@@ -1,10 +1,10 @@
-//! The key schema for JavaScript: the Node tests classify the keys they
-//! find in Redis with these instead of spelling the suffixes again.
+//! The key schema for JavaScript: the Node tests classify and name the keys
+//! they find in Redis with these instead of spelling the suffixes again.
 
-use rollcall_core::{KeyKind, Schema};
+use rollcall_core::Schema;
 use wasm_bindgen::prelude::*;
 
-/// The kind of `key` under `prefix` as JSON, `{"kind": "live" | "dead" |
+/// The kind of `key` under `prefix` (a [`rollcall_core::KeyKind`]) as JSON, `{"kind": "live" | "dead" |
 /// "versions" | "nodes" | "clock" | "counts"}`, `{"kind": "users",
 /// "scope_id"}`, `{"kind": "own", "incarnation"}` or `{"kind":
 /// "kept_reply", "lane": "w" | "r", "incarnation"}`; `undefined` for a key
@@ -19,20 +19,25 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<String> {
 /// "dead", "versions", "nodes", "clock", "counts"}`.
 #[wasm_bindgen(js_name = schemaKeys)]
 pub fn schema_keys(prefix: &str) -> String {
-    let schema = Schema::new(prefix);
-    let fixed = [
-        ("live", KeyKind::Live),
-        ("dead", KeyKind::Dead),
-        ("versions", KeyKind::Versions),
-        ("nodes", KeyKind::Nodes),
-        ("clock", KeyKind::Clock),
-        ("counts", KeyKind::Counts),
-    ];
-    let keys: serde_json::Map<String, serde_json::Value> = fixed
-        .iter()
-        .map(|(name, kind)| (name.to_string(), schema.key_of(kind).into()))
-        .collect();
-    serde_json::Value::Object(keys).to_string()
+    #[derive(serde::Serialize)]
+    struct Keys {
+        live: String,
+        dead: String,
+        versions: String,
+        nodes: String,
+        clock: String,
+        counts: String,
+    }
+    let s = Schema::new(prefix);
+    let keys = Keys {
+        live: s.live(),
+        dead: s.dead(),
+        versions: s.versions(),
+        nodes: s.nodes(),
+        clock: s.clock(),
+        counts: s.counts(),
+    };
+    serde_json::to_string(&keys).expect("keys serialize")
 }
 
 #[cfg(test)]
