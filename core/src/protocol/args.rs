@@ -1,7 +1,7 @@
-//! The arguments (ARGV) of each script, one struct per script: the tracker
-//! builds them and [`Args::encode`]s them, the model [`Args::decode`]s them.
-//! The layouts are those of the table in [`crate::scripts`] and of the
-//! comment that opens each `lua/*.lua`.
+//! The arguments (ARGV) of each script, one struct per script, its fields
+//! in ARGV order: the tracker builds them and [`Args::encode`]s them, the
+//! model [`Args::decode`]s them. The Lua side of each layout is the comment
+//! that opens its `lua/*.lua`.
 //!
 //! Decoding is as lenient as the Lua: where a script compares an argument
 //! as text, any text is accepted and one that the encoder cannot make
