@@ -67,7 +67,12 @@ mod tests {
         assert_eq!(text, "2:175:SLICE3:n/11:17:u1:gann7:u1:gbob7:u1:g:é");
         assert_eq!(ScriptReply::unpack_kept(&text), Some(("17".into(), reply)));
         for status in Status::ALL {
-            let reply = ScriptReply::new(status, "");
+            let reply = ScriptReply {
+                status,
+                detail: String::new(),
+                online: vec![],
+                offline: vec![],
+            };
             let text = reply.pack_kept("");
             assert_eq!(
                 ScriptReply::unpack_kept(&text),

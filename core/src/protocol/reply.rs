@@ -97,16 +97,6 @@ impl fmt::Display for BadReply {
 impl std::error::Error for BadReply {}
 
 impl ScriptReply {
-    /// A reply with no user transitions.
-    pub fn new(status: Status, detail: impl Into<String>) -> ScriptReply {
-        ScriptReply {
-            status,
-            detail: detail.into(),
-            online: Vec::new(),
-            offline: Vec::new(),
-        }
-    }
-
     /// The reply as Redis returns it.
     pub fn encode(&self) -> Reply {
         let mut out = Vec::with_capacity(3 + self.online.len() + self.offline.len());
@@ -241,7 +231,13 @@ mod tests {
             ])
         );
         assert_eq!(
-            ScriptReply::new(Status::Ok, "").encode(),
+            ScriptReply {
+                status: Status::Ok,
+                detail: String::new(),
+                online: vec![],
+                offline: vec![],
+            }
+            .encode(),
             Reply::Array(vec![s("OK"), s(""), Reply::Int(0)])
         );
     }
