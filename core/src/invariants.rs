@@ -9,36 +9,35 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DumpEntry, DumpValue};
-use crate::schema::{Field, Schema, Target};
+use crate::schema::{Field, KeyKind, Schema, Target};
 
 /// Every violation found, one sentence each; empty when the keyspace is sound.
 pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
-    let base = schema.base();
     let mut bad = Vec::new();
     let mut registered: BTreeSet<&str> = BTreeSet::new();
-    let mut own: BTreeMap<&str, &[(String, i64)]> = BTreeMap::new();
+    let mut own: BTreeMap<String, &[(String, i64)]> = BTreeMap::new();
     let mut counters: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut versions: Vec<&str> = Vec::new();
     let mut nodes: Vec<(&str, &str)> = Vec::new();
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
     let mut clock = false;
 
     for entry in dump {
-        let Some(name) = entry.key.strip_prefix(base) else {
+        if !entry.key.starts_with(schema.base()) {
             continue;
-        };
-        match (name, &entry.value) {
-            ("live" | "dead", DumpValue::Zset(members)) => {
+        }
+        match (schema.parse_key(&entry.key), &entry.value) {
+            (Some(KeyKind::Live | KeyKind::Dead), DumpValue::Zset(members)) => {
                 registered.extend(members.iter().map(|(m, _)| m.as_str()));
             }
-            ("ver", DumpValue::Hash(fields)) => {
+            (Some(KeyKind::Versions), DumpValue::Hash(fields)) => {
                 versions.extend(fields.iter().map(|(f, _)| f.as_str()));
             }
-            ("nodes", DumpValue::Hash(fields)) => {
+            (Some(KeyKind::Nodes), DumpValue::Hash(fields)) => {
                 nodes.extend(fields.iter().map(|(f, v)| (f.as_str(), v.as_str())));
             }
-            ("clock", DumpValue::String(_)) => clock = true,
-            ("count", DumpValue::Hash(fields)) => {
+            (Some(KeyKind::Clock), DumpValue::String(_)) => clock = true,
+            (Some(KeyKind::Counts | KeyKind::Users { .. }), DumpValue::Hash(fields)) => {
                 for (f, v) in fields {
                     counters.insert(
                         (entry.key.clone(), f.clone()),
@@ -46,19 +45,11 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
                     );
                 }
             }
-            (n, DumpValue::Hash(fields)) if n.starts_with("u:") => {
-                for (f, v) in fields {
-                    counters.insert(
-                        (entry.key.clone(), f.clone()),
-                        parse(v, &mut bad, &entry.key),
-                    );
-                }
+            (Some(KeyKind::Own { incarnation }), DumpValue::Zset(members)) => {
+                own.insert(incarnation, members);
             }
-            (n, DumpValue::Zset(members)) if n.starts_with("i:") => {
-                own.insert(&n[2..], members);
-            }
-            (n, DumpValue::String(_)) if n.starts_with("o:w:") || n.starts_with("o:r:") => {
-                kept.push(&n[4..]);
+            (Some(KeyKind::KeptReply { incarnation, .. }), DumpValue::String(_)) => {
+                kept.push(incarnation);
             }
             _ => bad.push(format!("unknown key {:?}", entry.key)),
         }
@@ -66,7 +57,7 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
 
     let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
     for (inc, members) in &own {
-        if !registered.contains(inc) {
+        if !registered.contains(inc.as_str()) {
             bad.push(format!("key of gone incarnation {inc:?} is left"));
         }
         for (field, count) in members.iter() {
@@ -75,7 +66,7 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
             }
             let target = match Field::target(field) {
                 Some(Target::Count(f)) => (schema.counts(), f),
-                Some(Target::User { scope_id, user }) => (format!("{base}u:{scope_id}"), user),
+                Some(Target::User { scope_id, user }) => (schema.users_of_id(&scope_id), user),
                 None => {
                     bad.push(format!("{inc:?} holds malformed field {field:?}"));
                     continue;
@@ -111,7 +102,7 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
         }
     }
     for inc in kept {
-        if !registered.contains(inc) {
+        if !registered.contains(inc.as_str()) {
             bad.push(format!("kept reply of gone incarnation {inc:?} is left"));
         }
     }

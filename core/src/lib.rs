@@ -12,6 +12,7 @@
 //!   reaping of dead nodes, fencing, re-assertion. Its docs give the call order.
 //! - [`schema`] and [`scripts`]: the Redis keys and the Lua scripts, owned
 //!   here so every host writes the same keys with the same scripts.
+//! - [`protocol`]: the scripts' arguments and replies, typed.
 //! - [`model::Keyspace`]: an in-memory keyspace that does exactly what the
 //!   scripts do; the single-server store and the oracle of the tests.
 //! - [`Query`]: the reads (counts, lists), as script calls too.
@@ -30,13 +31,17 @@ pub mod invariants;
 mod local;
 pub mod model;
 pub mod op;
+#[warn(missing_docs)]
+pub mod protocol;
 pub mod query;
+#[warn(missing_docs)]
 pub mod schema;
 pub mod scope;
 pub mod scripts;
 pub mod session;
 pub mod stats;
 pub mod trace;
+#[warn(missing_docs)]
 pub mod tracker;
 
 pub use config::{Config, ConfigError};
@@ -45,7 +50,7 @@ pub use ids::{IdError, IdKind, MAX_ID_LEN};
 pub use model::Keyspace;
 pub use op::{Millis, Op, Reply, Token};
 pub use query::{Answer, Query};
-pub use schema::{Field, Schema};
+pub use schema::{Field, KeyKind, Schema};
 pub use scope::Scope;
 pub use scripts::Script;
 pub use session::{Fed, Output, Session};

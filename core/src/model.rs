@@ -10,8 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::op::{Millis, Op, Reply};
-use crate::schema::{Field, Target};
-use crate::scripts::Script;
+use crate::protocol::{
+    Apply, Call, Heartbeat, Lane, Read, Reap, Reassert, Register, Retire, ScriptReply, Status,
+};
+use crate::schema::{Field, Schema, Target};
+use crate::scope::Scope;
 
 /// A sorted set with integer scores, ordered like Redis: by score, then by
 /// member bytes.
@@ -98,28 +101,30 @@ impl Keyspace {
 
     /// Runs one operation at Redis time `now`, as Redis would run the script.
     pub fn run(&mut self, now: Millis, op: &Op) -> Reply {
-        let Some(live) = op.keys.first().filter(|k| k.ends_with("live")) else {
+        let Some(schema) = op.keys.first().and_then(|k| Schema::of_live_key(k)) else {
             return Reply::error("rollcall: KEYS[1] must be the live key");
         };
-        let base = live[..live.len() - 4].to_owned();
-        let mut call = Call {
+        let call = match Call::decode(op.script, &op.args) {
+            Ok(call) => call,
+            Err(e) => return Reply::error(e.to_string()),
+        };
+        let mut run = Run {
             ks: self,
-            base,
+            schema,
             online: Vec::new(),
             offline: Vec::new(),
             keep_as: None,
         };
-        let args = &op.args;
-        let result = match op.script {
-            Script::Register => call.register(now, args),
-            Script::Apply => call.apply(now, args),
-            Script::Reassert => call.reassert(now, args),
-            Script::Heartbeat => call.heartbeat(now, args),
-            Script::Retire => call.retire(now, args),
-            Script::Reap => call.reap(now, args),
-            Script::Read => call.read(args),
+        let result = match &call {
+            Call::Register(a) => run.register(now, a),
+            Call::Apply(a) => run.apply(now, a),
+            Call::Reassert(a) => run.reassert(now, a),
+            Call::Heartbeat(a) => run.heartbeat(now, a),
+            Call::Retire(a) => run.retire(now, a),
+            Call::Reap(a) => run.reap(now, a),
+            Call::Read(a) => return run.read(a).unwrap_or_else(Reply::error),
         };
-        result.unwrap_or_else(Reply::error)
+        result.map_or_else(Reply::error, |r| r.encode())
     }
 
     /// Sets a string key, as `SET` would: for tests that corrupt a keyspace
@@ -270,82 +275,25 @@ fn wrongtype(key: &str) -> Failed {
     format!("WRONGTYPE Operation against a key holding the wrong kind of value ({key})")
 }
 
-fn int(args: &[String], i: usize, what: &str) -> Result<i64, Failed> {
-    args.get(i)
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| format!("rollcall: ARGV[{}] ({what}) must be an integer", i + 1))
-}
-
-fn text<'a>(args: &'a [String], i: usize, what: &str) -> Result<&'a str, Failed> {
-    args.get(i)
-        .map(String::as_str)
-        .ok_or_else(|| format!("rollcall: ARGV[{}] ({what}) is missing", i + 1))
-}
-
-/// The pairs after the head arguments, as (field, integer).
-fn pairs(args: &[String], from: usize) -> Result<Vec<(&str, i64)>, Failed> {
-    let rest = args.get(from..).unwrap_or_default();
-    if rest.len() % 2 != 0 {
-        return Err("rollcall: field/number arguments must come in pairs".into());
-    }
-    rest.chunks(2)
-        .enumerate()
-        .map(|(n, pair)| {
-            let v = pair[1]
-                .parse()
-                .map_err(|_| format!("rollcall: ARGV[{}] must be an integer", from + 2 * n + 2))?;
-            Ok((pair[0].as_str(), v))
-        })
-        .collect()
-}
-
-/// One script call in progress: the Lua locals `base`, `online`, `offline`,
-/// and where its reply is kept (`keep_as`, `keep_id`).
-struct Call<'a> {
+/// One script call in progress: the Lua locals `base` (as the schema of
+/// its keys), `online`, `offline`, and where its reply is kept (`keep_as`,
+/// `keep_id`).
+struct Run<'a> {
     ks: &'a mut Keyspace,
-    base: String,
+    schema: Schema,
     online: Vec<String>,
     offline: Vec<String>,
     keep_as: Option<(String, String)>,
 }
 
-/// The prelude's `pack`: each item as `<byte length>:<bytes>`.
-fn pack<'s>(items: impl IntoIterator<Item = &'s str>) -> String {
-    let mut out = String::new();
-    for item in items {
-        out.push_str(&item.len().to_string());
-        out.push(':');
-        out.push_str(item);
-    }
-    out
-}
-
-/// The prelude's `unpack_kept`; `None` for a text `pack` did not make.
-fn unpack_kept(text: &str) -> Option<Vec<String>> {
-    let mut items = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let colon = rest.find(':')?;
-        let n: usize = rest[..colon].parse().ok()?;
-        let item = rest.get(colon + 1..colon + 1 + n)?;
-        items.push(item.to_owned());
-        rest = &rest[colon + 1 + n..];
-    }
-    Some(items)
-}
-
-impl Call<'_> {
-    fn key(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.base)
-    }
-
+impl Run<'_> {
     fn live(&self) -> String {
-        self.key("live")
+        self.schema.live()
     }
 
     fn clock(&mut self, now: Millis, stall_ms: i64) -> Result<i64, Failed> {
         let now = now as i64;
-        let key = self.key("clock");
+        let key = self.schema.clock();
         let live = self.live();
         let last = match self.ks.keys.get(&key) {
             None => None,
@@ -371,7 +319,7 @@ impl Call<'_> {
         {
             return Ok(last);
         }
-        let dead = self.key("dead");
+        let dead = self.schema.dead();
         if self.ks.keys.contains_key(&live) || self.ks.keys.contains_key(&dead) {
             self.ks.keys.insert(key, Value::Str(now.to_string()));
         }
@@ -394,9 +342,9 @@ impl Call<'_> {
     fn target(&self, field: &str) -> Result<(String, String, bool), Failed> {
         match Field::target(field) {
             Some(Target::User { scope_id, user }) => {
-                Ok((self.key(&format!("u:{scope_id}")), user, true))
+                Ok((self.schema.users_of_id(&scope_id), user, true))
             }
-            Some(Target::Count(name)) => Ok((self.key("count"), name, false)),
+            Some(Target::Count(name)) => Ok((self.schema.counts(), name, false)),
             None => Err(format!("rollcall: malformed field {field:?}")),
         }
     }
@@ -430,7 +378,7 @@ impl Call<'_> {
     /// `check_types` of the prelude: refuses, before anything is written, a
     /// call whose counter keys hold another type than a hash.
     fn check_types<'f>(&self, fields: impl IntoIterator<Item = &'f str>) -> Result<(), Failed> {
-        let mut keys = BTreeSet::from([self.key("count")]);
+        let mut keys = BTreeSet::from([self.schema.counts()]);
         for field in fields {
             keys.insert(self.target(field)?.0);
         }
@@ -452,51 +400,33 @@ impl Call<'_> {
         }
     }
 
-    fn reply(&mut self, status: &str, detail: &str) -> Result<Reply, Failed> {
+    fn reply(&mut self, status: Status, detail: &str) -> Result<ScriptReply, Failed> {
+        let reply = ScriptReply {
+            status,
+            detail: detail.to_owned(),
+            online: std::mem::take(&mut self.online),
+            offline: std::mem::take(&mut self.offline),
+        };
         if let Some((key, id)) = self.keep_as.take() {
-            let n = self.online.len().to_string();
-            let kept = pack(
-                [id.as_str(), status, detail, n.as_str()]
-                    .into_iter()
-                    .chain(self.online.iter().map(String::as_str))
-                    .chain(self.offline.iter().map(String::as_str)),
-            );
-            self.ks.set_string(&key, &kept);
+            self.ks.set_string(&key, &reply.pack_kept(&id));
         }
-        let mut out = vec![
-            Reply::Str(status.to_owned()),
-            Reply::Str(detail.to_owned()),
-            Reply::Int(self.online.len() as i64),
-        ];
-        out.extend(self.online.drain(..).map(Reply::Str));
-        out.extend(self.offline.drain(..).map(Reply::Str));
-        Ok(Reply::Array(out))
-    }
-
-    fn kept_key(&self, lane: &str, inc: &str) -> String {
-        self.key(&format!("o:{lane}:{inc}"))
+        Ok(reply)
     }
 
     /// The prelude's `recall`: the kept reply if call `id` of `inc`'s
-    /// `lane` ran already; else this call's reply will be kept.
-    fn recall(&mut self, lane: &str, inc: &str, id: &str) -> Result<Option<Reply>, Failed> {
-        let key = self.kept_key(lane, inc);
+    /// `lane` ran already; else this call's reply will be kept. A kept text
+    /// that is no kept reply (a corrupted keyspace) is none.
+    fn recall(&mut self, lane: Lane, inc: &str, id: &str) -> Result<Option<ScriptReply>, Failed> {
+        let key = self.schema.kept_reply(lane, inc);
         let kept = match self.ks.keys.get(&key) {
             None => None,
-            Some(Value::Str(s)) => unpack_kept(s),
+            Some(Value::Str(s)) => ScriptReply::unpack_kept(s),
             Some(_) => return Err(wrongtype(&key)),
         };
-        if let Some(items) = kept
-            && items.len() >= 4
-            && items[0] == id
+        if let Some((kept_id, reply)) = kept
+            && kept_id == id
         {
-            let mut out = vec![
-                Reply::Str(items[1].clone()),
-                Reply::Str(items[2].clone()),
-                Reply::Int(items[3].parse().unwrap_or(0)),
-            ];
-            out.extend(items[4..].iter().cloned().map(Reply::Str));
-            return Ok(Some(Reply::Array(out)));
+            return Ok(Some(reply));
         }
         self.keep_as = Some((key, id.to_owned()));
         Ok(None)
@@ -504,8 +434,8 @@ impl Call<'_> {
 
     /// The prelude's `forget_kept`: an incarnation's kept replies go with it.
     fn forget_kept(&mut self, inc: &str) {
-        for lane in ["w", "r"] {
-            let key = self.kept_key(lane, inc);
+        for lane in Lane::ALL {
+            let key = self.schema.kept_reply(lane, inc);
             self.ks.keys.remove(&key);
             if self.keep_as.as_ref().is_some_and(|(k, _)| *k == key) {
                 self.keep_as = None;
@@ -522,20 +452,18 @@ impl Call<'_> {
         Ok(true)
     }
 
-    fn register(&mut self, now: Millis, args: &[String]) -> Result<Reply, Failed> {
-        let now = self.clock(now, int(args, 0, "stall_ms")?)?;
-        let node = text(args, 1, "node")?;
-        let ttl = int(args, 2, "ttl_ms")?;
-        let mut k = int(args, 3, "k")?;
-        let replace = args.get(4).map(String::as_str) == Some("1");
-        let keep = args.get(5).map(String::as_str);
-        let (live, nodes, dead) = (self.live(), self.key("nodes"), self.key("dead"));
+    fn register(&mut self, now: Millis, a: &Register) -> Result<ScriptReply, Failed> {
+        let now = self.clock(now, a.stall_ms as i64)?;
+        let node = a.node.as_str();
+        let ttl = a.ttl_ms as i64;
+        let mut k = a.k as i64;
+        let (live, nodes, dead) = (self.live(), self.schema.nodes(), self.schema.dead());
         if let Some(prev) = self.ks.hget(&nodes, node)? {
             if k <= prev {
                 k = prev + 1;
             }
             let old = format!("{node}/{prev}");
-            if replace && Some(prev.to_string().as_str()) != keep && self.ks.zrem(&live, &old)? {
+            if a.replace && u64::try_from(prev).ok() != a.keep && self.ks.zrem(&live, &old)? {
                 self.ks.zadd(&dead, &old, 0)?;
             }
         }
@@ -547,51 +475,55 @@ impl Call<'_> {
         let inc = format!("{node}/{k}");
         self.ks.hset(&nodes, node, k)?;
         self.ks.zadd(&live, &inc, now + ttl)?;
-        let ver = self.key("ver");
+        let ver = self.schema.versions();
         self.ks.hset(&ver, &inc, 0)?;
-        self.reply("OK", &k.to_string())
+        self.reply(Status::Ok, &k.to_string())
     }
 
-    fn apply(&mut self, now: Millis, args: &[String]) -> Result<Reply, Failed> {
-        let now = self.clock(now, int(args, 0, "stall_ms")?)?;
-        let inc = text(args, 1, "incarnation")?;
-        if !self.renew(now, inc, int(args, 2, "ttl_ms")?)? {
-            return self.reply("FENCED", "");
+    /// Whether `inc`'s stored version is `version` (the scripts compare
+    /// the texts: `None` matches none).
+    fn version_is(&self, inc: &str, version: Option<u64>) -> Result<bool, Failed> {
+        let stored = self.ks.hget(&self.schema.versions(), inc)?;
+        Ok(version.is_some() && stored.and_then(|v| u64::try_from(v).ok()) == version)
+    }
+
+    fn apply(&mut self, now: Millis, a: &Apply) -> Result<ScriptReply, Failed> {
+        let now = self.clock(now, a.stall_ms as i64)?;
+        let inc = a.incarnation.as_str();
+        if !self.renew(now, inc, a.ttl_ms as i64)? {
+            return self.reply(Status::Fenced, "");
         }
-        if let Some(again) = self.recall("w", inc, text(args, 4, "call id")?)? {
+        if let Some(again) = self.recall(Lane::Write, inc, &a.call_id)? {
             return Ok(again);
         }
-        let ver = self.key("ver");
-        let version = text(args, 3, "version")?;
-        if self.ks.hget(&ver, inc)?.map(|v| v.to_string()).as_deref() != Some(version) {
-            return self.reply("DRIFT", "");
+        if !self.version_is(inc, a.version)? {
+            return self.reply(Status::Drift, "");
         }
-        let deltas = pairs(args, 5)?;
-        self.check_types(deltas.iter().map(|(f, _)| *f))?;
-        self.ks.hincrby(&ver, inc, 1)?;
-        let own = self.key(&format!("i:{inc}"));
-        for (field, delta) in deltas {
-            let edge = self.mv(&own, field, delta)?;
+        self.check_types(a.deltas.iter().map(|(f, _)| f.as_str()))?;
+        self.ks.hincrby(&self.schema.versions(), inc, 1)?;
+        let own = self.schema.own(inc);
+        for (field, delta) in &a.deltas {
+            let edge = self.mv(&own, field, *delta)?;
             self.note(field, edge);
         }
-        self.reply("OK", "")
+        self.reply(Status::Ok, "")
     }
 
-    fn reassert(&mut self, now: Millis, args: &[String]) -> Result<Reply, Failed> {
-        let now = self.clock(now, int(args, 0, "stall_ms")?)?;
-        let inc = text(args, 1, "incarnation")?;
-        if !self.renew(now, inc, int(args, 2, "ttl_ms")?)? {
-            return self.reply("FENCED", "");
+    fn reassert(&mut self, now: Millis, a: &Reassert) -> Result<ScriptReply, Failed> {
+        let now = self.clock(now, a.stall_ms as i64)?;
+        let inc = a.incarnation.as_str();
+        if !self.renew(now, inc, a.ttl_ms as i64)? {
+            return self.reply(Status::Fenced, "");
         }
-        if let Some(again) = self.recall("w", inc, text(args, 4, "call id")?)? {
+        if let Some(again) = self.recall(Lane::Write, inc, &a.call_id)? {
             return Ok(again);
         }
-        let own = self.key(&format!("i:{inc}"));
-        if self.ks.zcard(&own)? > int(args, 5, "max_write_fields")? as usize {
-            return self.reply("ROTATE", "");
+        let own = self.schema.own(inc);
+        if self.ks.zcard(&own)? as u64 > a.max_write_fields {
+            return self.reply(Status::Rotate, "");
         }
-        let want = pairs(args, 6)?;
-        let wanted: BTreeSet<&str> = want.iter().map(|(f, _)| *f).collect();
+        let want = &a.counts;
+        let wanted: BTreeSet<&str> = want.iter().map(|(f, _)| f.as_str()).collect();
         let have: Vec<(String, i64)> = match self.ks.zset(&own)? {
             Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),
             None => Vec::new(),
@@ -599,7 +531,7 @@ impl Call<'_> {
         self.check_types(
             have.iter()
                 .map(|(f, _)| f.as_str())
-                .chain(want.iter().map(|(f, _)| *f)),
+                .chain(want.iter().map(|(f, _)| f.as_str())),
         )?;
         for (field, count) in have {
             if !wanted.contains(field.as_str()) {
@@ -612,94 +544,94 @@ impl Call<'_> {
             let edge = self.mv(&own, field, count - cur)?;
             self.note(field, edge);
         }
-        let ver = self.key("ver");
-        self.ks.hset(&ver, inc, int(args, 3, "version")?)?;
-        self.reply("OK", "")
+        self.ks
+            .hset(&self.schema.versions(), inc, a.version as i64)?;
+        self.reply(Status::Ok, "")
     }
 
-    fn heartbeat(&mut self, now: Millis, args: &[String]) -> Result<Reply, Failed> {
-        let now = self.clock(now, int(args, 0, "stall_ms")?)?;
-        let inc = text(args, 1, "incarnation")?;
-        if !self.renew(now, inc, int(args, 2, "ttl_ms")?)? {
-            return self.reply("FENCED", "");
+    fn heartbeat(&mut self, now: Millis, a: &Heartbeat) -> Result<ScriptReply, Failed> {
+        let now = self.clock(now, a.stall_ms as i64)?;
+        let inc = a.incarnation.as_str();
+        if !self.renew(now, inc, a.ttl_ms as i64)? {
+            return self.reply(Status::Fenced, "");
         }
-        if let Some(again) = self.recall("w", inc, text(args, 4, "call id")?)? {
+        if let Some(again) = self.recall(Lane::Write, inc, &a.call_id)? {
             return Ok(again);
         }
-        let ver = self.key("ver");
-        let version = text(args, 3, "version")?;
-        if self.ks.hget(&ver, inc)?.map(|v| v.to_string()).as_deref() != Some(version) {
-            return self.reply("DRIFT", "");
+        if !self.version_is(inc, a.version)? {
+            return self.reply(Status::Drift, "");
         }
-        self.reply("OK", "")
+        self.reply(Status::Ok, "")
     }
 
-    fn retire(&mut self, now: Millis, args: &[String]) -> Result<Reply, Failed> {
-        self.clock(now, int(args, 0, "stall_ms")?)?;
-        let inc = text(args, 1, "incarnation")?;
-        let (live, dead) = (self.live(), self.key("dead"));
+    fn retire(&mut self, now: Millis, a: &Retire) -> Result<ScriptReply, Failed> {
+        self.clock(now, a.stall_ms as i64)?;
+        let inc = a.incarnation.as_str();
+        let (live, dead) = (self.live(), self.schema.dead());
         if self.ks.zrem(&live, inc)? {
             self.ks.zadd(&dead, inc, 0)?;
-            return self.reply("OK", "");
+            return self.reply(Status::Ok, "");
         }
         if self.ks.zscore(&dead, inc)?.is_some() {
-            return self.reply("OK", "");
+            return self.reply(Status::Ok, "");
         }
-        self.reply("GONE", "")
+        self.reply(Status::Gone, "")
     }
 
-    fn reap(&mut self, now: Millis, args: &[String]) -> Result<Reply, Failed> {
-        let now = self.clock(now, int(args, 0, "stall_ms")?)?;
-        let me = text(args, 1, "incarnation")?;
-        let slice = int(args, 2, "slice")?;
-        let (live, dead) = (self.live(), self.key("dead"));
-        let mut target = text(args, 3, "target")?.to_owned();
-        let (id, lane) = (text(args, 4, "call id")?, text(args, 5, "lane")?);
-        if target.is_empty() {
-            let Some(mine) = self.ks.zscore(&live, me)? else {
-                return self.reply("FENCED", "");
-            };
-            if let Some(again) = self.recall(lane, me, id)? {
-                return Ok(again);
-            }
-            if mine < now {
-                return self.reply("IDLE", "");
-            }
-            let first_dead = self
-                .ks
-                .zset(&dead)?
-                .and_then(|z| z.iter().next().map(|(m, _)| m.to_owned()));
-            target = match first_dead {
-                Some(t) => t,
-                None => {
-                    let expired = self.ks.zset(&live)?.and_then(|z| {
-                        z.iter()
-                            .next()
-                            .filter(|(_, s)| *s < now)
-                            .map(|(m, _)| m.to_owned())
-                    });
-                    let Some(t) = expired else {
-                        return self.reply("IDLE", "");
-                    };
-                    self.ks.zrem(&live, &t)?;
-                    self.ks.zadd(&dead, &t, 0)?;
-                    t
+    fn reap(&mut self, now: Millis, a: &Reap) -> Result<ScriptReply, Failed> {
+        let now = self.clock(now, a.stall_ms as i64)?;
+        let me = a.incarnation.as_str();
+        let (live, dead) = (self.live(), self.schema.dead());
+        let (id, lane) = (a.call_id.as_str(), a.lane);
+        let target = match &a.target {
+            None => {
+                let Some(mine) = self.ks.zscore(&live, me)? else {
+                    return self.reply(Status::Fenced, "");
+                };
+                if let Some(again) = self.recall(lane, me, id)? {
+                    return Ok(again);
                 }
-            };
-        } else {
-            // Only a registered incarnation keeps replies.
-            if (self.ks.zscore(&live, me)?.is_some() || self.ks.zscore(&dead, me)?.is_some())
-                && let Some(again) = self.recall(lane, me, id)?
-            {
-                return Ok(again);
+                if mine < now {
+                    return self.reply(Status::Idle, "");
+                }
+                let first_dead = self
+                    .ks
+                    .zset(&dead)?
+                    .and_then(|z| z.iter().next().map(|(m, _)| m.to_owned()));
+                match first_dead {
+                    Some(t) => t,
+                    None => {
+                        let expired = self.ks.zset(&live)?.and_then(|z| {
+                            z.iter()
+                                .next()
+                                .filter(|(_, s)| *s < now)
+                                .map(|(m, _)| m.to_owned())
+                        });
+                        let Some(t) = expired else {
+                            return self.reply(Status::Idle, "");
+                        };
+                        self.ks.zrem(&live, &t)?;
+                        self.ks.zadd(&dead, &t, 0)?;
+                        t
+                    }
+                }
             }
-            if self.ks.zscore(&dead, &target)?.is_none() {
-                return self.reply("IDLE", "");
+            Some(target) => {
+                // Only a registered incarnation keeps replies.
+                if (self.ks.zscore(&live, me)?.is_some() || self.ks.zscore(&dead, me)?.is_some())
+                    && let Some(again) = self.recall(lane, me, id)?
+                {
+                    return Ok(again);
+                }
+                if self.ks.zscore(&dead, target)?.is_none() {
+                    return self.reply(Status::Idle, "");
+                }
+                target.clone()
             }
-        }
-        let own = self.key(&format!("i:{target}"));
+        };
+        let own = self.schema.own(&target);
         // ZRANGE own 0 slice-1 (Config::validate keeps slice >= 1).
-        let take = usize::try_from(slice).unwrap_or(0);
+        let take = usize::try_from(a.slice).unwrap_or(usize::MAX);
         let fields: Vec<(String, i64)> = match self.ks.zset(&own)? {
             Some(z) => z
                 .iter()
@@ -717,14 +649,13 @@ impl Call<'_> {
         // A node reaping itself forgets its kept replies with DONE: its
         // last slice answers SLICE, so DONE carries no transitions.
         if self.ks.keys.contains_key(&own) || (target == me && !fields_empty) {
-            return self.reply("SLICE", &target);
+            return self.reply(Status::Slice, &target);
         }
         self.ks.zrem(&dead, &target)?;
-        let ver = self.key("ver");
-        self.ks.hdel(&ver, &target)?;
+        self.ks.hdel(&self.schema.versions(), &target)?;
         self.forget_kept(&target);
         if let Some((node, k)) = split_lua_incarnation(&target) {
-            let nodes = self.key("nodes");
+            let nodes = self.schema.nodes();
             if self
                 .ks
                 .hget(&nodes, node)?
@@ -736,32 +667,39 @@ impl Call<'_> {
             }
         }
         if self.ks.zcard(&live)? == 0 && self.ks.zcard(&dead)? == 0 {
-            let clock = self.key("clock");
+            let clock = self.schema.clock();
             self.ks.keys.remove(&clock);
         }
-        self.reply("DONE", &target)
+        self.reply(Status::Done, &target)
     }
 
-    fn read(&mut self, args: &[String]) -> Result<Reply, Failed> {
-        let what = args.first().map(String::as_str).unwrap_or("");
-        let arg = args.get(1).map(String::as_str).unwrap_or("");
-        let count = self.key("count");
-        Ok(match what {
-            "clients" => Reply::Int(self.ks.hget(&count, "c")?.unwrap_or(0)),
-            "sockets" => Reply::Int(self.ks.hget(&count, &format!("s{arg}"))?.unwrap_or(0)),
-            "users" => Reply::Int(
+    fn read(&mut self, a: &Read) -> Result<Reply, Failed> {
+        let count = self.schema.counts();
+        Ok(match a {
+            Read::Clients => {
+                Reply::Int(self.ks.hget(&count, &Field::Clients.encode())?.unwrap_or(0))
+            }
+            Read::Sockets { scope_id } => Reply::Int(
                 self.ks
-                    .hash(&self.key(&format!("u:{arg}")))?
+                    .hget(&count, &Field::sockets_of_id(scope_id))?
+                    .unwrap_or(0),
+            ),
+            Read::Users { scope_id } => Reply::Int(
+                self.ks
+                    .hash(&self.schema.users_of_id(scope_id))?
                     .map_or(0, |h| h.len() as i64),
             ),
-            "list" => Reply::Array(
+            Read::List { scope_id } => Reply::Array(
                 self.ks
-                    .hash(&self.key(&format!("u:{arg}")))?
+                    .hash(&self.schema.users_of_id(scope_id))?
                     .map(|h| h.keys().cloned().map(Reply::Str).collect())
                     .unwrap_or_default(),
             ),
-            "user" => Reply::Int(self.ks.hget(&self.key("u:g"), arg)?.unwrap_or(0)),
-            other => return Err(format!("rollcall: unknown read {other}")),
+            Read::User { user } => Reply::Int(
+                self.ks
+                    .hget(&self.schema.users(&Scope::Global), user)?
+                    .unwrap_or(0),
+            ),
         })
     }
 }

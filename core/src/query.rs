@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::op::{Op, Reply, Token};
+use crate::protocol::{Call, Read};
 use crate::schema::Schema;
 use crate::scope::Scope;
-use crate::scripts::Script;
 
 /// A question about the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,21 +48,23 @@ impl Query {
     /// The script call that answers this query. Reads need no token; the
     /// host may use any.
     pub fn op(&self, schema: &Schema, token: Token) -> Op {
-        let (what, arg) = match self {
-            Query::Clients => ("clients", String::new()),
-            Query::Sockets { scope } => ("sockets", scope.encode()),
-            Query::Users { scope } => ("users", scope.encode()),
-            Query::UserList { scope } => ("list", scope.encode()),
-            Query::UserSockets { user } => ("user", user.clone()),
+        let read = match self {
+            Query::Clients => Read::Clients,
+            Query::Sockets { scope } => Read::Sockets {
+                scope_id: scope.encode(),
+            },
+            Query::Users { scope } => Read::Users {
+                scope_id: scope.encode(),
+            },
+            Query::UserList { scope } => Read::List {
+                scope_id: scope.encode(),
+            },
+            Query::UserSockets { user } => Read::User { user: user.clone() },
         };
-        Op {
-            token,
-            script: Script::Read,
-            keys: vec![schema.live()],
-            args: vec![what.to_owned(), arg],
-        }
+        Call::Read(read).op(token, schema)
     }
 
+    /// The answer in a reply to [`Query::op`].
     pub fn parse(&self, reply: &Reply) -> Result<Answer, BadAnswer> {
         match (self, reply) {
             (_, Reply::Error { error }) => Err(BadAnswer(format!("error: {error}"))),

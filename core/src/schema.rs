@@ -1,4 +1,5 @@
-//! The Redis key schema: every key and field name is built here and nowhere else.
+//! The Redis key schema: every key and field name is built here and nowhere
+//! else, and every key parses back into its [`KeyKind`].
 //!
 //! All keys of one prefix start with the hash tag `{prefix}:`, so they live in
 //! one Redis Cluster slot and one script may touch any of them.
@@ -13,20 +14,71 @@
 //! | `{p}:count` | hash | `c` -> low-level clients, `s<scope>` -> sockets |
 //! | `{p}:u:<scope>` | hash | user -> sockets of that user in the scope |
 //! | `{p}:i:<incarnation>` | zset | one node's own share: field -> count |
+//! | `{p}:o:<lane>:<incarnation>` | string | the kept reply of a lane's last call ([`crate::protocol`]) |
 //!
 //! An incarnation is `<node id>/<k>`: one registration of one node. A node's
 //! own zset uses the field names of [`Field::encode`]; each maps to exactly one
 //! cluster-wide counter ([`Field::target`]), which is what makes a reap possible.
 
+use serde::Serialize;
+
+use crate::protocol::Lane;
 use crate::scope::{Scope, split_len};
 
 /// Longest prefix accepted, in bytes.
 pub const MAX_PREFIX_LEN: usize = 64;
 
+// The suffixes of the keys, after `{prefix}:` (the Lua spells them too).
+const LIVE: &str = "live";
+const DEAD: &str = "dead";
+const VERSIONS: &str = "ver";
+const NODES: &str = "nodes";
+const CLOCK: &str = "clock";
+const COUNTS: &str = "count";
+const USERS: &str = "u:";
+const OWN: &str = "i:";
+const KEPT: &str = "o:";
+
 /// The keys of one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
     base: String,
+}
+
+/// What a key of the schema holds (see the table above); the parts of the
+/// key after its suffix, as they are in the key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KeyKind {
+    /// `{p}:live`.
+    Live,
+    /// `{p}:dead`.
+    Dead,
+    /// `{p}:ver`.
+    Versions,
+    /// `{p}:nodes`.
+    Nodes,
+    /// `{p}:clock`.
+    Clock,
+    /// `{p}:count`.
+    Counts,
+    /// `{p}:u:<scope id>`: the users of one scope.
+    Users {
+        /// The scope's [`Scope::encode`]d id.
+        scope_id: String,
+    },
+    /// `{p}:i:<incarnation>`: one incarnation's own share.
+    Own {
+        /// The incarnation.
+        incarnation: String,
+    },
+    /// `{p}:o:<lane>:<incarnation>`: the kept reply of one lane.
+    KeptReply {
+        /// The lane.
+        lane: Lane,
+        /// The incarnation.
+        incarnation: String,
+    },
 }
 
 impl Schema {
@@ -38,40 +90,118 @@ impl Schema {
         }
     }
 
+    /// The schema whose [`Schema::live`] key is `live`, as the scripts
+    /// derive it from `KEYS[1]`: `None` unless it ends in the live suffix.
+    pub fn of_live_key(live: &str) -> Option<Schema> {
+        live.strip_suffix(LIVE).map(|base| Schema {
+            base: base.to_owned(),
+        })
+    }
+
     /// `{prefix}:`, the start of every key.
     pub fn base(&self) -> &str {
         &self.base
     }
 
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.base)
+    }
+
     /// The key every script names as `KEYS[1]`; the scripts derive the others.
     pub fn live(&self) -> String {
-        format!("{}live", self.base)
+        self.key(LIVE)
     }
+
+    /// Incarnations being reaped.
     pub fn dead(&self) -> String {
-        format!("{}dead", self.base)
+        self.key(DEAD)
     }
+
+    /// Each incarnation's count of acknowledged writes.
     pub fn versions(&self) -> String {
-        format!("{}ver", self.base)
+        self.key(VERSIONS)
     }
+
+    /// Each node id's newest incarnation number.
     pub fn nodes(&self) -> String {
-        format!("{}nodes", self.base)
+        self.key(NODES)
     }
+
+    /// The Redis time seen by the newest script.
     pub fn clock(&self) -> String {
-        format!("{}clock", self.base)
+        self.key(CLOCK)
     }
+
+    /// The cluster-wide counters of clients and sockets.
     pub fn counts(&self) -> String {
-        format!("{}count", self.base)
+        self.key(COUNTS)
     }
+
+    /// The users of one scope.
     pub fn users(&self, scope: &Scope) -> String {
-        format!("{}u:{}", self.base, scope.encode())
+        self.users_of_id(&scope.encode())
     }
+
+    /// [`Schema::users`] of an encoded scope id (as a field's
+    /// [`Target::User`] names it).
+    pub fn users_of_id(&self, scope_id: &str) -> String {
+        format!("{}{USERS}{scope_id}", self.base)
+    }
+
+    /// One incarnation's own share.
     pub fn own(&self, incarnation: &str) -> String {
-        format!("{}i:{incarnation}", self.base)
+        format!("{}{OWN}{incarnation}", self.base)
     }
-    /// The kept reply of the last call of one lane (`w`: writes, `r`:
-    /// reaps) of an incarnation, for a retry whose reply was lost.
-    pub fn kept_reply(&self, lane: char, incarnation: &str) -> String {
-        format!("{}o:{lane}:{incarnation}", self.base)
+
+    /// The kept reply of the last call of one lane of an incarnation, for
+    /// a retry whose reply was lost.
+    pub fn kept_reply(&self, lane: Lane, incarnation: &str) -> String {
+        format!("{}{KEPT}{lane}:{incarnation}", self.base)
+    }
+
+    /// The key of a kind.
+    pub fn key_of(&self, kind: &KeyKind) -> String {
+        match kind {
+            KeyKind::Live => self.live(),
+            KeyKind::Dead => self.dead(),
+            KeyKind::Versions => self.versions(),
+            KeyKind::Nodes => self.nodes(),
+            KeyKind::Clock => self.clock(),
+            KeyKind::Counts => self.counts(),
+            KeyKind::Users { scope_id } => self.users_of_id(scope_id),
+            KeyKind::Own { incarnation } => self.own(incarnation),
+            KeyKind::KeptReply { lane, incarnation } => self.kept_reply(*lane, incarnation),
+        }
+    }
+
+    /// Inverse of [`Schema::key_of`]: the kind of a key of this prefix;
+    /// `None` for a key of another prefix or no key of the schema.
+    pub fn parse_key(&self, key: &str) -> Option<KeyKind> {
+        let name = key.strip_prefix(&self.base)?;
+        match name {
+            LIVE => return Some(KeyKind::Live),
+            DEAD => return Some(KeyKind::Dead),
+            VERSIONS => return Some(KeyKind::Versions),
+            NODES => return Some(KeyKind::Nodes),
+            CLOCK => return Some(KeyKind::Clock),
+            COUNTS => return Some(KeyKind::Counts),
+            _ => {}
+        }
+        if let Some(scope_id) = name.strip_prefix(USERS) {
+            return Some(KeyKind::Users {
+                scope_id: scope_id.to_owned(),
+            });
+        }
+        if let Some(incarnation) = name.strip_prefix(OWN) {
+            return Some(KeyKind::Own {
+                incarnation: incarnation.to_owned(),
+            });
+        }
+        let (lane, incarnation) = name.strip_prefix(KEPT)?.split_once(':')?;
+        Some(KeyKind::KeptReply {
+            lane: Lane::parse(lane)?,
+            incarnation: incarnation.to_owned(),
+        })
     }
 }
 
@@ -104,7 +234,12 @@ pub enum Target {
     /// A field of `{p}:count`.
     Count(String),
     /// User `user` in `{p}:u:<scope>`.
-    User { scope_id: String, user: String },
+    User {
+        /// The scope's encoded id.
+        scope_id: String,
+        /// The user.
+        user: String,
+    },
 }
 
 impl Field {
@@ -112,12 +247,17 @@ impl Field {
     pub fn encode(&self) -> String {
         match self {
             Field::Clients => "c".to_owned(),
-            Field::Sockets(scope) => format!("s{}", scope.encode()),
+            Field::Sockets(scope) => Field::sockets_of_id(&scope.encode()),
             Field::User(scope, user) => {
                 let scope = scope.encode();
                 format!("u{}:{scope}{user}", scope.len())
             }
         }
+    }
+
+    /// The name of [`Field::Sockets`] of an encoded scope id.
+    pub fn sockets_of_id(scope_id: &str) -> String {
+        format!("s{scope_id}")
     }
 
     /// Inverse of [`Field::encode`].
@@ -193,6 +333,100 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// One key of every kind, with odd parts (braces, colons, slashes).
+    fn every_kind() -> Vec<KeyKind> {
+        vec![
+            KeyKind::Live,
+            KeyKind::Dead,
+            KeyKind::Versions,
+            KeyKind::Nodes,
+            KeyKind::Clock,
+            KeyKind::Counts,
+            KeyKind::Users {
+                scope_id: Scope::Global.encode(),
+            },
+            KeyKind::Users {
+                scope_id: Scope::room("/{x}", "r:1").encode(),
+            },
+            KeyKind::Own {
+                incarnation: "n{1}/3".into(),
+            },
+            KeyKind::KeptReply {
+                lane: Lane::Write,
+                incarnation: "a:b/1".into(),
+            },
+            KeyKind::KeptReply {
+                lane: Lane::Reap,
+                incarnation: "n/2".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_key_kind_round_trips() {
+        for prefix in ["app", "a:b", "x/y"] {
+            let s = Schema::new(prefix);
+            for kind in every_kind() {
+                let key = s.key_of(&kind);
+                assert_eq!(s.parse_key(&key), Some(kind.clone()), "{key}");
+            }
+        }
+        let s = Schema::new("app");
+        assert_eq!(
+            s.parse_key(&s.users(&Scope::namespace("/"))),
+            Some(KeyKind::Users {
+                scope_id: Scope::namespace("/").encode(),
+            })
+        );
+        assert_eq!(
+            s.parse_key(&s.kept_reply(Lane::Reap, "n/1")).unwrap(),
+            KeyKind::KeptReply {
+                lane: Lane::Reap,
+                incarnation: "n/1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn keys_of_no_kind_parse_to_none() {
+        let s = Schema::new("app");
+        for key in [
+            "{app}:",
+            "{app}:lives",
+            "{app}:o:x:n/1",
+            "{app}:o:w",
+            "{other}:live",
+            "app:live",
+            "{app}:LIVE",
+        ] {
+            assert_eq!(s.parse_key(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_live_key_names_its_schema() {
+        let s = Schema::new("app");
+        assert_eq!(Schema::of_live_key(&s.live()), Some(s));
+        assert_eq!(Schema::of_live_key("{app}:dead"), None);
+        assert_eq!(Schema::of_live_key("live").unwrap().base(), "");
+    }
+
+    #[test]
+    fn key_kinds_have_a_json_form() {
+        let kind = KeyKind::KeptReply {
+            lane: Lane::Write,
+            incarnation: "n/1".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&kind).unwrap(),
+            r#"{"kind":"kept_reply","lane":"w","incarnation":"n/1"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&KeyKind::Live).unwrap(),
+            r#"{"kind":"live"}"#
+        );
     }
 
     #[test]

@@ -1,22 +1,13 @@
 //! The Lua scripts, as text. The core owns them so that every host (Node,
 //! Rust) runs the very same scripts against the same keys.
 //!
-//! Argument layouts (`KEYS[1]` is always [`crate::Schema::live`]):
-//!
-//! | script | ARGV |
-//! |---|---|
-//! | register | stall_ms, node, ttl_ms, proposed k, replace (1: first registration or rotation: fence the node id's previous incarnation; 0: after FENCED)[, keep: k of the previous incarnation, left live (a rotation)] |
-//! | apply | stall_ms, incarnation, ttl_ms, version, call id, (field, delta)* |
-//! | reassert | stall_ms, incarnation, ttl_ms, new version, call id, max_write_fields (more in Redis: `ROTATE`), (field, count)* |
-//! | heartbeat | stall_ms, incarnation, ttl_ms, version, call id |
-//! | retire | stall_ms, incarnation |
-//! | reap | stall_ms, incarnation, slice, target or "", call id, lane (`w` for a target, else `r`) |
-//! | read | what, argument |
-//!
-//! Every script but `read` replies `[status, detail, n, online*n, offline*]`.
-//! A call with a call id keeps that reply (`o:<lane>:<incarnation>`) until
-//! the lane's next call: the same call sent again after a lost reply gets
-//! the kept reply and does not run twice.
+//! `KEYS[1]` is always [`crate::Schema::live`]; the scripts derive the other
+//! keys from it. Each script's arguments are one struct of
+//! [`crate::protocol`] ([`crate::protocol::Call`]), its fields in ARGV order;
+//! every script but `read` replies a [`crate::protocol::ScriptReply`]. A
+//! call with a call id keeps that reply (`o:<lane>:<incarnation>`) until the
+//! lane's next call: the same call sent again after a lost reply gets the
+//! kept reply and does not run twice.
 
 use serde::{Deserialize, Serialize};
 

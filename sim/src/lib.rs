@@ -17,9 +17,11 @@ use rollcall_core::config::Config;
 use rollcall_core::event::Event;
 use rollcall_core::model::Keyspace;
 use rollcall_core::op::{Millis, Op, Reply};
+use rollcall_core::protocol::{Call, ScriptReply, UserEdge};
 use rollcall_core::query::{Answer, Query};
-use rollcall_core::schema::{Field, Schema};
+use rollcall_core::schema::Schema;
 use rollcall_core::scope::Scope;
+use rollcall_core::scripts::Script;
 use rollcall_core::trace::{Recorder, step_line};
 use rollcall_core::tracker::{Input, InputError, Tracker};
 
@@ -92,36 +94,22 @@ pub struct Transition {
     pub lost: bool,
 }
 
-/// The user transitions a script reply reports.
-fn transitions_of(reply: &Reply) -> Vec<(Scope, String, bool)> {
-    let Reply::Array(items) = reply else {
+/// The user transitions a script reply reports (none for an error or a read).
+fn transitions_of(op: &Op, reply: &Reply) -> Vec<UserEdge> {
+    if op.script == Script::Read {
         return Vec::new();
-    };
-    let Some(n) = items.get(2).and_then(Reply::as_int) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .skip(3)
-        .enumerate()
-        .filter_map(|(i, item)| match Field::decode(item.as_str()?)? {
-            Field::User(scope, user) => Some((scope, user, (i as i64) < n)),
-            _ => None,
-        })
-        .collect()
+    }
+    ScriptReply::parse(op.script, reply)
+        .map(|r| r.edges())
+        .unwrap_or_default()
 }
 
-/// The call id of a call that carries one (ARGV[5] of apply, reassert,
-/// heartbeat and reap), with its node and incarnation.
+/// The call id of a call that carries one (apply, reassert, heartbeat and
+/// reap), with its node and incarnation.
 fn call_of(node: usize, op: &Op) -> Option<(usize, String, String)> {
-    use rollcall_core::scripts::Script;
-    if !matches!(
-        op.script,
-        Script::Apply | Script::Reassert | Script::Heartbeat | Script::Reap
-    ) {
-        return None;
-    }
-    Some((node, op.args.get(1)?.clone(), op.args.get(4)?.clone()))
+    let call = Call::decode(op.script, &op.args).ok()?;
+    let (incarnation, id) = call.call_id()?;
+    Some((node, incarnation.to_owned(), id.to_owned()))
 }
 
 impl Cluster {
@@ -239,7 +227,7 @@ impl Cluster {
             self.lose_replies -= 1;
             lost = true;
         }
-        let made = transitions_of(&reply);
+        let made = transitions_of(&op, &reply);
         let call = call_of(node, &op);
         let replayed = call
             .as_ref()
@@ -247,13 +235,10 @@ impl Cluster {
             .filter(|earlier| {
                 !earlier.is_empty()
                     && made.len() == earlier.len()
-                    && earlier
-                        .iter()
-                        .zip(&made)
-                        .all(|(&i, (scope, user, online))| {
-                            let t = &self.transitions[i];
-                            t.scope == *scope && t.user == *user && t.online == *online
-                        })
+                    && earlier.iter().zip(&made).all(|(&i, edge)| {
+                        let t = &self.transitions[i];
+                        t.scope == edge.scope && t.user == edge.user && t.online == edge.online
+                    })
             });
         let carried: Vec<usize> = if let Some(earlier) = replayed {
             // The kept reply of a call that ran already: nothing new in the
@@ -266,10 +251,10 @@ impl Cluster {
         } else {
             let first = self.transitions.len();
             self.transitions
-                .extend(made.into_iter().map(|(scope, user, online)| Transition {
-                    scope,
-                    user,
-                    online,
+                .extend(made.into_iter().map(|edge| Transition {
+                    scope: edge.scope,
+                    user: edge.user,
+                    online: edge.online,
                     node,
                     lost,
                 }));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rollcall_core::model::{DumpEntry, DumpValue};
 use rollcall_core::schema::split_incarnation;
-use rollcall_core::{Config, Schema};
+use rollcall_core::{Config, KeyKind, Schema};
 use rollcall_host::{Event, Presence, RedisStore, dump};
 use tokio::time::Instant;
 
@@ -158,26 +158,24 @@ pub fn problems(
         split_incarnation(inc).is_some_and(|(n, _)| gone.contains(&n)) || gone.contains(&inc)
     };
     for e in dump {
-        let Some(name) = e.key.strip_prefix(schema.base()) else {
-            continue;
-        };
-        match (name, &e.value) {
-            ("live" | "dead", DumpValue::Zset(m)) => {
+        let key = &e.key;
+        match (schema.parse_key(key), &e.value) {
+            (Some(KeyKind::Live | KeyKind::Dead), DumpValue::Zset(m)) => {
                 for (inc, _) in m {
                     if is_gone(inc) {
-                        bad.push(format!("gone node's {inc:?} is still in {name}"));
+                        bad.push(format!("gone node's {inc:?} is still in {key}"));
                     }
                 }
             }
-            ("nodes" | "ver", DumpValue::Hash(f)) => {
+            (Some(KeyKind::Nodes | KeyKind::Versions), DumpValue::Hash(f)) => {
                 for (k, _) in f {
                     if is_gone(k) {
-                        bad.push(format!("gone node's {k:?} is still in {name}"));
+                        bad.push(format!("gone node's {k:?} is still in {key}"));
                     }
                 }
             }
-            (n, _) if n.starts_with("i:") && is_gone(&n[2..]) => {
-                bad.push(format!("gone node's key {:?} is left", e.key));
+            (Some(KeyKind::Own { incarnation }), _) if is_gone(&incarnation) => {
+                bad.push(format!("gone node's key {key:?} is left"));
             }
             _ => {}
         }

@@ -18,7 +18,7 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 use rollcall_core::model::{DumpEntry, DumpValue};
 use rollcall_core::{
-    Config, Event, Input, Keyspace, Millis, Op, Reply, Schema, Tracker, invariants,
+    Config, Event, Input, KeyKind, Keyspace, Millis, Op, Reply, Schema, Tracker, invariants,
 };
 use rollcall_host::{RedisStore, dump, reply::to_reply};
 use rollcall_tests::{RedisServer, Rng};
@@ -288,22 +288,24 @@ impl Sim {
 fn counted(model: &Keyspace, schema: &Schema) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for e in model.dump() {
-        let Some(name) = e.key.strip_prefix(schema.base()) else {
+        let DumpValue::Hash(fields) = &e.value else {
             continue;
         };
-        if let DumpValue::Hash(fields) = &e.value {
-            if name == "count" {
+        match schema.parse_key(&e.key) {
+            Some(KeyKind::Counts) => {
                 for (f, v) in fields {
                     out.insert(f.clone(), v.parse().unwrap());
                 }
-            } else if let Some(scope) = name.strip_prefix("u:") {
+            }
+            Some(KeyKind::Users { scope_id }) => {
                 for (user, v) in fields {
                     out.insert(
-                        format!("u{}:{scope}{user}", scope.len()),
+                        format!("u{}:{scope_id}{user}", scope_id.len()),
                         v.parse().unwrap(),
                     );
                 }
             }
+            _ => {}
         }
     }
     out

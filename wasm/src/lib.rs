@@ -5,7 +5,8 @@
 //! `pkg/`) wraps in its `Presence` class; [`driver`] is the plain Rust under
 //! it: the core's `Session` (which owns the embedded store, the timer,
 //! readiness, recording and the input policy) with its outputs as compact
-//! JSON, tested natively. Like the core, nothing here reads a clock or draws randomness:
+//! JSON, tested natively. [`keys`] classifies Redis keys (for the Node
+//! tests). Like the core, nothing here reads a clock or draws randomness:
 //! the JS side passes the time into every call.
 //!
 //! The boundary is kept cheap for the hot path (one call per socket event):
@@ -15,3 +16,4 @@
 pub mod abi;
 pub mod driver;
 pub mod js;
+pub mod keys;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use rollcall_core::model::{DumpEntry, DumpValue};
-use rollcall_core::{Config, Schema, Scope, invariants};
+use rollcall_core::{Config, Field, KeyKind, Schema, Scope, invariants};
 use serde::Serialize;
 
 use super::table;
@@ -250,7 +250,6 @@ impl Stop {
 }
 
 fn report(prefix: &str, schema: &Schema, entries: &[DumpEntry], now: i64) -> Report {
-    let base = schema.base();
     let mut nodes = Vec::new();
     let mut reaping = Vec::new();
     let mut own_sizes: BTreeMap<String, usize> = BTreeMap::new();
@@ -259,9 +258,8 @@ fn report(prefix: &str, schema: &Schema, entries: &[DumpEntry], now: i64) -> Rep
     let mut users: BTreeMap<Scope, usize> = BTreeMap::new();
     let mut violations = Vec::new();
     for entry in entries {
-        let name = entry.key.strip_prefix(base).unwrap_or(&entry.key);
-        match (name, &entry.value) {
-            ("live", DumpValue::Zset(members)) => {
+        match (schema.parse_key(&entry.key), &entry.value) {
+            (Some(KeyKind::Live), DumpValue::Zset(members)) => {
                 for (inc, deadline) in members {
                     nodes.push(NodeRow {
                         incarnation: inc.clone(),
@@ -270,26 +268,28 @@ fn report(prefix: &str, schema: &Schema, entries: &[DumpEntry], now: i64) -> Rep
                     });
                 }
             }
-            ("dead", DumpValue::Zset(members)) => {
+            (Some(KeyKind::Dead), DumpValue::Zset(members)) => {
                 reaping.extend(members.iter().map(|(m, _)| m.clone()));
             }
-            ("count", DumpValue::Hash(fields)) => {
+            (Some(KeyKind::Counts), DumpValue::Hash(fields)) => {
                 for (f, v) in fields {
                     let v: i64 = v.parse().unwrap_or(0);
-                    if f == "c" {
-                        clients = v;
-                    } else if let Some(scope) = f.strip_prefix('s').and_then(Scope::decode) {
-                        sockets.insert(scope, v);
+                    match Field::decode(f) {
+                        Some(Field::Clients) => clients = v,
+                        Some(Field::Sockets(scope)) => {
+                            sockets.insert(scope, v);
+                        }
+                        _ => {}
                     }
                 }
             }
-            (n, DumpValue::Hash(fields)) if n.starts_with("u:") => {
-                if let Some(scope) = Scope::decode(&n[2..]) {
+            (Some(KeyKind::Users { scope_id }), DumpValue::Hash(fields)) => {
+                if let Some(scope) = Scope::decode(&scope_id) {
                     users.insert(scope, fields.len());
                 }
             }
-            (n, DumpValue::Zset(members)) if n.starts_with("i:") => {
-                own_sizes.insert(n[2..].to_owned(), members.len());
+            (Some(KeyKind::Own { incarnation }), DumpValue::Zset(members)) => {
+                own_sizes.insert(incarnation, members.len());
             }
             (_, DumpValue::String(s)) if s.starts_with('<') && s.ends_with('>') => {
                 violations.push(format!(

@@ -6,7 +6,9 @@
 "use strict";
 
 const assert = require("node:assert/strict");
-const { waitFor, startNode, connect, redisCli } = require("./helpers");
+const { createRequire } = require("node:module");
+const path = require("node:path");
+const { APP, waitFor, startNode, connect, redisCli } = require("./helpers");
 
 // The Rust suite's timings (tests/src/fault.rs), retry included.
 const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500, retryMs: 100 };
@@ -71,6 +73,52 @@ async function openSockets(conns, node, users) {
 }
 
 /**
+ * The key schema of `prefix`, from the installed package's core (its raw
+ * binding `rollcall/wasm`), so no test spells a key suffix: `keys`, the keys
+ * that are one per prefix (`live`, `dead`, `versions`, `nodes`, `clock`,
+ * `counts`), and `kindOf(key)`, the kind of any key (`{kind: "own",
+ * incarnation}`, `{kind: "kept_reply", lane, incarnation}`, `{kind:
+ * "users", scope_id}`, `{kind: "live"}`, ...), `undefined` for a key that is
+ * no key of the schema.
+ */
+function keySchema(prefix) {
+  const raw = createRequire(path.join(APP, "package.json"))("rollcall/wasm");
+  const kindOf = (key) => {
+    const kind = raw.parseKey(prefix, key);
+    return kind === undefined ? undefined : JSON.parse(kind);
+  };
+  return { keys: JSON.parse(raw.schemaKeys(prefix)), kindOf };
+}
+
+/**
+ * Checks the keys of one prefix found in Redis (`port`): nothing of a node
+ * that is gone, only schema keys, no field <= 0.
+ */
+async function checkKeys(port, prefix, keys, liveNodeIds) {
+  const { keys: schema, kindOf } = keySchema(prefix);
+  const nodeOf = (inc) => inc.slice(0, inc.lastIndexOf("/"));
+  const live = new Set(liveNodeIds);
+  const incs = lines(await redisCli(port, "ZRANGE", schema.live, "0", "-1"));
+  for (const inc of incs) assert.ok(live.has(nodeOf(inc)), `lease of gone node ${inc}`);
+  assert.equal((await redisCli(port, "ZCARD", schema.dead)).trim(), "0", "nodes still being reaped");
+  for (const n of lines(await redisCli(port, "HKEYS", schema.nodes))) assert.ok(live.has(n), `node entry of gone node ${n}`);
+  for (const inc of lines(await redisCli(port, "HKEYS", schema.versions))) assert.ok(incs.includes(inc), `version of gone incarnation ${inc}`);
+  for (const key of keys) {
+    const kind = kindOf(key);
+    assert.ok(kind !== undefined, `unknown key ${key}`);
+    if (kind.kind === "own") {
+      assert.ok(incs.includes(kind.incarnation), `own share of gone incarnation: ${key}`);
+    } else if (kind.kind === "kept_reply") {
+      // The kept reply of an incarnation's last write or reap call.
+      assert.ok(incs.includes(kind.incarnation), `kept reply of gone incarnation: ${key}`);
+    } else if (kind.kind === "users") {
+      for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
+    }
+  }
+  for (const v of lines(await redisCli(port, "HVALS", schema.counts))) assert.ok(Number(v) > 0, `count field ${v}`);
+}
+
+/**
  * The keyspace of `prefix`: nothing of a node that is gone, only schema
  * keys, no field <= 0. Returns the keys.
  */
@@ -79,33 +127,13 @@ async function checkKeyspace(port, prefix, liveNodeIds) {
   // `{p}:*` would also match `{p:x}:...`? No: the brace closes the tag. Still filter exactly.
   const keys = lines(await redisCli(port, "--scan", "--pattern", `${base}*`)).filter((k) => k.startsWith(base));
   if (keys.length === 0) return keys;
-  const nodeOf = (inc) => inc.slice(0, inc.lastIndexOf("/"));
-  const live = new Set(liveNodeIds);
-  const incs = lines(await redisCli(port, "ZRANGE", `${base}live`, "0", "-1"));
-  for (const inc of incs) assert.ok(live.has(nodeOf(inc)), `lease of gone node ${inc}`);
-  assert.equal((await redisCli(port, "ZCARD", `${base}dead`)).trim(), "0", "nodes still being reaped");
-  for (const n of lines(await redisCli(port, "HKEYS", `${base}nodes`))) assert.ok(live.has(n), `node entry of gone node ${n}`);
-  for (const inc of lines(await redisCli(port, "HKEYS", `${base}ver`))) assert.ok(incs.includes(inc), `version of gone incarnation ${inc}`);
-  const fixed = new Set(["live", "dead", "ver", "nodes", "clock", "count"].map((k) => base + k));
-  for (const key of keys) {
-    if (fixed.has(key)) continue;
-    if (key.startsWith(`${base}i:`)) {
-      assert.ok(incs.includes(key.slice(`${base}i:`.length)), `own share of gone incarnation: ${key}`);
-    } else if (key.startsWith(`${base}o:w:`) || key.startsWith(`${base}o:r:`)) {
-      // The kept reply of an incarnation's last write or reap call.
-      assert.ok(incs.includes(key.slice(`${base}o:w:`.length)), `kept reply of gone incarnation: ${key}`);
-    } else {
-      assert.ok(key.startsWith(`${base}u:`), `unknown key ${key}`);
-      for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
-    }
-  }
-  for (const v of lines(await redisCli(port, "HVALS", `${base}count`))) assert.ok(Number(v) > 0, `count field ${v}`);
+  await checkKeys(port, prefix, keys, liveNodeIds);
   return keys;
 }
 
-/** Lease expiry (score in `{prefix}:live`) per node id. */
+/** Lease expiry (score in the live key) per node id. */
 async function leases(port, prefix) {
-  const l = lines(await redisCli(port, "ZRANGE", `{${prefix}}:live`, "0", "-1", "WITHSCORES"));
+  const l = lines(await redisCli(port, "ZRANGE", keySchema(prefix).keys.live, "0", "-1", "WITHSCORES"));
   const out = new Map();
   for (let i = 0; i + 1 < l.length; i += 2) out.set(l[i].slice(0, l[i].lastIndexOf("/")), Number(l[i + 1]));
   return out;
@@ -173,6 +201,8 @@ function liveUsers(conns) {
 }
 
 module.exports = {
+  keySchema,
+  checkKeys,
   TIMINGS,
   SLACK_MS,
   figure,

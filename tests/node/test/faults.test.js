@@ -17,7 +17,7 @@ const path = require("node:path");
 const { waitFor, startRedis, startNode, connect, redisCli } = require("./helpers");
 // The suite's one scheduling slack (1 s, as in the Rust suite), and a wait
 // for lease renewals that proves every pending reply is in.
-const { SLACK_MS, heartbeatsSeen } = require("./fault-checks");
+const { SLACK_MS, heartbeatsSeen, checkKeys } = require("./fault-checks");
 
 const PREFIX = "faults";
 // The Rust suite's timings (tests/src/fault.rs), retry included: a call that
@@ -90,29 +90,7 @@ async function checkKeyspace(ports, liveNodeIds) {
   assert.ok(holders.length <= 1, `keys of one prefix on ${holders.length} ports`);
   const keys = byPort.flat();
   if (keys.length === 0) return keys;
-  const port = holders[0];
-  const nodeOf = (inc) => inc.slice(0, inc.lastIndexOf("/"));
-  const live = new Set(liveNodeIds);
-  const incs = lines(await redisCli(port, "ZRANGE", `${base}live`, "0", "-1"));
-  for (const inc of incs) assert.ok(live.has(nodeOf(inc)), `lease of gone node ${inc}`);
-  assert.equal((await redisCli(port, "ZCARD", `${base}dead`)).trim(), "0", "nodes still being reaped");
-  for (const n of lines(await redisCli(port, "HKEYS", `${base}nodes`))) assert.ok(live.has(n), `node entry of gone node ${n}`);
-  for (const inc of lines(await redisCli(port, "HKEYS", `${base}ver`))) assert.ok(incs.includes(inc), `version of gone incarnation ${inc}`);
-  const fixed = new Set(["live", "dead", "ver", "nodes", "clock", "count"].map((k) => base + k));
-  for (const key of keys) {
-    if (fixed.has(key)) continue;
-    if (key.startsWith(`${base}i:`)) {
-      assert.ok(incs.includes(key.slice(`${base}i:`.length)), `own share of gone incarnation: ${key}`);
-    } else if (key.startsWith(`${base}o:w:`) || key.startsWith(`${base}o:r:`)) {
-      // The kept reply of an incarnation's last write or reap call.
-      assert.ok(incs.includes(key.slice(`${base}o:w:`.length)), `kept reply of gone incarnation: ${key}`);
-    } else {
-      assert.ok(key.startsWith(`${base}u:`), `unknown key ${key}`);
-      const values = lines(await redisCli(port, "HVALS", key));
-      for (const v of values) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
-    }
-  }
-  for (const v of lines(await redisCli(port, "HVALS", `${base}count`))) assert.ok(Number(v) > 0, `count field ${v}`);
+  await checkKeys(holders[0], PREFIX, keys, liveNodeIds);
   return keys;
 }
 

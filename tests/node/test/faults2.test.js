@@ -30,6 +30,7 @@ const {
   liveUsers,
   leases,
   heartbeatsSeen,
+  keySchema,
 } = require("./fault-checks");
 
 /** Kill -9 of `victim` among `nodes` (Redis on `port`, prefix `prefix`): survivors converge, one "reaped" offline per user. */
@@ -217,7 +218,7 @@ describe("fault 7: a server restarts quickly with the same nodeId", () => {
     await openSockets(state.conns, state.nodes[1], ["u-2"]);
     await openSockets(state.conns, old, ["u-0", "u-1", "u-5", "u-5", "u-6", undefined]);
     await converge(state.nodes, state.conns, probes, "before the restart");
-    const oldInc = lines(await redisCli(redis.port, "ZRANGE", "{f7}:live", "0", "-1")).find((i) => i.startsWith("restarting/"));
+    const oldInc = lines(await redisCli(redis.port, "ZRANGE", keySchema("f7").keys.live, "0", "-1")).find((i) => i.startsWith("restarting/"));
     assert.ok(oldInc, "the first incarnation holds a lease");
 
     old.child.kill("SIGKILL");
@@ -240,7 +241,7 @@ describe("fault 7: a server restarts quickly with the same nodeId", () => {
       for (const n of live) assert.deepEqual(await n.counts(probes), truth(state.conns, probes), `server ${n.index} later`);
     }
     await waitFor(() => checkKeyspace(redis.port, "f7", live.map((n) => n.nodeId)), { what: "nothing of the old incarnation" });
-    const incs = lines(await redisCli(redis.port, "ZRANGE", "{f7}:live", "0", "-1")).filter((i) => i.startsWith("restarting/"));
+    const incs = lines(await redisCli(redis.port, "ZRANGE", keySchema("f7").keys.live, "0", "-1")).filter((i) => i.startsWith("restarting/"));
     assert.equal(incs.length, 1, `one incarnation of the restarted node: ${incs}`);
     assert.notEqual(incs[0], oldInc, "a new incarnation");
     assert.equal((await redisCli(redis.port, "EXISTS", `{f7}:i:${oldInc}`)).trim(), "0", "the old incarnation's share is gone");

@@ -20,11 +20,11 @@ const path = require("node:path");
 const { createRequire } = require("node:module");
 const { APP, waitFor, startRedis, startNode, connect, redisCli, startClients } = require("./helpers");
 
-const { TIMINGS, SLACK_MS, figure, lines, truth, converge, openSockets, checkKeyspace, startNodes, teardown, eventsSince, wentOffline, liveUsers } = require("./fault-checks");
+const { keySchema, TIMINGS, SLACK_MS, figure, lines, truth, converge, openSockets, checkKeyspace, startNodes, teardown, eventsSince, wentOffline, liveUsers } = require("./fault-checks");
 
 /** The incarnations of `nodeId` holding a lease in `prefix`. */
 async function incarnations(port, prefix, nodeId) {
-  return lines(await redisCli(port, "ZRANGE", `{${prefix}}:live`, "0", "-1")).filter((i) => i.startsWith(`${nodeId}/`));
+  return lines(await redisCli(port, "ZRANGE", keySchema(prefix).keys.live, "0", "-1")).filter((i) => i.startsWith(`${nodeId}/`));
 }
 
 describe("fault 2: a Node.js server SIGSTOPped past its TTL, then SIGCONT", () => {
@@ -233,9 +233,11 @@ describe("fault 15: failover that loses acknowledged writes (primary killed, lag
     // (A field <= 0 fails at once; only wrong counts are polled again.)
     let polls = 0;
     let negative = null;
+    const { kindOf } = keySchema("f15");
     const noFieldAtOrBelowZero = async () => {
       for (const key of lines(await redisCli(replica.port, "--scan", "--pattern", "{f15}:*"))) {
-        if (!key.startsWith("{f15}:u:") && key !== "{f15}:count") continue;
+        const kind = kindOf(key)?.kind;
+        if (kind !== "users" && kind !== "counts") continue;
         for (const v of lines(await redisCli(replica.port, "HVALS", key))) {
           if (!(Number(v) > 0)) negative = negative || new Error(`${key} has a field ${v} (poll ${polls})`);
         }

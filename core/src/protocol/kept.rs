@@ -1,0 +1,99 @@
+//! The text of a kept reply (`o:<lane>:<incarnation>`): the reply of a
+//! lane's last call with a call id, for a retry whose reply was lost. The
+//! prelude's `pack` and `unpack_kept` make and read it: a list of strings,
+//! each `<byte length>:<bytes>`, namely the call id, the status, the
+//! detail, the online count, then the online and offline fields.
+
+use crate::protocol::{ScriptReply, Status};
+
+impl ScriptReply {
+    /// The kept text of this reply to call `call_id`.
+    pub fn pack_kept(&self, call_id: &str) -> String {
+        let n = self.online.len().to_string();
+        let items = [call_id, self.status.as_str(), &self.detail, &n]
+            .into_iter()
+            .chain(self.online.iter().map(String::as_str))
+            .chain(self.offline.iter().map(String::as_str));
+        let mut out = String::new();
+        for item in items {
+            out.push_str(&item.len().to_string());
+            out.push(':');
+            out.push_str(item);
+        }
+        out
+    }
+
+    /// Inverse of [`ScriptReply::pack_kept`]: the call id and the reply.
+    /// `None` for a text that `pack_kept` did not make.
+    pub fn unpack_kept(text: &str) -> Option<(String, ScriptReply)> {
+        let mut items = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let colon = rest.find(':')?;
+            let n: usize = rest[..colon].parse().ok()?;
+            items.push(rest.get(colon + 1..colon + 1 + n)?);
+            rest = &rest[colon + 1 + n..];
+        }
+        let [call_id, status, detail, n, fields @ ..] = items.as_slice() else {
+            return None;
+        };
+        let n: usize = n.parse().ok().filter(|n| *n <= fields.len())?;
+        let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        Some((
+            call_id.to_string(),
+            ScriptReply {
+                status: Status::parse(status)?,
+                detail: detail.to_string(),
+                online: owned(&fields[..n]),
+                offline: owned(&fields[n..]),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_replies_round_trip_and_are_the_preludes_text() {
+        let reply = ScriptReply {
+            status: Status::Slice,
+            detail: "n/1".into(),
+            online: vec!["u1:gann".into()],
+            offline: vec!["u1:gbob".into(), "u1:g:é".into()],
+        };
+        let text = reply.pack_kept("17");
+        assert_eq!(text, "2:175:SLICE3:n/11:17:u1:gann7:u1:gbob7:u1:g:é");
+        assert_eq!(ScriptReply::unpack_kept(&text), Some(("17".into(), reply)));
+        for status in Status::ALL {
+            let reply = ScriptReply {
+                status,
+                detail: String::new(),
+                online: vec![],
+                offline: vec![],
+            };
+            let text = reply.pack_kept("");
+            assert_eq!(
+                ScriptReply::unpack_kept(&text),
+                Some((String::new(), reply))
+            );
+        }
+    }
+
+    #[test]
+    fn texts_pack_kept_did_not_make_are_none() {
+        for text in [
+            "",
+            "x",
+            "2:17",
+            "2:175:SLICE0:",
+            "2:175:SLICE0:1:2",
+            "2:174:NOPE0:1:0",
+            "2:175:SLICE0:1:x",
+            "9:17",
+        ] {
+            assert_eq!(ScriptReply::unpack_kept(text), None, "{text:?}");
+        }
+    }
+}
