@@ -70,6 +70,7 @@ pub struct ConfigError {
     /// `true` when the value is out of range (a JS `RangeError`), `false`
     /// when it is malformed (a `TypeError`).
     pub out_of_range: bool,
+    /// What is wrong with it, for a person.
     pub message: String,
 }
 
@@ -86,6 +87,8 @@ impl std::error::Error for ConfigError {}
 pub const MAX_MS: Millis = 86_400_000;
 
 impl Config {
+    /// Checks every option and the rules between them (the TTL at least
+    /// three heartbeats, limits, ids): the first one broken, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |option, out_of_range, message: String| {
             Err(ConfigError {

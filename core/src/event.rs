@@ -18,6 +18,7 @@ pub enum OfflineReason {
 }
 
 impl OfflineReason {
+    /// Its name in events and metrics: `disconnect`, `reaped`, `shutdown`.
     pub fn as_str(self) -> &'static str {
         match self {
             OfflineReason::Disconnect => "disconnect",
@@ -34,20 +35,41 @@ impl OfflineReason {
 #[non_exhaustive]
 pub enum Event {
     /// The user's first socket in the scope, cluster-wide.
-    UserOnline { scope: Scope, user: String },
+    UserOnline {
+        /// Where: global, a namespace or a room.
+        scope: Scope,
+        /// Who.
+        user: String,
+    },
     /// The user's last socket in the scope is gone, cluster-wide.
     UserOffline {
+        /// Where: global, a namespace or a room.
         scope: Scope,
+        /// Who.
         user: String,
+        /// Why: a disconnect (or leave), a reap, a shutdown.
         reason: OfflineReason,
     },
     /// This node finished reaping a dead node.
-    NodeReaped { node: String, incarnation: String },
+    NodeReaped {
+        /// The dead node's id.
+        node: String,
+        /// The incarnation that was reaped.
+        incarnation: String,
+    },
     /// This node had been reaped while alive (paused, cut off, or Redis lost
     /// its data). It registers again and re-asserts its sockets.
-    Fenced { incarnation: String },
+    Fenced {
+        /// The incarnation that was fenced.
+        incarnation: String,
+    },
     /// A call failed; the core retries it and heals with a re-assert.
-    StoreError { script: Script, message: String },
+    StoreError {
+        /// The script of the call.
+        script: Script,
+        /// What the store (or the reply's shape) said.
+        message: String,
+    },
     /// Shutdown is complete: nothing of this node is left in the store.
     Closed,
 }

@@ -13,11 +13,17 @@ pub const MAX_ID_LEN: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdKind {
+    /// A Socket.IO socket id (one per namespace connection).
     Socket,
+    /// An engine-level connection id.
     Client,
+    /// An application user id.
     User,
+    /// A Socket.IO namespace, such as `/chat`.
     Namespace,
+    /// A room of a namespace.
     Room,
+    /// A server's node id.
     Node,
 }
 
@@ -37,8 +43,15 @@ impl fmt::Display for IdKind {
 /// Why an id was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdError {
+    /// The id is the empty string.
     Empty(IdKind),
-    TooLong { kind: IdKind, len: usize },
+    /// The id is longer than [`MAX_ID_LEN`] bytes.
+    TooLong {
+        /// Which id.
+        kind: IdKind,
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for IdError {

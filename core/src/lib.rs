@@ -23,6 +23,8 @@
 //! The test simulator (a deterministic cluster of trackers over one
 //! keyspace) is the separate crate `rollcall-sim`, not part of this API.
 
+#![warn(missing_docs)]
+
 mod compact;
 pub mod config;
 pub mod event;
@@ -31,17 +33,14 @@ pub mod invariants;
 mod local;
 pub mod model;
 pub mod op;
-#[warn(missing_docs)]
 pub mod protocol;
 pub mod query;
-#[warn(missing_docs)]
 pub mod schema;
 pub mod scope;
 pub mod scripts;
 pub mod session;
 pub mod stats;
 pub mod trace;
-#[warn(missing_docs)]
 pub mod tracker;
 
 pub use config::{Config, ConfigError};

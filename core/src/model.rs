@@ -25,10 +25,12 @@ pub struct ZSet {
 }
 
 impl ZSet {
+    /// The member's score (ZSCORE).
     pub fn score(&self, member: &str) -> Option<i64> {
         self.scores.get(member).copied()
     }
 
+    /// Adds the member or moves it to `score` (ZADD).
     pub fn insert(&mut self, member: &str, score: i64) {
         if let Some(old) = self.scores.insert(member.to_owned(), score) {
             self.order.remove(&(old, member.to_owned()));
@@ -36,6 +38,7 @@ impl ZSet {
         self.order.insert((score, member.to_owned()));
     }
 
+    /// Removes the member; whether it was there (ZREM).
     pub fn remove(&mut self, member: &str) -> bool {
         match self.scores.remove(member) {
             Some(old) => {
@@ -46,10 +49,12 @@ impl ZSet {
         }
     }
 
+    /// How many members (ZCARD).
     pub fn len(&self) -> usize {
         self.scores.len()
     }
 
+    /// No members (Redis would have deleted the key).
     pub fn is_empty(&self) -> bool {
         self.scores.is_empty()
     }
@@ -63,8 +68,11 @@ impl ZSet {
 /// One Redis value of the types rollcall uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// A string.
     Str(String),
+    /// A hash of integer fields (rollcall's hashes hold counts only).
     Hash(BTreeMap<String, i64>),
+    /// A sorted set.
     ZSet(ZSet),
 }
 
@@ -72,16 +80,22 @@ pub enum Value {
 /// keys sorted, hash fields sorted, zset members in Redis order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DumpEntry {
+    /// The key.
     pub key: String,
+    /// Its value.
     #[serde(flatten)]
     pub value: DumpValue,
 }
 
+/// One dumped value, in the shape of its Redis type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum DumpValue {
+    /// A string.
     String(String),
+    /// A hash: fields sorted, values as Redis returns them.
     Hash(Vec<(String, String)>),
+    /// A sorted set: members in Redis order with their scores.
     Zset(Vec<(String, i64)>),
 }
 
@@ -95,6 +109,7 @@ pub struct Keyspace {
 type Failed = String;
 
 impl Keyspace {
+    /// An empty keyspace.
     pub fn new() -> Keyspace {
         Keyspace::default()
     }
@@ -139,10 +154,12 @@ impl Keyspace {
         self.keys.clear();
     }
 
+    /// No key at all.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
+    /// The value of a key.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.keys.get(key)
     }
@@ -155,6 +172,7 @@ impl Keyspace {
         }
     }
 
+    /// The canonical dump (see [`DumpEntry`]).
     pub fn dump(&self) -> Vec<DumpEntry> {
         self.keys
             .iter()

@@ -15,9 +15,13 @@ pub struct Token(pub u64);
 /// One script call for the host to run: `EVALSHA sha numkeys keys.. args..`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
+    /// Answer the call with this token (`Input::Reply`).
     pub token: Token,
+    /// Which script: `EVALSHA` its [`Script::sha1`].
     pub script: Script,
+    /// `KEYS`: all of one hash slot.
     pub keys: Vec<String>,
+    /// `ARGV`, as the script's typed arguments encode them.
     pub args: Vec<String>,
 }
 
@@ -27,20 +31,30 @@ pub struct Op {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
+    /// Redis nil (a Lua `false`).
     Nil,
+    /// An integer.
     Int(i64),
+    /// A bulk or simple string.
     Str(String),
+    /// An array of these.
     Array(Vec<Reply>),
-    Error { error: String },
+    /// The call failed, or its outcome is unknown.
+    Error {
+        /// What the store or the host said.
+        error: String,
+    },
 }
 
 impl Reply {
+    /// A failed call with this message.
     pub fn error(message: impl Into<String>) -> Reply {
         Reply::Error {
             error: message.into(),
         }
     }
 
+    /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Reply::Str(s) => Some(s),
@@ -48,6 +62,7 @@ impl Reply {
         }
     }
 
+    /// The integer, if this is one.
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Reply::Int(i) => Some(*i),

@@ -15,20 +15,34 @@ pub enum Query {
     /// Low-level (engine) connections.
     Clients,
     /// Sockets in a scope.
-    Sockets { scope: Scope },
+    Sockets {
+        /// Where.
+        scope: Scope,
+    },
     /// Distinct users in a scope.
-    Users { scope: Scope },
+    Users {
+        /// Where.
+        scope: Scope,
+    },
     /// The users of a scope, sorted by their bytes.
-    UserList { scope: Scope },
+    UserList {
+        /// Where.
+        scope: Scope,
+    },
     /// How many sockets one user has, over all namespaces (0: offline).
-    UserSockets { user: String },
+    UserSockets {
+        /// Whose.
+        user: String,
+    },
 }
 
 /// The answer to a [`Query`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Answer {
+    /// A count (clients, sockets, users).
     Count(u64),
+    /// User ids, sorted.
     Users(Vec<String>),
 }
 

@@ -12,18 +12,28 @@ pub enum Scope {
     /// All namespaces together.
     Global,
     /// One Socket.IO namespace, such as `/` or `/chat`.
-    Namespace { namespace: String },
+    Namespace {
+        /// Its name, with the leading `/`.
+        namespace: String,
+    },
     /// One room of one namespace.
-    Room { namespace: String, room: String },
+    Room {
+        /// The namespace the room is in.
+        namespace: String,
+        /// The room's name.
+        room: String,
+    },
 }
 
 impl Scope {
+    /// The namespace scope of `namespace`.
     pub fn namespace(namespace: impl Into<String>) -> Scope {
         Scope::Namespace {
             namespace: namespace.into(),
         }
     }
 
+    /// The scope of `room` in `namespace`.
     pub fn room(namespace: impl Into<String>, room: impl Into<String>) -> Scope {
         Scope::Room {
             namespace: namespace.into(),

@@ -21,16 +21,24 @@ macro_rules! with_prelude {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Script {
+    /// Registers a new incarnation of a node (fencing the one it replaces).
     Register,
+    /// Applies one write of net deltas to the node's share and the counters.
     Apply,
+    /// Makes the node's share in Redis what the node holds (after a drift).
     Reassert,
+    /// Renews the lease and compares the write count.
     Heartbeat,
+    /// Removes an incarnation a rotation left behind.
     Retire,
+    /// Removes one slice of a dead incarnation's share.
     Reap,
+    /// Answers a [`crate::Query`].
     Read,
 }
 
 impl Script {
+    /// Every script, in a fixed order.
     pub const ALL: [Script; 7] = [
         Script::Register,
         Script::Apply,
@@ -41,6 +49,7 @@ impl Script {
         Script::Read,
     ];
 
+    /// Its name, as in traces and metrics.
     pub fn name(self) -> &'static str {
         match self {
             Script::Register => "register",

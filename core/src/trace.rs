@@ -40,10 +40,12 @@ pub struct Header {
     pub rollcall_trace: u32,
     /// The version of rollcall-core that recorded it (informative).
     pub core: String,
+    /// The node id of the tracker recorded.
     pub node: String,
     /// The tracker's nonce ([`Tracker::with_nonce`]); absent in old traces.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nonce: u64,
+    /// The options the tracker ran with.
     pub config: Config,
 }
 
@@ -52,6 +54,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Header {
+    /// The header of a tracker of `node` with `config` and no nonce.
     pub fn new(config: &Config, node: &str) -> Header {
         Header {
             rollcall_trace: FORMAT,
@@ -80,7 +83,9 @@ impl Header {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// When the input was fed (the host's milliseconds).
     pub at: Millis,
+    /// The input.
     pub input: Input,
 }
 
@@ -116,7 +121,9 @@ struct ErrorLine {
 /// message names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceError {
+    /// The line, counted from 1 (the header first).
     pub line: usize,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -165,6 +172,7 @@ impl Replayer {
         Ok(step_line(&self.tracker.handle(entry.at, entry.input)))
     }
 
+    /// The tracker the trace drives, as it stands after the last line.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
