@@ -37,6 +37,13 @@ export interface PresenceOptions {
    * Default: `(socket) => socket.handshake.auth.userId`.
    */
   userId?: (socket: SocketLike) => string | number | null | undefined;
+  /**
+   * Which rooms presence follows (default: every room). Apps that put each
+   * socket in private rooms (`socket.join("user:" + id)`) skip them here and
+   * pay no Redis write or hash for them. Must answer alike every time for
+   * one room (a room it follows on join is followed on leave).
+   */
+  rooms?: (room: string, namespace: string) => boolean;
   /** Key prefix (the Redis Cluster hash tag); no `{` or `}`. Default "rollcall". */
   prefix?: string;
   /** A server that stops renewing its lease for this long is reaped. Default 10000; at least 3 * heartbeatMs (a heartbeat of margin after a Redis stall). */

@@ -9,8 +9,8 @@
  * @typedef {object} Inputs
  * @property {(socket: any, accepted: () => void) => boolean} connect
  * @property {(sid: string) => void} disconnect
- * @property {(sid: string, room: unknown) => void} join
- * @property {(sid: string, room: unknown) => void} leave
+ * @property {(sid: string, room: unknown, namespace: string) => void} join
+ * @property {(sid: string, room: unknown, namespace: string) => void} leave
  * @property {(client: any, accepted: () => void) => void} clientOpen
  * @property {(cid: string) => void} clientClose
  */
@@ -162,11 +162,11 @@ class Hooks {
     }
     /** @type {(room: unknown, sid: string) => void} */
     const join = (room, sid) => {
-      if (room !== sid) this.#inputs.join(sid, room);
+      if (room !== sid) this.#inputs.join(sid, room, nsp.name);
     };
     /** @type {(room: unknown, sid: string) => void} */
     const leave = (room, sid) => {
-      if (room !== sid) this.#inputs.leave(sid, room);
+      if (room !== sid) this.#inputs.leave(sid, room, nsp.name);
     };
     this.hook(adapter, "join-room", join);
     this.hook(adapter, "leave-room", leave);
@@ -201,7 +201,7 @@ class Hooks {
     if (!this.#inputs.connect(socket, () => socket.on("disconnecting", this.#onDisconnecting))) return;
     // Rooms joined before "connection" (middleware, connection state recovery).
     for (const room of socket.rooms) {
-      if (room !== sid) this.#inputs.join(sid, room);
+      if (room !== sid) this.#inputs.join(sid, room, socket.nsp.name);
     }
   }
 

@@ -24,6 +24,7 @@ const CORE_OPTIONS = Object.entries(JSON.parse(wasm.configOptions())).map(([core
 const KNOWN = new Set([
   "redis",
   "userId",
+  "rooms",
   ...CORE_OPTIONS.filter((o) => o.kind === "string").map((o) => o.js),
   "nodeId",
   ...CORE_OPTIONS.filter((o) => o.kind === "number").map((o) => o.js),

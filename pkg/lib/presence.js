@@ -81,6 +81,8 @@ class Presence extends EventEmitter {
   #io;
   /** @type {(socket: any) => unknown} */
   #userId;
+  /** The `rooms` option: which rooms presence follows (null: every one). @type {((room: string, namespace: string) => boolean) | null} */
+  #rooms;
   /** @type {number} */
   #ttlMs;
   /** @type {number} */
@@ -129,6 +131,10 @@ class Presence extends EventEmitter {
       throw new TypeError("rollcall: userId must be a function (socket) => user id");
     }
     this.#userId = opts.userId || defaultUserId;
+    if (opts.rooms !== undefined && typeof opts.rooms !== "function") {
+      throw new TypeError("rollcall: rooms must be a function (room, namespace) => boolean");
+    }
+    this.#rooms = opts.rooms || null;
     if (opts.redis !== undefined && opts.redis !== null) {
       this.#send = storeOf(opts.redis);
       this.#redis = opts.redis;
@@ -189,8 +195,8 @@ class Presence extends EventEmitter {
       {
         connect: (socket, accepted) => this.#connect(socket, accepted),
         disconnect: (sid) => this.#feed((at) => this.#t.disconnect(at, sid)),
-        join: (sid, room) => this.#join(sid, room),
-        leave: (sid, room) => this.#leave(sid, room),
+        join: (sid, room, namespace) => this.#join(sid, room, namespace),
+        leave: (sid, room, namespace) => this.#leave(sid, room, namespace),
         clientOpen: (client, accepted) => this.#feed((at) => this.#t.clientOpen(at, client.id), accepted),
         clientClose: (cid) => this.#feed((at) => this.#t.clientClose(at, cid)),
       },
@@ -388,21 +394,41 @@ class Presence extends EventEmitter {
   /**
    * @param {string} sid
    * @param {unknown} room
+   * @param {string} namespace
    */
-  #join(sid, room) {
-    const name = typeof room === "string" ? room : String(room);
-    if (name.length === 0 || tooLong(name)) return;
-    this.#feed((at) => this.#t.join(at, sid, name));
+  #join(sid, room, namespace) {
+    const name = this.#followed(room, namespace);
+    if (name !== null) this.#feed((at) => this.#t.join(at, sid, name));
   }
 
   /**
    * @param {string} sid
    * @param {unknown} room
+   * @param {string} namespace
    */
-  #leave(sid, room) {
+  #leave(sid, room, namespace) {
+    const name = this.#followed(room, namespace);
+    if (name !== null) this.#feed((at) => this.#t.leave(at, sid, name));
+  }
+
+  /**
+   * The room's name if presence follows it (the `rooms` option), else null.
+   * The filter must answer alike for every call with one room: a join it
+   * follows needs the leave followed too.
+   * @param {unknown} room
+   * @param {string} namespace
+   * @returns {string | null}
+   */
+  #followed(room, namespace) {
     const name = typeof room === "string" ? room : String(room);
-    if (name.length === 0 || tooLong(name)) return;
-    this.#feed((at) => this.#t.leave(at, sid, name));
+    if (name.length === 0 || tooLong(name)) return null;
+    if (this.#rooms === null) return name;
+    try {
+      return this.#rooms(name, namespace) ? name : null;
+    } catch (e) {
+      warn(`rooms() threw (${message(e)}); room ${JSON.stringify(name.slice(0, 40))} is not counted`);
+      return null;
+    }
   }
 
   #tick = () => {

@@ -12,7 +12,8 @@
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { waitFor, startRedis, startNode, startRustNode, connect, room } = require("./helpers");
+const { requireRollcall, waitFor, startRedis, startNode, startRustNode, startServer, connect, room, redisCli } =
+  require("./helpers");
 
 const TIMINGS = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
 const RUST = 2;
@@ -110,5 +111,77 @@ describe("user joined / user left across Node and Rust servers", () => {
       "bob's namespace and room, reaped once",
       survivors,
     );
+  });
+});
+
+describe("the rooms option: only the rooms an app cares about", () => {
+  const { Presence } = requireRollcall();
+  let redis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    if (redis) await redis.stop();
+  });
+
+  /** Keys of `prefix` whose name holds `text`. */
+  async function keysWith(prefix, text) {
+    return (await redisCli(redis.port, "--raw", "KEYS", `{${prefix}}*${text}*`)).split("\n").filter(Boolean);
+  }
+
+  for (const filtered of [true, false]) {
+    test(`${filtered ? "with" : "without"} a filter: private rooms ${filtered ? "cost no key" : "are counted"}`, async () => {
+      const { createClient } = require("redis");
+      const client = createClient({ url: redis.url });
+      client.on("error", () => {});
+      await client.connect();
+      const server = await startServer();
+      const prefix = filtered ? "filtered" : "every";
+      const seen = [];
+      const rooms = (name, namespace) => {
+        seen.push(`${namespace} ${name}`);
+        return !name.startsWith("user:");
+      };
+      const presence = await Presence.attach(server.io, {
+        ...TIMINGS,
+        redis: client,
+        prefix,
+        ...(filtered ? { rooms } : {}),
+      });
+      const sockets = [];
+      try {
+        for (const user of ["ann", "bob", "cid"]) {
+          const s = await connect(server.url, { userId: user });
+          sockets.push(s);
+          await room(s, "news");
+          await room(s, `user:${user}`);
+        }
+        await room(sockets[0], "user:ann", "leave");
+        assert.equal(await presence.usersCount({ room: "news" }), 3);
+        assert.equal(await presence.socketsCount({ room: "user:bob" }), filtered ? 0 : 1);
+        assert.ok((await keysWith(prefix, "news")).length > 0, "the shared room has its key");
+        assert.deepEqual((await keysWith(prefix, "user:")).length > 0, !filtered, "private rooms' keys");
+        if (filtered) {
+          assert.ok(seen.includes("/ news") && seen.includes("/ user:ann"), seen.join(", "));
+        }
+      } finally {
+        for (const s of sockets) s.close();
+        await presence.close();
+        await server.close();
+        await client.quit().catch(() => {});
+      }
+    });
+  }
+
+  test("rooms must be a function", async () => {
+    const server = await startServer();
+    try {
+      await assert.rejects(
+        (async () => Presence.attach(server.io, { rooms: ["news"] }))(),
+        (e) => e instanceof TypeError && /rooms must be a function/.test(e.message),
+      );
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -89,7 +89,7 @@ test("a type error in the package's JavaScript fails the check", () => {
 // lib/presence.js gives (every method, its arguments and results, no
 // method undeclared), and every event and option is used with its
 // declared type.
-const AGAINST = `import { Presence, Replayer, type PresenceEvents, type PresenceOptions, type OfflineReason } from "rollcall";
+const AGAINST = `import { Presence, Replayer, type PresenceEvents, type PresenceOptions, type OfflineReason, type Where } from "rollcall";
 import * as impl from "./check-impl/lib/presence.js";
 import { Server } from "socket.io";
 
@@ -112,6 +112,9 @@ async function events(p: Presence): Promise<void> {
   p.once("node reaped", (nodeId: string) => void nodeId);
   p.on("fenced", () => {});
   p.on("store error", (error: Error) => void error.message);
+  p.on("warning", (message: string) => void message);
+  p.on("user joined", (userId: string, where: Where) => void [userId, where.namespace, where.room]);
+  p.on("user left", (userId: string, where: Where, reason: OfflineReason) => void [userId, where, reason]);
   const onUser = (userId: string) => void userId;
   p.off("user connected", onUser);
   p.prependListener("user disconnected", (_u, reason) => {
@@ -124,7 +127,7 @@ async function events(p: Presence): Promise<void> {
   // Every option, with its type.
   const registry = new (class { registerMetric(_metric: object): void {} })();
   const all: Required<PresenceOptions> = {
-    redis: null, userId: (s) => s.id, prefix: "p", ttlMs: 1, heartbeatMs: 1, reapMs: 1, graceMs: 1,
+    redis: null, userId: (s) => s.id, rooms: (room) => room.length > 0, prefix: "p", ttlMs: 1, heartbeatMs: 1, reapMs: 1, graceMs: 1,
     reapSlice: 1, retryMs: 1, maxWriteFields: 1, opTimeoutMs: 1, nodeId: "n", trace: "t", traceOutput: "o",
     metricsRegistry: registry,
   };
