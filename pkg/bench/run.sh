@@ -4,7 +4,7 @@
 # this folder's npm packages, starts its own redis-server processes on free
 # ports and stops them. Raw results: pkg/bench/results/*.json; the table:
 # pkg/bench/results/summary.md. Timings only: never run by CI.
-# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap).
+# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -28,4 +28,5 @@ want writes && { echo "==> 3+5. writes and redis-benchmark: node writes.js"; nod
 want storm && { echo "==> 3. storm with real clients: node storm.js"; node storm.js; }
 want reads && { echo "==> 4. reads: node reads.js"; node reads.js; }
 want reap && { echo "==> 6. reap: node reap.js"; node reap.js; }
+want rooms && { echo "==> 7. the rooms option: node rooms.js"; node rooms.js; }
 node summary.js | tee results/summary.md
