@@ -146,17 +146,14 @@ pub struct Replayer {
 impl Replayer {
     /// Starts from the header line.
     pub fn new(header: &str) -> Result<Replayer, TraceError> {
-        let fail = |message: String| TraceError { line: 1, message };
-        let header: Header = serde_json::from_str(header.trim_end())
-            .map_err(|e| fail(format!("bad header: {e}")))?;
-        if header.rollcall_trace != FORMAT {
-            return Err(fail(format!(
-                "trace format {} is not supported (this core reads {FORMAT})",
-                header.rollcall_trace
-            )));
-        }
-        let tracker = Tracker::with_nonce(header.config, &header.node, header.nonce)
-            .map_err(|e| fail(format!("bad header: {e}")))?;
+        let header = Header::parse(header)?;
+        let tracker =
+            Tracker::with_nonce(header.config, &header.node, header.nonce).map_err(|e| {
+                TraceError {
+                    line: 1,
+                    message: format!("bad header: {e}"),
+                }
+            })?;
         Ok(Replayer { tracker, line: 1 })
     }
 
@@ -165,16 +162,39 @@ impl Replayer {
     /// is an output line like any other.
     pub fn step(&mut self, line: &str) -> Result<String, TraceError> {
         self.line += 1;
-        let entry: Entry = serde_json::from_str(line.trim_end()).map_err(|e| TraceError {
-            line: self.line,
-            message: e.to_string(),
-        })?;
+        let entry = Entry::parse(line, self.line)?;
         Ok(step_line(&self.tracker.handle(entry.at, entry.input)))
     }
 
     /// The tracker the trace drives, as it stands after the last line.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+}
+
+impl Header {
+    /// Reads a trace's first line, in a format this core replays.
+    pub fn parse(line: &str) -> Result<Header, TraceError> {
+        let fail = |message: String| TraceError { line: 1, message };
+        let header: Header =
+            serde_json::from_str(line.trim_end()).map_err(|e| fail(format!("bad header: {e}")))?;
+        if header.rollcall_trace != FORMAT {
+            return Err(fail(format!(
+                "trace format {} is not supported (this core reads {FORMAT})",
+                header.rollcall_trace
+            )));
+        }
+        Ok(header)
+    }
+}
+
+impl Entry {
+    /// Reads input line `line` (counted from 1, the header first).
+    pub fn parse(text: &str, line: usize) -> Result<Entry, TraceError> {
+        serde_json::from_str(text.trim_end()).map_err(|e| TraceError {
+            line,
+            message: e.to_string(),
+        })
     }
 }
 

@@ -1,12 +1,15 @@
 //! The golden traces of `tests/traces/`: each is recorded from a scripted
 //! scenario (`rollcall_sim::scenarios`) and replays natively to its committed output.
-//! The wasm and Node engines are held to the same files elsewhere.
+//! Each also replays through a host session to its committed
+//! `.session.jsonl` (what every host does: the input policy, readiness, the
+//! timer). The wasm and Node engines are held to the same files elsewhere.
 //! `ROLLCALL_BLESS=1 cargo test -p rollcall-core --test golden_traces`
 //! rewrites them after an intended change.
 
 use std::fs;
 use std::path::PathBuf;
 
+use rollcall_core::session;
 use rollcall_core::trace::replay;
 use rollcall_sim::scenarios;
 
@@ -45,6 +48,19 @@ fn golden_traces_replay_to_their_committed_output() {
             "{}: native replay differs from the golden output",
             golden.name
         );
+        let session_path = dir.join(format!("{}.session.jsonl", golden.name));
+        let through_session = session::replay::replay(&trace).unwrap();
+        if bless {
+            fs::write(&session_path, &through_session).unwrap();
+        }
+        let expected = fs::read_to_string(&session_path)
+            .unwrap_or_else(|e| panic!("{}: {e} (bless to create)", session_path.display()));
+        assert!(
+            through_session == expected,
+            "{}: the session's replay differs from its golden output",
+            golden.name
+        );
+        assert_eq!(through_session.lines().count(), trace.lines().count() - 1);
     }
 }
 

@@ -319,6 +319,14 @@ pub fn replay(trace: &str) -> Result<String, JsError> {
     rollcall_core::trace::replay(trace).map_err(|e| fail(e.to_string()))
 }
 
+/// Replays a trace through a host session (`rollcall_core::session::replay`):
+/// per input line, the session's output as JSON, byte for byte what the
+/// native core gives.
+#[wasm_bindgen(js_name = replaySession)]
+pub fn replay_session(trace: &str) -> Result<String, JsError> {
+    rollcall_core::session::replay::replay(trace).map_err(|e| fail(e.to_string()))
+}
+
 /// A trace replayed one line at a time: `new Replayer(headerLine)`, then
 /// `step(line)` for every following line, which returns that step's output
 /// line (no newline). Both throw for a malformed line, with the core's

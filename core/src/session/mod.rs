@@ -16,6 +16,7 @@
 
 mod output;
 mod policy;
+pub mod replay;
 
 pub use output::Output;
 pub use policy::Fed;

@@ -1,7 +1,8 @@
 "use strict";
 // The golden traces of tests/traces/, replayed by the shipped .wasm (the
 // raw binding `rollcall/wasm` of the installed package): byte for byte the
-// output that `cargo test` holds the native core to.
+// output that `cargo test` holds the native core to, through the tracker
+// and through the host session.
 
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
@@ -20,6 +21,15 @@ test("golden traces replay to their committed output", () => {
     const trace = fs.readFileSync(path.join(dir, name), "utf8");
     const expected = fs.readFileSync(path.join(dir, name.replace(".trace.", ".out.")), "utf8");
     assert.ok(raw.replay(trace) === expected, `${name}: the npm package's replay differs from the golden output`);
+  }
+});
+
+test("golden traces replay through the host session to their committed output", () => {
+  const traces = fs.readdirSync(dir).filter((f) => f.endsWith(".trace.jsonl"));
+  for (const name of traces) {
+    const trace = fs.readFileSync(path.join(dir, name), "utf8");
+    const expected = fs.readFileSync(path.join(dir, name.replace(".trace.", ".session.")), "utf8");
+    assert.ok(raw.replaySession(trace) === expected, `${name}: the npm package's session replay differs`);
   }
 });
 
