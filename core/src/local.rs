@@ -14,8 +14,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::compact::{Id, Rooms, Spill};
 use crate::op::Millis;
-use crate::schema::Field;
-use crate::scope::Scope;
+use crate::schema::{Field, push_sockets_field, push_user_field};
+use crate::scope::{Scope, namespace_of_id, push_namespace_id, push_room_id};
 
 /// A counter this node contributes to, by interned ids, packed in one word:
 /// scope id in the high half, user id (or [`NO_USER`]) in the low half.
@@ -130,46 +130,20 @@ impl Interner {
     }
 }
 
-/// `n<namespace>`, as [`Scope::encode`] writes it, into `buf`.
+/// The id [`Scope::encode`] gives `namespace`, built in `buf`.
 fn namespace_scope<'a>(buf: &'a mut String, namespace: &str) -> &'a str {
     buf.clear();
-    buf.push('n');
-    buf.push_str(namespace);
+    push_namespace_id(buf, namespace);
     buf
 }
 
-/// `r<len>:<namespace><room>`, as [`Scope::encode`] writes it, into `buf`;
-/// `ns` is the namespace's scope id (`n<namespace>`).
+/// The id [`Scope::encode`] gives `room`, built in `buf`; `ns` is the id of
+/// the room's namespace scope.
 fn room_scope<'a>(buf: &'a mut String, ns: &str, room: &str) -> &'a str {
-    let namespace = &ns[1..];
+    let namespace = namespace_of_id(ns).expect("a namespace scope");
     buf.clear();
-    buf.push('r');
-    push_len(buf, namespace.len());
-    buf.push(':');
-    buf.push_str(namespace);
-    buf.push_str(room);
+    push_room_id(buf, namespace, room);
     buf
-}
-
-/// Appends `n` in decimal (what `format!("{n}")` writes).
-fn push_len(buf: &mut String, mut n: usize) {
-    if n < 10 {
-        buf.push(char::from(b'0' + n as u8));
-        return;
-    }
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &digits[at..] {
-        buf.push(char::from(*d));
-    }
 }
 
 #[derive(Debug)]
@@ -803,25 +777,22 @@ fn release(scopes: &mut Interner, users: &mut Interner, key: Key) {
     }
 }
 
-/// The field name of a key, as the scripts know it.
+/// The field name of a key, as [`Field::encode`] writes it.
 fn field_of(scopes: &Interner, users: &Interner, key: Key) -> String {
-    let (scope, user) = match key.kind() {
+    let mut out = String::new();
+    match key.kind() {
         Kind::Clients => return Field::Clients.encode(),
         Kind::Sockets(s) => {
             let scope = scopes.name(s);
-            let mut out = String::with_capacity(1 + scope.len());
-            out.push('s');
-            out.push_str(scope);
-            return out;
+            out.reserve(1 + scope.len());
+            push_sockets_field(&mut out, scope);
         }
-        Kind::User(s, u) => (scopes.name(s), users.name(u)),
-    };
-    let mut out = String::with_capacity(5 + scope.len() + user.len());
-    out.push('u');
-    push_len(&mut out, scope.len());
-    out.push(':');
-    out.push_str(scope);
-    out.push_str(user);
+        Kind::User(s, u) => {
+            let (scope, user) = (scopes.name(s), users.name(u));
+            out.reserve(5 + scope.len() + user.len());
+            push_user_field(&mut out, scope, user);
+        }
+    }
     out
 }
 
@@ -849,10 +820,11 @@ mod tests {
     #[test]
     fn scope_names_are_built_as_scopes_encode_them() {
         let mut buf = String::new();
-        for ns in ["/", "/chat", "/a:b", &format!("/{}", "x".repeat(120))] {
+        let long = format!("/{}", "x".repeat(120));
+        for ns in ["/", "", "/chat", "/a:b", "/{x}:1", "/é", &long] {
             let ns_id = namespace_scope(&mut buf, ns).to_owned();
             assert_eq!(ns_id, Scope::namespace(ns).encode());
-            for room in ["r", "news", "1:2{}", "é"] {
+            for room in ["", "r", "news", "1:2{}", ":", "}{", "é", "ü漢"] {
                 assert_eq!(
                     room_scope(&mut buf, &ns_id, room),
                     Scope::room(ns, room).encode()

@@ -110,14 +110,13 @@ pub enum Target {
 impl Field {
     /// The field's name in a node's own zset.
     pub fn encode(&self) -> String {
+        let mut name = String::new();
         match self {
-            Field::Clients => "c".to_owned(),
-            Field::Sockets(scope) => format!("s{}", scope.encode()),
-            Field::User(scope, user) => {
-                let scope = scope.encode();
-                format!("u{}:{scope}{user}", scope.len())
-            }
+            Field::Clients => name.push('c'),
+            Field::Sockets(scope) => push_sockets_field(&mut name, &scope.encode()),
+            Field::User(scope, user) => push_user_field(&mut name, &scope.encode(), user),
         }
+        name
     }
 
     /// Inverse of [`Field::encode`].
@@ -148,6 +147,20 @@ impl Field {
             Some(Target::Count(name.to_owned()))
         }
     }
+}
+
+/// Appends the name [`Field::encode`] gives the socket count of the scope
+/// whose id is `scope_id`, without allocating.
+pub(crate) fn push_sockets_field(buf: &mut String, scope_id: &str) {
+    buf.push('s');
+    buf.push_str(scope_id);
+}
+
+/// Appends the name [`Field::encode`] gives `user`'s socket count in the
+/// scope whose id is `scope_id`, without allocating.
+pub(crate) fn push_user_field(buf: &mut String, scope_id: &str, user: &str) {
+    use std::fmt::Write;
+    write!(buf, "u{}:{scope_id}{user}", scope_id.len()).expect("a String takes any write");
 }
 
 #[cfg(test)]

@@ -35,11 +35,13 @@ impl Scope {
     /// kind and a room carries the byte length of its namespace, so no two
     /// scopes share an id whatever characters their names hold.
     pub fn encode(&self) -> String {
+        let mut id = String::new();
         match self {
-            Scope::Global => "g".to_owned(),
-            Scope::Namespace { namespace } => format!("n{namespace}"),
-            Scope::Room { namespace, room } => format!("r{}:{namespace}{room}", namespace.len()),
+            Scope::Global => id.push('g'),
+            Scope::Namespace { namespace } => push_namespace_id(&mut id, namespace),
+            Scope::Room { namespace, room } => push_room_id(&mut id, namespace, room),
         }
+        id
     }
 
     /// Inverse of [`Scope::encode`]; `None` for a string no scope encodes to.
@@ -57,6 +59,27 @@ impl Scope {
             _ => None,
         }
     }
+}
+
+/// Appends the id [`Scope::encode`] gives namespace `namespace`, without
+/// allocating (the local bookkeeping builds ids in a reused buffer).
+pub(crate) fn push_namespace_id(buf: &mut String, namespace: &str) {
+    buf.push('n');
+    buf.push_str(namespace);
+}
+
+/// The namespace of a namespace scope's id: the inverse of
+/// [`push_namespace_id`] (for any name, even an empty one that
+/// [`Scope::decode`] refuses); `None` for any other kind of id.
+pub(crate) fn namespace_of_id(id: &str) -> Option<&str> {
+    id.strip_prefix('n')
+}
+
+/// Appends the id [`Scope::encode`] gives room `room` of `namespace`,
+/// without allocating.
+pub(crate) fn push_room_id(buf: &mut String, namespace: &str, room: &str) {
+    use std::fmt::Write;
+    write!(buf, "r{}:{namespace}{room}", namespace.len()).expect("a String takes any write");
 }
 
 /// Splits `"<decimal>:<rest>"` into the number and the rest.
