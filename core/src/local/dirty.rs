@@ -2,8 +2,9 @@
 //! changed rather than what exists. A tally carries a dirty mark; the marked
 //! keys are also listed, until the list would grow as long as the tallies
 //! (then a write finds them by a pass over the tallies instead, which keeps
-//! the memory of a burst flat); and what a capped write could not take waits
-//! in a backlog sorted by field name, its names built once.
+//! the memory of a burst flat: the bench's bytes per socket). A write queues
+//! the changed ones in a backlog sorted by field name and takes the first;
+//! what a capped write leaves waits there, its names built once.
 
 use std::collections::BTreeMap;
 
@@ -25,8 +26,9 @@ pub(crate) struct Dirty {
     list: Vec<Key>,
     /// The list was dropped: the marks say which tallies are dirty.
     scan: bool,
-    /// Dirty tallies a capped write left for the next one, by field name.
-    /// They keep their dirty mark and are in neither `list` nor a scan.
+    /// Changed tallies queued by a write and not taken yet (a capped write
+    /// leaves some for the next), by field name. They keep their dirty mark
+    /// and are in neither `list` nor a scan.
     backlog: BTreeMap<String, Key>,
     /// The keys of `backlog`.
     queued: FxHashSet<Key>,
@@ -83,18 +85,18 @@ impl Dirty {
         names: &mut Names,
         limit: usize,
     ) -> Vec<(String, Key, i64)> {
-        // Newly dirty counters (not in the backlog): the names of those with
-        // a change, and forget those without one.
-        let mut fresh: Vec<(String, Key)> = Vec::new();
+        // Newly dirty counters (not in the backlog yet): those with a change
+        // join it, those without one are cleaned or forgotten.
+        let (backlog, queued) = (&mut self.backlog, &mut self.queued);
         if self.scan {
             self.scan = false;
-            let queued = &self.queued;
             tallies.retain(|key, t| {
                 if !t.dirty() || queued.contains(key) {
                     return true;
                 }
                 if t.delta() != 0 {
-                    fresh.push((names.field(*key), *key));
+                    queued.insert(*key);
+                    backlog.insert(names.field(*key), *key);
                     true
                 } else if t.desired() == 0 {
                     // Zero here and in Redis: forget it.
@@ -111,33 +113,22 @@ impl Dirty {
                     continue;
                 };
                 if t.delta() != 0 {
-                    fresh.push((names.field(key), key));
+                    queued.insert(key);
+                    backlog.insert(names.field(key), key);
                 } else {
                     t.clean();
                     collect(tallies, names, key);
                 }
             }
         }
-        fresh.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut out = Vec::with_capacity(fresh.len().min(limit));
-        if self.backlog.is_empty() && fresh.len() <= limit {
-            // The common case: everything fits in one call.
-            for (field, key) in fresh {
-                let t = tallies.get_mut(&key).expect("a dirty counter exists");
-                t.clean();
-                out.push((field, key, t.delta()));
-            }
-            return out;
-        }
-        for (field, key) in fresh {
-            self.queued.insert(key);
-            self.backlog.insert(field, key);
-        }
+        // The first by name go; one back to its committed value since it
+        // was queued is skipped.
+        let mut out = Vec::with_capacity(backlog.len().min(limit));
         while out.len() < limit {
-            let Some((field, key)) = self.backlog.pop_first() else {
+            let Some((field, key)) = backlog.pop_first() else {
                 break;
             };
-            self.queued.remove(&key);
+            queued.remove(&key);
             let Some(t) = tallies.get_mut(&key) else {
                 continue;
             };
