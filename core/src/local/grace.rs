@@ -54,9 +54,6 @@ impl Grace {
     /// A reconnect of `user` in `ns`: the oldest whole linger of that user
     /// gives back its namespace share (the new socket holds it now).
     pub(crate) fn resume(&mut self, user: u32, ns: u32, counters: &mut Counters) {
-        if self.by_user.is_empty() {
-            return;
-        }
         let Some(ids) = self.by_user.get(&(user, ns)) else {
             return;
         };
@@ -80,9 +77,6 @@ impl Grace {
     /// The new socket of `user` joined `room`, which its lingering socket
     /// held: the linger gives that room back.
     pub(crate) fn adopt_room(&mut self, user: u32, ns: u32, room: u32, counters: &mut Counters) {
-        if self.by_user.is_empty() {
-            return;
-        }
         let Some(ids) = self.by_user.get(&(user, ns)) else {
             return;
         };
@@ -103,11 +97,7 @@ impl Grace {
     }
 
     /// Ends every grace period due by `now`, in deadline order.
-    #[inline]
     pub(crate) fn expire(&mut self, now: Millis, counters: &mut Counters) {
-        if self.lingering.is_empty() {
-            return;
-        }
         while let Some(entry) = self.lingering.first_entry() {
             if entry.key().0 > now {
                 break;

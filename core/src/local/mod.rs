@@ -151,7 +151,6 @@ impl Local {
     }
 
     /// Ends every grace period due by `now`.
-    #[inline]
     pub fn expire_lingering(&mut self, now: Millis) {
         self.grace.expire(now, &mut self.counters);
     }
