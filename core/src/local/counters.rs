@@ -72,7 +72,9 @@ pub(crate) fn collect(tallies: &mut Tallies, names: &mut Names, key: Key) {
 pub(crate) struct Counters {
     /// Interned scope ids and user names.
     pub(crate) names: Names,
+    /// Every counter this node contributes to or Redis still holds.
     tallies: Tallies,
+    /// Which tallies the next write sends.
     dirty: Dirty,
 }
 

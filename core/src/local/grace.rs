@@ -15,9 +15,13 @@ use crate::op::Millis;
 /// until the new socket joins them again or the period ends.
 #[derive(Debug)]
 struct Linger {
+    /// The user, interned.
     user: u32,
+    /// The namespace's scope id.
     ns: u32,
+    /// The room scope ids still held.
     rooms: Vec<u32>,
+    /// The namespace share is still held too.
     whole: bool,
 }
 
@@ -28,8 +32,11 @@ type LingerId = (Millis, u64);
 /// The lingering sockets, by deadline and by (user, namespace).
 #[derive(Debug, Default)]
 pub(crate) struct Grace {
+    /// Every linger, the next to end first.
     lingering: BTreeMap<LingerId, Linger>,
+    /// The lingers of each (user, namespace), oldest first.
     by_user: FxHashMap<(u32, u32), Vec<LingerId>>,
+    /// The next linger's place among those of the same deadline.
     seq: u64,
 }
 
@@ -118,6 +125,7 @@ impl Grace {
         self.lingering.first_key_value().map(|((at, _), _)| *at)
     }
 
+    /// Forgets linger `id` in the index by (user, namespace).
     fn unindex(&mut self, user: u32, ns: u32, id: LingerId) {
         if let Some(ids) = self.by_user.get_mut(&(user, ns)) {
             ids.retain(|x| *x != id);

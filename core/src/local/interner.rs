@@ -11,9 +11,13 @@ const MAX_ID: u32 = u32::MAX - 1;
 /// Strings by id, with a use count; ids of freed strings are reused.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
+    /// Id by name, for the live names.
     ids: FxHashMap<Box<str>, u32>,
+    /// Name by id (empty for a free id).
     names: Vec<Box<str>>,
+    /// Use count by id.
     uses: Vec<u32>,
+    /// Ids free for reuse.
     free: Vec<u32>,
 }
 

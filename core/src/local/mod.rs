@@ -34,9 +34,13 @@ use sockets::{Socket, Sockets};
 /// One node's local truth, and what of it Redis still lacks.
 #[derive(Debug)]
 pub(crate) struct Local {
+    /// The counters and what Redis lacks of them.
     counters: Counters,
+    /// The socket table.
     sockets: Sockets,
+    /// The low-level clients by id.
     clients: FxHashSet<Id>,
+    /// The sockets lingering in a grace period.
     grace: Grace,
 }
 

@@ -12,7 +12,9 @@ use crate::scope::{Scope, namespace_of_id, push_namespace_id, push_room_id};
 /// Interned scope ids and user names, with a buffer to build ids in.
 #[derive(Debug)]
 pub(crate) struct Names {
+    /// Scope ids ([`Scope::encode`]), the global one first.
     scopes: Interner,
+    /// User names.
     users: Interner,
     /// Scope ids are built here.
     scratch: String,
@@ -53,6 +55,7 @@ impl Names {
         self.scopes.lookup(&self.scratch)
     }
 
+    /// Builds the id of `room` of namespace scope `ns` in the buffer.
     fn build_room(&mut self, ns: u32, room: &str) {
         let namespace = namespace_of_id(self.scopes.name(ns)).expect("a namespace scope");
         self.scratch.clear();

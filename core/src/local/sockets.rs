@@ -15,7 +15,9 @@ use crate::compact::{Id, Rooms, Spill};
 pub(crate) struct Socket {
     /// [`NO_USER`] when anonymous.
     user: u32,
+    /// Its namespace's scope id.
     ns: u32,
+    /// Its room scope ids.
     rooms: Rooms,
 }
 
@@ -43,7 +45,9 @@ impl Socket {
 /// The sockets of this node by id.
 #[derive(Debug, Default)]
 pub(crate) struct Sockets {
+    /// The sockets by id.
     table: FxHashMap<Id, Socket>,
+    /// The room lists of sockets in more than two rooms.
     spill: Spill,
 }
 
