@@ -26,31 +26,37 @@ pub(crate) struct Tally {
 
 impl Tally {
     /// The count wanted here.
+    #[inline]
     pub(crate) fn desired(&self) -> u32 {
         self.desired & !DIRTY
     }
 
     /// Changed since the last write took it.
+    #[inline]
     pub(crate) fn dirty(&self) -> bool {
         self.desired & DIRTY != 0
     }
 
     /// Clears the dirty mark.
+    #[inline]
     pub(crate) fn clean(&mut self) {
         self.desired &= !DIRTY;
     }
 
     /// Sets the dirty mark.
+    #[inline]
     pub(crate) fn mark(&mut self) {
         self.desired |= DIRTY;
     }
 
     /// What a write must add in Redis.
+    #[inline]
     pub(crate) fn delta(&self) -> i64 {
         i64::from(self.desired()) - i64::from(self.committed)
     }
 
     /// Clean and zero here and in Redis: nothing to keep.
+    #[inline]
     pub(crate) fn stale(&self) -> bool {
         self.desired == 0 && self.committed == 0
     }
@@ -92,6 +98,7 @@ impl Counters {
 
     /// A socket of `user` (if any) in namespace `ns` comes (`d = 1`) or
     /// goes (`d = -1`): it counts in the global scope and its namespace.
+    #[inline]
     pub(crate) fn socket_contribution(&mut self, ns: u32, user: Option<u32>, d: i32) {
         self.bump(Key::sockets(GLOBAL), d);
         self.bump(Key::sockets(ns), d);
@@ -103,6 +110,7 @@ impl Counters {
 
     /// A socket of `user` (if any) joins (`d = 1`) or leaves (`d = -1`)
     /// the room scope `room`.
+    #[inline]
     pub(crate) fn room_contribution(&mut self, room: u32, user: Option<u32>, d: i32) {
         self.bump(Key::sockets(room), d);
         if let Some(u) = user {
@@ -111,6 +119,7 @@ impl Counters {
     }
 
     /// Adds `d` to the counter of `key` and marks it dirty.
+    #[inline]
     pub(crate) fn bump(&mut self, key: Key, d: i32) {
         let tally = match self.tallies.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
@@ -207,6 +216,7 @@ impl Counters {
     // ----- reads -----
 
     /// The count wanted here for `key`.
+    #[inline]
     pub(crate) fn desired(&self, key: Key) -> u32 {
         self.tallies.get(&key).map_or(0, Tally::desired)
     }

@@ -37,6 +37,7 @@ pub(crate) struct Dirty {
 impl Dirty {
     /// The tally of `key` was clean and is now marked; `tallies` is how many
     /// tallies there are.
+    #[inline]
     pub(crate) fn marked(&mut self, key: Key, tallies: usize) {
         if self.scan {
             return;

@@ -60,6 +60,7 @@ impl Grace {
 
     /// A reconnect of `user` in `ns`: the oldest whole linger of that user
     /// gives back its namespace share (the new socket holds it now).
+    #[inline]
     pub(crate) fn resume(&mut self, user: u32, ns: u32, counters: &mut Counters) {
         let Some(ids) = self.by_user.get(&(user, ns)) else {
             return;
@@ -83,6 +84,7 @@ impl Grace {
 
     /// The new socket of `user` joined `room`, which its lingering socket
     /// held: the linger gives that room back.
+    #[inline]
     pub(crate) fn adopt_room(&mut self, user: u32, ns: u32, room: u32, counters: &mut Counters) {
         let Some(ids) = self.by_user.get(&(user, ns)) else {
             return;
@@ -104,6 +106,7 @@ impl Grace {
     }
 
     /// Ends every grace period due by `now`, in deadline order.
+    #[inline]
     pub(crate) fn expire(&mut self, now: Millis, counters: &mut Counters) {
         while let Some(entry) = self.lingering.first_entry() {
             if entry.key().0 > now {

@@ -23,6 +23,7 @@ pub(crate) struct Interner {
 
 impl Interner {
     /// The id of `name`, interning it (with no use yet) when new.
+    #[inline]
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
             return id;
@@ -44,21 +45,25 @@ impl Interner {
     }
 
     /// The id of `name` if it is interned.
+    #[inline]
     pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
         self.ids.get(name).copied()
     }
 
     /// The name of a live id.
+    #[inline]
     pub(crate) fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
     }
 
     /// One more user of `id`.
+    #[inline]
     pub(crate) fn acquire(&mut self, id: u32) {
         self.uses[id as usize] += 1;
     }
 
     /// One user of `id` fewer; the last one frees the name and the id.
+    #[inline]
     pub(crate) fn release(&mut self, id: u32) {
         let uses = &mut self.uses[id as usize];
         *uses -= 1;

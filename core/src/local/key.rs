@@ -29,16 +29,19 @@ impl Key {
     pub(crate) const CLIENTS: Key = Key(u64::MAX);
 
     /// The socket count of `scope`.
+    #[inline]
     pub(crate) fn sockets(scope: u32) -> Key {
         Key::user(scope, NO_USER)
     }
 
     /// The socket count of `user` in `scope`.
+    #[inline]
     pub(crate) fn user(scope: u32, user: u32) -> Key {
         Key(u64::from(scope) << 32 | u64::from(user))
     }
 
     /// What the key counts.
+    #[inline]
     pub(crate) fn kind(self) -> Kind {
         if self == Key::CLIENTS {
             return Kind::Clients;

@@ -154,7 +154,8 @@ impl Local {
         Ok(())
     }
 
-    /// Ends every grace period due by `now`.
+    /// Ends every grace period due by `now` (called on every input).
+    #[inline]
     pub fn expire_lingering(&mut self, now: Millis) {
         self.grace.expire(now, &mut self.counters);
     }

@@ -35,6 +35,7 @@ impl Names {
     }
 
     /// The scope id of `namespace`, interned.
+    #[inline]
     pub(crate) fn namespace(&mut self, namespace: &str) -> u32 {
         self.scratch.clear();
         push_namespace_id(&mut self.scratch, namespace);
@@ -43,6 +44,7 @@ impl Names {
 
     /// The scope id of `room` in the namespace whose scope id is `ns`,
     /// interned.
+    #[inline]
     pub(crate) fn room(&mut self, ns: u32, room: &str) -> u32 {
         self.build_room(ns, room);
         self.scopes.intern(&self.scratch)
@@ -50,12 +52,14 @@ impl Names {
 
     /// The scope id of `room` in the namespace whose scope id is `ns`, if it
     /// is interned.
+    #[inline]
     pub(crate) fn lookup_room(&mut self, ns: u32, room: &str) -> Option<u32> {
         self.build_room(ns, room);
         self.scopes.lookup(&self.scratch)
     }
 
     /// Builds the id of `room` of namespace scope `ns` in the buffer.
+    #[inline]
     fn build_room(&mut self, ns: u32, room: &str) {
         let namespace = namespace_of_id(self.scopes.name(ns)).expect("a namespace scope");
         self.scratch.clear();
@@ -63,6 +67,7 @@ impl Names {
     }
 
     /// The id of `user`, interned.
+    #[inline]
     pub(crate) fn user(&mut self, user: &str) -> u32 {
         self.users.intern(user)
     }
@@ -81,6 +86,7 @@ impl Names {
     }
 
     /// A new counter uses the names of `key`.
+    #[inline]
     pub(crate) fn acquire(&mut self, key: Key) {
         match key.kind() {
             Kind::Clients => {}
@@ -93,6 +99,7 @@ impl Names {
     }
 
     /// The counter of `key` is gone; names nothing else uses are freed.
+    #[inline]
     pub(crate) fn release(&mut self, key: Key) {
         match key.kind() {
             Kind::Clients => {}

@@ -23,6 +23,7 @@ pub(crate) struct Socket {
 
 impl Socket {
     /// A socket of `user` (if any) in namespace scope `ns`, in no room.
+    #[inline]
     pub(crate) fn new(user: Option<u32>, ns: u32) -> Socket {
         Socket {
             user: user.unwrap_or(NO_USER),
@@ -32,11 +33,13 @@ impl Socket {
     }
 
     /// Its user, unless anonymous.
+    #[inline]
     pub(crate) fn user(&self) -> Option<u32> {
         (self.user != NO_USER).then_some(self.user)
     }
 
     /// Its namespace's scope id.
+    #[inline]
     pub(crate) fn ns(&self) -> u32 {
         self.ns
     }
@@ -54,6 +57,7 @@ pub(crate) struct Sockets {
 impl Sockets {
     /// The empty slot of a new socket id; [`Refusal::Duplicate`] when the id
     /// is taken.
+    #[inline]
     pub(crate) fn slot(&mut self, sid: &str) -> Result<VacantEntry<'_, Id, Socket>, Refusal> {
         match self.table.entry(Id::new(sid)) {
             Entry::Vacant(slot) => Ok(slot),
@@ -64,16 +68,19 @@ impl Sockets {
     /// Takes a socket out of the table; [`Refusal::Unknown`] when absent.
     /// Its rooms stay readable ([`Sockets::rooms`]) until
     /// [`Sockets::free`].
+    #[inline]
     pub(crate) fn remove(&mut self, sid: &str) -> Result<Socket, Refusal> {
         self.table.remove(sid.as_bytes()).ok_or(Refusal::Unknown)
     }
 
     /// The rooms of a socket.
+    #[inline]
     pub(crate) fn rooms<'a>(&'a self, socket: &'a Socket) -> &'a [u32] {
         socket.rooms.as_slice(&self.spill)
     }
 
     /// Gives back the storage of a removed socket.
+    #[inline]
     pub(crate) fn free(&mut self, socket: Socket) {
         socket.rooms.free(&mut self.spill);
     }
@@ -81,6 +88,7 @@ impl Sockets {
     /// Adds a room to a socket: `room` maps its namespace's scope id to the
     /// room's scope id. `Ok(None)` when the socket was in it already, else
     /// the socket's user, namespace and the room.
+    #[inline]
     pub(crate) fn join(
         &mut self,
         sid: &str,
@@ -98,6 +106,7 @@ impl Sockets {
     /// Takes a room from a socket: `room` finds the room's scope id from
     /// its namespace's, if the room is known at all. `Ok(None)` when the
     /// socket was not in it, else the socket's user and the room.
+    #[inline]
     pub(crate) fn leave(
         &mut self,
         sid: &str,
