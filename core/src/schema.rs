@@ -18,7 +18,7 @@
 //! own zset uses the field names of [`Field::encode`]; each maps to exactly one
 //! cluster-wide counter ([`Field::target`]), which is what makes a reap possible.
 
-use crate::scope::{Scope, split_len};
+use crate::scope::{Scope, push_decimal, split_len};
 
 /// Longest prefix accepted, in bytes.
 pub const MAX_PREFIX_LEN: usize = 64;
@@ -151,6 +151,7 @@ impl Field {
 
 /// Appends the name [`Field::encode`] gives the socket count of the scope
 /// whose id is `scope_id`, without allocating.
+#[inline]
 pub(crate) fn push_sockets_field(buf: &mut String, scope_id: &str) {
     buf.push('s');
     buf.push_str(scope_id);
@@ -158,9 +159,13 @@ pub(crate) fn push_sockets_field(buf: &mut String, scope_id: &str) {
 
 /// Appends the name [`Field::encode`] gives `user`'s socket count in the
 /// scope whose id is `scope_id`, without allocating.
+#[inline]
 pub(crate) fn push_user_field(buf: &mut String, scope_id: &str, user: &str) {
-    use std::fmt::Write;
-    write!(buf, "u{}:{scope_id}{user}", scope_id.len()).expect("a String takes any write");
+    buf.push('u');
+    push_decimal(buf, scope_id.len());
+    buf.push(':');
+    buf.push_str(scope_id);
+    buf.push_str(user);
 }
 
 #[cfg(test)]
