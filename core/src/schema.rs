@@ -23,7 +23,7 @@
 use serde::Serialize;
 
 use crate::protocol::Lane;
-use crate::scope::{Scope, split_len};
+use crate::scope::{Scope, push_decimal, split_len};
 
 /// Longest prefix accepted, in bytes.
 pub const MAX_PREFIX_LEN: usize = 64;
@@ -245,19 +245,20 @@ pub enum Target {
 impl Field {
     /// The field's name in a node's own zset.
     pub fn encode(&self) -> String {
+        let mut name = String::new();
         match self {
-            Field::Clients => "c".to_owned(),
-            Field::Sockets(scope) => Field::sockets_of_id(&scope.encode()),
-            Field::User(scope, user) => {
-                let scope = scope.encode();
-                format!("u{}:{scope}{user}", scope.len())
-            }
+            Field::Clients => name.push('c'),
+            Field::Sockets(scope) => push_sockets_field(&mut name, &scope.encode()),
+            Field::User(scope, user) => push_user_field(&mut name, &scope.encode(), user),
         }
+        name
     }
 
     /// The name of [`Field::Sockets`] of an encoded scope id.
     pub fn sockets_of_id(scope_id: &str) -> String {
-        format!("s{scope_id}")
+        let mut name = String::new();
+        push_sockets_field(&mut name, scope_id);
+        name
     }
 
     /// Inverse of [`Field::encode`].
@@ -288,6 +289,25 @@ impl Field {
             Some(Target::Count(name.to_owned()))
         }
     }
+}
+
+/// Appends the name [`Field::encode`] gives the socket count of the scope
+/// whose id is `scope_id`, without allocating.
+#[inline]
+pub(crate) fn push_sockets_field(buf: &mut String, scope_id: &str) {
+    buf.push('s');
+    buf.push_str(scope_id);
+}
+
+/// Appends the name [`Field::encode`] gives `user`'s socket count in the
+/// scope whose id is `scope_id`, without allocating.
+#[inline]
+pub(crate) fn push_user_field(buf: &mut String, scope_id: &str, user: &str) {
+    buf.push('u');
+    push_decimal(buf, scope_id.len());
+    buf.push(':');
+    buf.push_str(scope_id);
+    buf.push_str(user);
 }
 
 #[cfg(test)]

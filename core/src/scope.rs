@@ -45,11 +45,13 @@ impl Scope {
     /// kind and a room carries the byte length of its namespace, so no two
     /// scopes share an id whatever characters their names hold.
     pub fn encode(&self) -> String {
+        let mut id = String::new();
         match self {
-            Scope::Global => "g".to_owned(),
-            Scope::Namespace { namespace } => format!("n{namespace}"),
-            Scope::Room { namespace, room } => format!("r{}:{namespace}{room}", namespace.len()),
+            Scope::Global => id.push('g'),
+            Scope::Namespace { namespace } => push_namespace_id(&mut id, namespace),
+            Scope::Room { namespace, room } => push_room_id(&mut id, namespace, room),
         }
+        id
     }
 
     /// Inverse of [`Scope::encode`]; `None` for a string no scope encodes to.
@@ -67,6 +69,50 @@ impl Scope {
             _ => None,
         }
     }
+}
+
+/// Appends the id [`Scope::encode`] gives namespace `namespace`, without
+/// allocating (the local bookkeeping builds ids in a reused buffer).
+#[inline]
+pub(crate) fn push_namespace_id(buf: &mut String, namespace: &str) {
+    buf.push('n');
+    buf.push_str(namespace);
+}
+
+/// The namespace of a namespace scope's id: the inverse of
+/// [`push_namespace_id`] (for any name, even an empty one that
+/// [`Scope::decode`] refuses); `None` for any other kind of id.
+#[inline]
+pub(crate) fn namespace_of_id(id: &str) -> Option<&str> {
+    id.strip_prefix('n')
+}
+
+/// Appends the id [`Scope::encode`] gives room `room` of `namespace`,
+/// without allocating.
+#[inline]
+pub(crate) fn push_room_id(buf: &mut String, namespace: &str, room: &str) {
+    buf.push('r');
+    push_decimal(buf, namespace.len());
+    buf.push(':');
+    buf.push_str(namespace);
+    buf.push_str(room);
+}
+
+/// Appends `n` in decimal, as `format!("{n}")` writes it, without the
+/// formatting machinery (a join builds a room id with it).
+#[inline]
+pub(crate) fn push_decimal(buf: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// Splits `"<decimal>:<rest>"` into the number and the rest.
@@ -112,6 +158,15 @@ mod tests {
             Scope::room("/a:", "b").encode(),
             Scope::room("/a", ":b").encode()
         );
+    }
+
+    #[test]
+    fn decimals_are_written_as_format_writes_them() {
+        for n in [0, 7, 9, 10, 99, 100, 12_345, usize::MAX] {
+            let mut buf = String::from("x");
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, format!("x{n}"));
+        }
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! Grace periods: a user's last socket in a namespace that disconnects
+//! keeps counting until its deadline, so a page reload writes nothing. A
+//! reconnect takes the namespace share back at once; the rooms linger until
+//! the new socket joins them again or the period ends.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use super::counters::Counters;
+use crate::op::Millis;
+
+/// What a disconnected user's last socket still holds during the grace
+/// period. `whole` until the user reconnects; after that only `rooms` linger,
+/// until the new socket joins them again or the period ends.
+#[derive(Debug)]
+struct Linger {
+    /// The user, interned.
+    user: u32,
+    /// The namespace's scope id.
+    ns: u32,
+    /// The room scope ids still held.
+    rooms: Vec<u32>,
+    /// The namespace share is still held too.
+    whole: bool,
+}
+
+/// Deadline first, then the order the periods began: expiry goes in this
+/// order, whatever the hashing.
+type LingerId = (Millis, u64);
+
+/// The lingering sockets, by deadline and by (user, namespace).
+#[derive(Debug, Default)]
+pub(crate) struct Grace {
+    /// Every linger, the next to end first.
+    lingering: BTreeMap<LingerId, Linger>,
+    /// The lingers of each (user, namespace), oldest first.
+    by_user: FxHashMap<(u32, u32), Vec<LingerId>>,
+    /// The next linger's place among those of the same deadline.
+    seq: u64,
+}
+
+impl Grace {
+    /// The last socket of `user` in `ns` went, in `rooms`; its share keeps
+    /// counting until `deadline`.
+    pub(crate) fn begin(&mut self, deadline: Millis, user: u32, ns: u32, rooms: Vec<u32>) {
+        let id = (deadline, self.seq);
+        self.seq += 1;
+        self.by_user.entry((user, ns)).or_default().push(id);
+        self.lingering.insert(
+            id,
+            Linger {
+                user,
+                ns,
+                rooms,
+                whole: true,
+            },
+        );
+    }
+
+    /// A reconnect of `user` in `ns`: the oldest whole linger of that user
+    /// gives back its namespace share (the new socket holds it now).
+    #[inline]
+    pub(crate) fn resume(&mut self, user: u32, ns: u32, counters: &mut Counters) {
+        let Some(ids) = self.by_user.get(&(user, ns)) else {
+            return;
+        };
+        let Some(id) = ids
+            .iter()
+            .copied()
+            .find(|id| self.lingering.get(id).is_some_and(|l| l.whole))
+        else {
+            return;
+        };
+        let linger = self.lingering.get_mut(&id).expect("indexed");
+        linger.whole = false;
+        let empty = linger.rooms.is_empty();
+        counters.socket_contribution(ns, Some(user), -1);
+        if empty {
+            self.lingering.remove(&id);
+            self.unindex(user, ns, id);
+        }
+    }
+
+    /// The new socket of `user` joined `room`, which its lingering socket
+    /// held: the linger gives that room back.
+    #[inline]
+    pub(crate) fn adopt_room(&mut self, user: u32, ns: u32, room: u32, counters: &mut Counters) {
+        let Some(ids) = self.by_user.get(&(user, ns)) else {
+            return;
+        };
+        let found = ids.iter().copied().find(|id| {
+            self.lingering
+                .get(id)
+                .is_some_and(|l| !l.whole && l.rooms.contains(&room))
+        });
+        let Some(id) = found else { return };
+        let linger = self.lingering.get_mut(&id).expect("indexed");
+        linger.rooms.retain(|r| *r != room);
+        let empty = linger.rooms.is_empty();
+        counters.room_contribution(room, Some(user), -1);
+        if empty {
+            self.lingering.remove(&id);
+            self.unindex(user, ns, id);
+        }
+    }
+
+    /// Ends every grace period due by `now`, in deadline order.
+    #[inline]
+    pub(crate) fn expire(&mut self, now: Millis, counters: &mut Counters) {
+        while let Some(entry) = self.lingering.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (id, linger) = entry.remove_entry();
+            self.unindex(linger.user, linger.ns, id);
+            for room in &linger.rooms {
+                counters.room_contribution(*room, Some(linger.user), -1);
+            }
+            if linger.whole {
+                counters.socket_contribution(linger.ns, Some(linger.user), -1);
+            }
+        }
+    }
+
+    /// When the next grace period ends.
+    pub(crate) fn next_deadline(&self) -> Option<Millis> {
+        self.lingering.first_key_value().map(|((at, _), _)| *at)
+    }
+
+    /// Forgets linger `id` in the index by (user, namespace).
+    fn unindex(&mut self, user: u32, ns: u32, id: LingerId) {
+        if let Some(ids) = self.by_user.get_mut(&(user, ns)) {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                self.by_user.remove(&(user, ns));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::key::Key;
+    use super::*;
+
+    /// A user with a socket in `ns` and `rooms`, as the socket table would
+    /// count it.
+    fn counted(c: &mut Counters, user: u32, ns: u32, rooms: &[u32]) {
+        c.socket_contribution(ns, Some(user), 1);
+        for room in rooms {
+            c.room_contribution(*room, Some(user), 1);
+        }
+    }
+
+    #[test]
+    fn periods_end_in_deadline_order_and_give_back_their_share() {
+        let mut c = Counters::new();
+        let ns = c.names.namespace("/");
+        let (ann, bob) = (c.names.user("ann"), c.names.user("bob"));
+        let room = c.names.room(ns, "r");
+        counted(&mut c, ann, ns, &[room]);
+        counted(&mut c, bob, ns, &[]);
+        let mut g = Grace::default();
+        g.begin(300, ann, ns, vec![room]);
+        g.begin(200, bob, ns, vec![]);
+        assert_eq!(g.next_deadline(), Some(200));
+        g.expire(199, &mut c);
+        assert_eq!(c.desired(Key::user(ns, bob)), 1);
+        g.expire(250, &mut c);
+        assert_eq!(c.desired(Key::user(ns, bob)), 0);
+        assert_eq!(c.desired(Key::user(room, ann)), 1);
+        assert_eq!(g.next_deadline(), Some(300));
+        g.expire(300, &mut c);
+        assert_eq!(c.desired(Key::user(room, ann)), 0);
+        assert_eq!(c.desired(Key::user(ns, ann)), 0);
+        assert_eq!(g.next_deadline(), None);
+        assert!(g.by_user.is_empty());
+    }
+
+    #[test]
+    fn a_reconnect_takes_the_namespace_and_a_join_takes_the_room() {
+        let mut c = Counters::new();
+        let ns = c.names.namespace("/");
+        let ann = c.names.user("ann");
+        let (a, b) = (c.names.room(ns, "a"), c.names.room(ns, "b"));
+        counted(&mut c, ann, ns, &[a, b]);
+        let mut g = Grace::default();
+        g.begin(100, ann, ns, vec![a, b]);
+        // The new socket counts itself; the linger gives back the same.
+        counted(&mut c, ann, ns, &[]);
+        g.resume(ann, ns, &mut c);
+        assert_eq!(c.desired(Key::user(ns, ann)), 1);
+        c.room_contribution(a, Some(ann), 1);
+        g.adopt_room(ann, ns, a, &mut c);
+        assert_eq!(c.desired(Key::user(a, ann)), 1);
+        // A second join of the same room takes nothing more.
+        g.adopt_room(ann, ns, a, &mut c);
+        assert_eq!(c.desired(Key::user(a, ann)), 1);
+        g.expire(100, &mut c);
+        assert_eq!(c.desired(Key::user(b, ann)), 0);
+        assert_eq!(c.desired(Key::user(a, ann)), 1);
+        assert_eq!(c.desired(Key::user(ns, ann)), 1);
+        assert_eq!(g.next_deadline(), None);
+    }
+}

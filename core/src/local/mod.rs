@@ -1,0 +1,259 @@
+//! One node's local truth: its sockets, clients, rooms and lingering users,
+//! and per counter what it wants in Redis against what Redis acknowledged.
+//! [`Local`] is the facade the tracker uses; each idea behind it has its
+//! own file:
+//!
+//! - [`interner`]: strings to small ids, freed with their last use;
+//! - [`key`]: a counter's ids packed in one word;
+//! - [`names`]: scope ids and field names, by the one encoding;
+//! - [`counters`]: desired against committed, per key;
+//! - [`dirty`]: which counters the next write sends;
+//! - [`grace`]: the grace period of a disconnected user;
+//! - [`sockets`]: the socket table.
+
+mod counters;
+mod dirty;
+mod grace;
+mod interner;
+mod key;
+mod names;
+mod sockets;
+#[cfg(test)]
+mod tests;
+
+use rustc_hash::FxHashSet;
+
+use crate::compact::Id;
+use crate::op::Millis;
+use crate::schema::Field;
+use counters::Counters;
+use grace::Grace;
+pub(crate) use key::Key;
+use sockets::{Socket, Sockets};
+
+/// One node's local truth, and what of it Redis still lacks.
+#[derive(Debug)]
+pub(crate) struct Local {
+    /// The counters and what Redis lacks of them.
+    counters: Counters,
+    /// The socket table.
+    sockets: Sockets,
+    /// The low-level clients by id.
+    clients: FxHashSet<Id>,
+    /// The sockets lingering in a grace period.
+    grace: Grace,
+}
+
+/// Why an input about a socket or client was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The id is taken.
+    Duplicate,
+    /// No such id.
+    Unknown,
+}
+
+impl Local {
+    /// No sockets, no clients, nothing to write.
+    pub fn new() -> Local {
+        Local {
+            counters: Counters::new(),
+            sockets: Sockets::default(),
+            clients: FxHashSet::default(),
+            grace: Grace::default(),
+        }
+    }
+
+    // ----- inputs -----
+
+    /// A socket connects to `namespace`, as `user` or anonymously.
+    pub fn connect(
+        &mut self,
+        sid: &str,
+        user: Option<&str>,
+        namespace: &str,
+    ) -> Result<(), Refusal> {
+        let slot = self.sockets.slot(sid)?;
+        let c = &mut self.counters;
+        let ns = c.names.namespace(namespace);
+        let user = user.map(|u| c.names.user(u));
+        c.socket_contribution(ns, user, 1);
+        slot.insert(Socket::new(user, ns));
+        if let Some(u) = user {
+            self.grace.resume(u, ns, &mut self.counters);
+        }
+        Ok(())
+    }
+
+    /// A socket disconnects at `now`; a user's last socket in its namespace
+    /// keeps counting for `grace` milliseconds.
+    pub fn disconnect(&mut self, sid: &str, now: Millis, grace: Millis) -> Result<(), Refusal> {
+        let socket = self.sockets.remove(sid)?;
+        let (user, ns) = (socket.user(), socket.ns());
+        match user {
+            Some(user) if grace > 0 && self.counters.desired(Key::user(ns, user)) == 1 => {
+                let rooms = self.sockets.rooms(&socket).to_vec();
+                self.sockets.free(socket);
+                self.grace.begin(now.saturating_add(grace), user, ns, rooms);
+            }
+            _ => {
+                for room in self.sockets.rooms(&socket) {
+                    self.counters.room_contribution(*room, user, -1);
+                }
+                self.sockets.free(socket);
+                self.counters.socket_contribution(ns, user, -1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Joins a room; `Ok(false)` when the socket was in it already.
+    pub fn join(&mut self, sid: &str, namespace_room: &str) -> Result<bool, Refusal> {
+        let names = &mut self.counters.names;
+        let Some((user, ns, room)) = self
+            .sockets
+            .join(sid, |ns| names.room(ns, namespace_room))?
+        else {
+            return Ok(false);
+        };
+        self.counters.room_contribution(room, user, 1);
+        if let Some(u) = user {
+            self.grace.adopt_room(u, ns, room, &mut self.counters);
+        }
+        Ok(true)
+    }
+
+    /// Leaves a room; `Ok(false)` when the socket was not in it.
+    pub fn leave(&mut self, sid: &str, room_name: &str) -> Result<bool, Refusal> {
+        let names = &mut self.counters.names;
+        let Some((user, room)) = self
+            .sockets
+            .leave(sid, |ns| names.lookup_room(ns, room_name))?
+        else {
+            return Ok(false);
+        };
+        self.counters.room_contribution(room, user, -1);
+        Ok(true)
+    }
+
+    /// A low-level client connection opens.
+    pub fn client_open(&mut self, cid: &str) -> Result<(), Refusal> {
+        if !self.clients.insert(Id::new(cid)) {
+            return Err(Refusal::Duplicate);
+        }
+        self.counters.bump(Key::CLIENTS, 1);
+        Ok(())
+    }
+
+    /// A low-level client connection closes.
+    pub fn client_close(&mut self, cid: &str) -> Result<(), Refusal> {
+        if !self.clients.remove(cid.as_bytes()) {
+            return Err(Refusal::Unknown);
+        }
+        self.counters.bump(Key::CLIENTS, -1);
+        Ok(())
+    }
+
+    /// Ends every grace period due by `now` (called on every input).
+    #[inline]
+    pub fn expire_lingering(&mut self, now: Millis) {
+        self.grace.expire(now, &mut self.counters);
+    }
+
+    /// When the next grace period ends.
+    pub fn next_linger_deadline(&self) -> Option<Millis> {
+        self.grace.next_deadline()
+    }
+
+    /// Drops all lingering users at once (shutdown).
+    pub fn clear_lingering(&mut self) {
+        self.expire_lingering(Millis::MAX);
+    }
+
+    // ----- what to write -----
+
+    /// The net change of the counters touched since the last write, sorted
+    /// by field name: at most `limit` of them, the first by name. Clears
+    /// their dirty marks; the others stay dirty, in the backlog (their names
+    /// built once), for the next call.
+    pub fn take_deltas(&mut self, limit: usize) -> Vec<(String, Key, i64)> {
+        self.counters.take_deltas(limit)
+    }
+
+    /// Every counter this node wants counted is to be written again, as
+    /// deltas from what Redis acknowledged (after a fresh registration,
+    /// nothing): the next writes carry the whole local truth, in bounded
+    /// calls.
+    pub fn mark_all_dirty(&mut self) {
+        self.counters.mark_all_dirty();
+    }
+
+    /// How many fields the whole local truth has (a re-assert's size).
+    pub fn field_count(&self) -> usize {
+        self.counters.field_count()
+    }
+
+    /// Something may be left to write.
+    pub fn has_dirty(&self) -> bool {
+        self.counters.has_dirty()
+    }
+
+    /// The whole local truth, sorted by field name; clears the dirty marks.
+    pub fn snapshot(&mut self) -> Vec<(String, Key, u32)> {
+        self.counters.snapshot()
+    }
+
+    /// An apply went through.
+    pub fn commit_deltas(&mut self, deltas: &[(Key, i64)]) {
+        self.counters.commit_deltas(deltas);
+    }
+
+    /// A re-assert went through: Redis holds exactly `snapshot`.
+    pub fn commit_snapshot(&mut self, snapshot: &[(Key, u32)]) {
+        self.counters.commit_snapshot(snapshot);
+    }
+
+    /// Redis holds nothing of this node (a new incarnation).
+    pub fn forget_committed(&mut self) {
+        self.counters.forget_committed();
+    }
+
+    // ----- local truth, for hosts and tests -----
+
+    /// Sockets of this node.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Low-level clients of this node.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Users with a socket here, in any namespace (lingering ones included).
+    pub fn user_count(&self) -> usize {
+        self.counters.user_count()
+    }
+
+    /// What this node contributes to one field (sockets still lingering in
+    /// a grace period included).
+    pub fn desired_of(&self, field: &Field) -> u32 {
+        self.counters.desired_of(field)
+    }
+
+    /// Every field this node wants counted, with its count, sorted.
+    pub fn desired_fields(&self) -> Vec<(String, u32)> {
+        self.counters.desired_fields()
+    }
+
+    /// Sockets of this node, sorted by id (for hosts that need to list them).
+    pub fn socket_ids(&self) -> Vec<&str> {
+        self.sockets.ids()
+    }
+
+    /// How many scope ids and user names are interned (for tests).
+    #[cfg(test)]
+    pub fn interned(&self) -> (usize, usize) {
+        self.counters.names.interned()
+    }
+}
