@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod builder;
 pub mod driver;
 pub mod dump;
 pub mod error;
@@ -36,9 +37,10 @@ pub mod recording;
 pub mod reply;
 pub mod store;
 
+pub use builder::Builder;
 pub use error::Error;
 pub use metrics::{NodeStats, WriteLatency};
-pub use presence::{Builder, Presence};
+pub use presence::Presence;
 pub use reader::Reader;
 pub use store::{MemoryStore, RedisStore, Store};
 

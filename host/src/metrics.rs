@@ -2,7 +2,7 @@
 //! numbers the Node package exports), its local gauges, and the round-trip
 //! times of its write calls, timed here because the core has no clock.
 //! With the `prometheus` feature, `Presence::metrics` and
-//! `Presence::register_metrics` export them (see [`crate::prometheus`]).
+//! `Presence::register_metrics` export them (see the `prometheus` module, behind that feature).
 
 use std::time::Duration;
 
