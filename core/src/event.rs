@@ -18,6 +18,7 @@ pub enum OfflineReason {
 }
 
 impl OfflineReason {
+    /// The reason as events spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             OfflineReason::Disconnect => "disconnect",
@@ -28,18 +29,29 @@ impl OfflineReason {
 }
 
 /// An event for the application. User transitions are cluster-wide: each one
-/// is emitted by exactly one node, the one whose script call made it.
+/// is emitted by the node whose script call made it, exactly once while that
+/// node lives. When it dies (or is fenced) before handling the reply, the
+/// node that finishes reaping it emits the transitions of its last calls
+/// again (at least once across a death): a repeat has the same `change_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
     /// The user's first socket in the scope, cluster-wide.
-    UserOnline { scope: Scope, user: String },
+    UserOnline {
+        scope: Scope,
+        user: String,
+        /// The same for every report of this transition, by any node
+        /// (`<incarnation>:<call id>:<index>`): drop a repeat by it.
+        change_id: String,
+    },
     /// The user's last socket in the scope is gone, cluster-wide.
     UserOffline {
         scope: Scope,
         user: String,
         reason: OfflineReason,
+        /// See [`Event::UserOnline`]'s.
+        change_id: String,
     },
     /// This node finished reaping a dead node.
     NodeReaped { node: String, incarnation: String },

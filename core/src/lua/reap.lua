@@ -1,9 +1,12 @@
 -- reap: ARGV = stall_ms, incarnation of the caller, slice, target, call id,
 -- lane. With an empty target (the reap lane, 'r'), continues any reap under
 -- way or starts one of an expired lease; else (the write lane, 'w') reaps
--- only that (retired) incarnation. At most `slice` fields per call.
+-- only that (retired) incarnation. At most `slice` fields per call. The
+-- call that finishes another node's incarnation (the reap lane) adopts the
+-- transitions of its kept replies (`adopt`) before they go.
 local now = clock(tonumber(ARGV[1]))
 local me, slice, target = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local other = target == ''
 local dead = base .. 'dead'
 if target == '' then
   -- Only a node that is itself alive judges others; after a stall it waits
@@ -59,6 +62,9 @@ end
 -- The node itself goes last, in the same call as its last slice.
 redis.call('ZREM', dead, target)
 redis.call('HDEL', base .. 'ver', target)
+if other then
+  adopt(target)
+end
 forget_kept(target)
 local node, k = string.match(target, '^(.*)/(%d+)$')
 if node and redis.call('HGET', base .. 'nodes', node) == k then
