@@ -29,9 +29,6 @@ pub struct NodeArgs {
     pub op_timeout_ms: Option<u64>,
     /// `--max-write-fields N` (default: the core's).
     pub max_write_fields: Option<u32>,
-    /// `--current-thread 1`: a one-thread runtime, so one command's inputs
-    /// reach the tracker as one burst (the Rust binary only).
-    pub current_thread: bool,
 }
 
 impl NodeArgs {
@@ -48,7 +45,6 @@ impl NodeArgs {
             users: 1_000,
             op_timeout_ms: None,
             max_write_fields: None,
-            current_thread: false,
         }
     }
 
@@ -78,10 +74,6 @@ impl NodeArgs {
         if let Some(n) = self.max_write_fields {
             a.push("--max-write-fields".into());
             a.push(n.to_string());
-        }
-        if self.current_thread {
-            a.push("--current-thread".into());
-            a.push("1".into());
         }
         a
     }

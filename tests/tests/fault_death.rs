@@ -57,7 +57,6 @@ async fn fault_11_1_a_write_whose_reply_never_arrived_is_reported_by_the_reaper(
     let mut args = NodeArgs::new(&proxy.url(), &prefix, "v");
     args.users = users;
     args.op_timeout_ms = Some(500);
-    args.current_thread = true;
     let mut v = blocking(|| NodeProc::spawn(BIN, &args));
     blocking(|| v.open(0, 40));
     converge(

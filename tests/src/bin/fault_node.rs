@@ -4,7 +4,7 @@
 //! ```text
 //! fault_node --redis URL | --cluster URL,URL,..  --prefix P --node ID
 //!            [--ttl MS] [--heartbeat MS] [--reap MS] [--slice N]
-//!            [--users N] [--op-timeout MS] [--current-thread 1]
+//!            [--users N] [--op-timeout MS]
 //! ```
 //!
 //! It prints `ready <node id>` once started, `event <json>` for every event,
@@ -39,7 +39,6 @@ struct Opts {
     node: Option<String>,
     users: u64,
     op_timeout: Option<u64>,
-    current_thread: bool,
 }
 
 fn opts() -> Result<Opts, String> {
@@ -50,7 +49,6 @@ fn opts() -> Result<Opts, String> {
         node: None,
         users: 1_000,
         op_timeout: None,
-        current_thread: false,
     };
     o.config.retry_ms = 100;
     let mut args = std::env::args().skip(1);
@@ -72,7 +70,6 @@ fn opts() -> Result<Opts, String> {
             "--slice" => o.config.reap_slice = num()? as u32,
             "--users" => o.users = num()?,
             "--op-timeout" => o.op_timeout = Some(num()?),
-            "--current-thread" => o.current_thread = num()? == 1,
             "--max-write-fields" => o.config.max_write_fields = num()? as u32,
             other => return Err(format!("unknown flag {other}")),
         }
@@ -199,27 +196,12 @@ async fn storm(node: &mut Node, secs: u64, seed: u64, lo: u64, hi: u64, target: 
     (bursts, inputs)
 }
 
-fn main() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let o = opts().unwrap_or_else(|e| {
         eprintln!("fault_node: {e}");
         std::process::exit(2)
     });
-    // One thread: the driver runs only when the command loop awaits, so
-    // the inputs of one command reach it as one burst (one write).
-    let runtime = if o.current_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(2);
-        b
-    }
-    .enable_all()
-    .build()
-    .expect("a tokio runtime");
-    runtime.block_on(run(o));
-}
-
-async fn run(o: Opts) {
     let mut builder = Presence::builder().config(o.config.clone());
     if let Some(ms) = o.op_timeout {
         builder = builder.op_timeout(Duration::from_millis(ms));
