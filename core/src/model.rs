@@ -672,10 +672,12 @@ impl Run<'_> {
                 }
             }
             Some(target) => {
-                // Only a registered incarnation keeps replies.
-                if (self.ks.zscore(&live, me)?.is_some() || self.ks.zscore(&dead, me)?.is_some())
-                    && let Some(again) = self.recall(lane, me, id)?
-                {
+                // Only a registered incarnation keeps replies, and only one
+                // reaps (its reaper adopted its last call's transitions).
+                if self.ks.zscore(&live, me)?.is_none() && self.ks.zscore(&dead, me)?.is_none() {
+                    return self.reply(Status::Idle, "");
+                }
+                if let Some(again) = self.recall(lane, me, id)? {
                     return Ok(again);
                 }
                 if self.ks.zscore(&dead, target)?.is_none() {

@@ -797,3 +797,41 @@ fn a_self_reap_finished_by_another_node_hands_over_its_last_slice() {
     assert_eq!(again.status.as_str(), "IDLE");
     assert!(again.online.is_empty() && again.offline.is_empty() && again.adopted.is_empty());
 }
+
+/// An incarnation reaped meanwhile reaps nothing on its write lane: its
+/// reaper adopted the transitions of its last call, so that call must not
+/// run again under the same call id (one change id, two transitions).
+#[test]
+fn an_incarnation_reaped_meanwhile_does_not_reap_its_old_one() {
+    let mut st = Store::new();
+    let old = st.register(1_000, "a", "1");
+    st.apply(1_001, &old, "0", &[("u1:gann", 1)]);
+    // A rotation: a/2 keeps a/1, then retires it.
+    let (status, k, _, _) = st.status(1_002, Script::Register, &[HB, "a", TTL, "2", "1", "1"]);
+    assert_eq!((status.as_str(), k.as_str()), ("OK", "2"));
+    let cur = s("a/2");
+    let (status, _, _, _) = st.status(1_003, Script::Retire, &[HB, &old]);
+    assert_eq!(status, "OK");
+    // a/2 is reaped by another node (say it was paused), a/1 still dead.
+    st.ks.run(
+        1_004,
+        &Op {
+            token: Token(1),
+            script: Script::Retire,
+            keys: vec![st.schema.live()],
+            args: vec![s(HB), cur.clone()],
+        },
+    );
+    let (status, _, _, _) = st.status(1_005, Script::Reap, &[HB, &cur, "10", &cur]);
+    assert_eq!(status, "DONE");
+    let but_clock = |st: &Store| {
+        let mut d = st.ks.dump();
+        d.retain(|e| e.key != st.schema.clock());
+        d
+    };
+    let before = but_clock(&st);
+    let r = st.parsed(1_006, Script::Reap, &[HB, &cur, "10", &old]);
+    assert_eq!(r.status.as_str(), "IDLE");
+    assert!(r.offline.is_empty());
+    assert_eq!(but_clock(&st), before, "nothing reaped, nothing kept");
+}

@@ -33,12 +33,15 @@ if target == '' then
     redis.call('ZADD', dead, 0, target)
   end
 else
-  -- Only a registered incarnation keeps replies (none is left behind).
-  if redis.call('ZSCORE', live, me) or redis.call('ZSCORE', dead, me) then
-    local again = recall(ARGV[6], me, ARGV[5])
-    if again then
-      return again
-    end
+  -- Only a registered incarnation keeps replies (none is left behind), and
+  -- only one reaps: a call of an incarnation reaped meanwhile must not run
+  -- again under the call id whose transitions that reap adopted.
+  if not (redis.call('ZSCORE', live, me) or redis.call('ZSCORE', dead, me)) then
+    return reply('IDLE', '')
+  end
+  local again = recall(ARGV[6], me, ARGV[5])
+  if again then
+    return again
   end
   if not redis.call('ZSCORE', dead, target) then
     return reply('IDLE', '')
