@@ -330,7 +330,7 @@ impl ScriptReply {
 
 /// The `<incarnation>:<call id>` that the change ids of a call's own
 /// transitions start with, for a call that carries a call id (every such
-/// script has the incarnation at ARGV[2] and the call id at ARGV[5]).
+/// script has the incarnation at `ARGV[2]` and the call id at `ARGV[5]`).
 pub fn change_base(script: Script, args: &[String]) -> Option<String> {
     match script {
         Script::Apply | Script::Reassert | Script::Heartbeat | Script::Reap => {
