@@ -198,7 +198,12 @@ local function adopt(inc)
     local kept = redis.call('GET', kept_key(lane, inc))
     if kept then
       local items = unpack_kept(kept)
-      local n, m = tonumber(items[4]), tonumber(items[5])
+      -- A kept reply of a version before adoption has no adopted count
+      -- (its fifth item, if any, is a user field).
+      local n, m, first = tonumber(items[4]), tonumber(items[5]), 6
+      if not m then
+        m, first = 0, 5
+      end
       local down = 'd'
       if lane == 'r' then
         down = 'r'
@@ -208,12 +213,12 @@ local function adopt(inc)
       for i = #items - 3 * m + 1, #items, 3 do
         take(items[i], items[i + 1], items[i + 2])
       end
-      for i = 6, #items - 3 * m do
+      for i = first, #items - 3 * m do
         local mark = down
-        if i - 6 < n then
+        if i - first < n then
           mark = '+'
         end
-        take(inc .. ':' .. items[1] .. ':' .. (i - 6), mark, items[i])
+        take(inc .. ':' .. items[1] .. ':' .. (i - first), mark, items[i])
       end
     end
   end

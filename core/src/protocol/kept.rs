@@ -32,7 +32,8 @@ impl ScriptReply {
     }
 
     /// Inverse of [`ScriptReply::pack_kept`]: the call id and the reply.
-    /// `None` for a text that `pack_kept` did not make.
+    /// `None` for a text that `pack_kept` did not make. A text of a version
+    /// before adoption (no adopted count) is read too, as adopting nothing.
     pub fn unpack_kept(text: &str) -> Option<(String, ScriptReply)> {
         let mut items = Vec::new();
         let mut rest = text;
@@ -42,10 +43,15 @@ impl ScriptReply {
             items.push(rest.get(colon + 1..colon + 1 + n)?);
             rest = &rest[colon + 1 + n..];
         }
-        let [call_id, status, detail, n, m, rest @ ..] = items.as_slice() else {
+        let [call_id, status, detail, n, rest @ ..] = items.as_slice() else {
             return None;
         };
-        let m: usize = m.parse().ok()?;
+        // A kept reply of a version before adoption has no adopted count
+        // (its fifth item, if any, is a user field): none adopted.
+        let (m, rest): (usize, &[&str]) = match rest.split_first() {
+            Some((m, tail)) if m.parse::<usize>().is_ok() => (m.parse().ok()?, tail),
+            _ => (0, rest),
+        };
         let own = rest.len().checked_sub(m.checked_mul(3)?)?;
         let (fields, triples) = rest.split_at(own);
         let n: usize = n.parse().ok().filter(|n| *n <= fields.len())?;
@@ -106,6 +112,15 @@ mod tests {
             ScriptReply::unpack_kept(&text),
             Some(("3".into(), adopting))
         );
+        // Before adoption, the kept text had no adopted count.
+        let legacy = "2:175:SLICE3:n/11:17:u1:gann7:u1:gbob";
+        let (id, old) = ScriptReply::unpack_kept(legacy).unwrap();
+        assert_eq!(id, "17");
+        assert_eq!(
+            (old.online, old.offline),
+            (vec!["u1:gann".to_owned()], vec!["u1:gbob".to_owned()])
+        );
+        assert!(old.adopted.is_empty());
         for status in Status::ALL {
             let reply = ScriptReply {
                 status,
@@ -130,6 +145,7 @@ mod tests {
             "2:17",
             "2:175:SLICE0:",
             "2:175:SLICE0:1:21:0",
+            "2:175:SLICE0:1:2",
             "2:174:NOPE0:1:01:0",
             "2:175:SLICE0:1:x1:0",
             "2:175:SLICE0:1:01:1",
