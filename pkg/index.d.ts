@@ -130,24 +130,38 @@ export interface Where {
   room: string | undefined;
 }
 
+/**
+ * What identifies one user transition. `changeId` is the same however many
+ * times, and by whichever server, the transition is reported: a server that
+ * dies before it hears of a transition it made has it reported by the
+ * server that reaps it (at least once), so a repeat can be dropped by it.
+ */
+export interface ChangeInfo {
+  changeId: string;
+}
+
 /** The events of a Presence: each event's listener arguments. */
 export interface PresenceEvents {
-  /** A user's first socket in the cluster. Fires on exactly one server. */
-  "user connected": [userId: string];
-  /** A user's last socket in the cluster is gone. Fires on exactly one server. */
-  "user disconnected": [userId: string, reason: OfflineReason];
+  /**
+   * A user's first socket in the cluster. Fires on one server: exactly once
+   * while that server lives, at least once across its death (see
+   * {@link ChangeInfo}).
+   */
+  "user connected": [userId: string, info: ChangeInfo];
+  /** A user's last socket in the cluster is gone. Fires as "user connected" does. */
+  "user disconnected": [userId: string, reason: OfflineReason, info: ChangeInfo];
   /**
    * A user's first socket entered a namespace (`room` undefined) or a room,
-   * cluster-wide. Fires on exactly one server.
+   * cluster-wide. Fires as "user connected" does.
    */
-  "user joined": [userId: string, where: Where];
+  "user joined": [userId: string, where: Where, info: ChangeInfo];
   /**
    * A user's last socket left a namespace (`room` undefined) or a room,
    * cluster-wide: "disconnect" when it left the room or disconnected,
    * "reaped" when its server died, "shutdown" when its server closed.
-   * Fires on exactly one server.
+   * Fires as "user connected" does.
    */
-  "user left": [userId: string, where: Where, reason: OfflineReason];
+  "user left": [userId: string, where: Where, reason: OfflineReason, info: ChangeInfo];
   /** This server finished reaping a crashed one. */
   "node reaped": [nodeId: string];
   /** This server had been reaped while alive; it registers again and re-asserts its sockets. */

@@ -29,7 +29,10 @@ impl OfflineReason {
 }
 
 /// An event for the application. User transitions are cluster-wide: each one
-/// is emitted by exactly one node, the one whose script call made it.
+/// is emitted by the node whose script call made it, exactly once while that
+/// node lives. When it dies (or is fenced) before handling the reply, the
+/// node that finishes reaping it emits the transitions of its last calls
+/// again (at least once across a death): a repeat has the same `change_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -40,6 +43,9 @@ pub enum Event {
         scope: Scope,
         /// Who.
         user: String,
+        /// The same for every report of this transition, by any node
+        /// (`<incarnation>:<call id>:<index>`): drop a repeat by it.
+        change_id: String,
     },
     /// The user's last socket in the scope is gone, cluster-wide.
     UserOffline {
@@ -49,6 +55,8 @@ pub enum Event {
         user: String,
         /// Why: a disconnect (or leave), a reap, a shutdown.
         reason: OfflineReason,
+        /// See [`Event::UserOnline`]'s.
+        change_id: String,
     },
     /// This node finished reaping a dead node.
     NodeReaped {

@@ -9,9 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::OfflineReason;
 use crate::op::{Millis, Op, Reply};
 use crate::protocol::{
-    Apply, Call, Heartbeat, Lane, Read, Reap, Reassert, Register, Retire, ScriptReply, Status,
+    Adopted, Apply, Call, Heartbeat, Lane, Mark, Read, Reap, Reassert, Register, Retire,
+    ScriptReply, Status, change_id,
 };
 use crate::schema::{Field, Schema, Target};
 use crate::scope::Scope;
@@ -128,6 +130,7 @@ impl Keyspace {
             schema,
             online: Vec::new(),
             offline: Vec::new(),
+            adopted: Vec::new(),
             keep_as: None,
         };
         let result = match &call {
@@ -294,13 +297,14 @@ fn wrongtype(key: &str) -> Failed {
 }
 
 /// One script call in progress: the Lua locals `base` (as the schema of
-/// its keys), `online`, `offline`, and where its reply is kept (`keep_as`,
-/// `keep_id`).
+/// its keys), `online`, `offline`, `adopted`, and where its reply is kept
+/// (`keep_as`, `keep_id`).
 struct Run<'a> {
     ks: &'a mut Keyspace,
     schema: Schema,
     online: Vec<String>,
     offline: Vec<String>,
+    adopted: Vec<Adopted>,
     keep_as: Option<(String, String)>,
 }
 
@@ -424,6 +428,7 @@ impl Run<'_> {
             detail: detail.to_owned(),
             online: std::mem::take(&mut self.online),
             offline: std::mem::take(&mut self.offline),
+            adopted: std::mem::take(&mut self.adopted),
         };
         if let Some((key, id)) = self.keep_as.take() {
             self.ks.set_string(&key, &reply.pack_kept(&id));
@@ -448,6 +453,55 @@ impl Run<'_> {
         }
         self.keep_as = Some((key, id.to_owned()));
         Ok(None)
+    }
+
+    /// The prelude's `adopt`: the transitions of `inc`'s kept replies (their
+    /// own, and those they adopted in turn) that still hold are adopted by
+    /// this reply, with their change ids. An online holds while the user is
+    /// online in the scope or this call took them offline; an offline holds
+    /// while the user is offline. A kept text that is no kept reply adopts
+    /// nothing.
+    fn adopt(&mut self, inc: &str) -> Result<(), Failed> {
+        let gone: BTreeSet<String> = self.offline.iter().cloned().collect();
+        for lane in Lane::ALL {
+            let key = self.schema.kept_reply(lane, inc);
+            let Some((call_id, kept)) = (match self.ks.keys.get(&key) {
+                None => None,
+                Some(Value::Str(s)) => ScriptReply::unpack_kept(s),
+                Some(_) => return Err(wrongtype(&key)),
+            }) else {
+                continue;
+            };
+            let down = match lane {
+                Lane::Reap => OfflineReason::Reaped,
+                Lane::Write if kept.detail == inc => OfflineReason::Shutdown,
+                Lane::Write => OfflineReason::Disconnect,
+            };
+            let own = kept
+                .online
+                .iter()
+                .map(|f| (Mark::Online, f))
+                .chain(kept.offline.iter().map(|f| (Mark::Offline(down), f)))
+                .enumerate()
+                .map(|(i, (mark, field))| Adopted {
+                    change_id: change_id(inc, &call_id, i),
+                    mark,
+                    field: field.clone(),
+                });
+            let candidates: Vec<Adopted> = kept.adopted.iter().cloned().chain(own).collect();
+            for a in candidates {
+                let (key, name, _) = self.target(&a.field)?;
+                let on = self.ks.hget(&key, &name)?.is_some();
+                let holds = match a.mark {
+                    Mark::Online => on || gone.contains(&a.field),
+                    Mark::Offline(_) => !on,
+                };
+                if holds {
+                    self.adopted.push(a);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The prelude's `forget_kept`: an incarnation's kept replies go with it.
@@ -601,6 +655,7 @@ impl Run<'_> {
         let me = a.incarnation.as_str();
         let (live, dead) = (self.live(), self.schema.dead());
         let (id, lane) = (a.call_id.as_str(), a.lane);
+        let other = a.target.is_none();
         let target = match &a.target {
             None => {
                 let Some(mine) = self.ks.zscore(&live, me)? else {
@@ -635,10 +690,12 @@ impl Run<'_> {
                 }
             }
             Some(target) => {
-                // Only a registered incarnation keeps replies.
-                if (self.ks.zscore(&live, me)?.is_some() || self.ks.zscore(&dead, me)?.is_some())
-                    && let Some(again) = self.recall(lane, me, id)?
-                {
+                // Only a registered incarnation keeps replies, and only one
+                // reaps (its reaper adopted its last call's transitions).
+                if self.ks.zscore(&live, me)?.is_none() && self.ks.zscore(&dead, me)?.is_none() {
+                    return self.reply(Status::Idle, "");
+                }
+                if let Some(again) = self.recall(lane, me, id)? {
                     return Ok(again);
                 }
                 if self.ks.zscore(&dead, target)?.is_none() {
@@ -671,6 +728,9 @@ impl Run<'_> {
         }
         self.ks.zrem(&dead, &target)?;
         self.ks.hdel(&self.schema.versions(), &target)?;
+        if other {
+            self.adopt(&target)?;
+        }
         self.forget_kept(&target);
         if let Some((node, k)) = split_lua_incarnation(&target) {
             let nodes = self.schema.nodes();

@@ -3,6 +3,7 @@
 //! the Lua scripts do the same.
 
 use rollcall_core::model::{DumpValue, Keyspace, Value};
+use rollcall_core::protocol::ScriptReply;
 use rollcall_core::{Op, Reply, Schema, Script, Token};
 
 const HB: &str = "500";
@@ -78,20 +79,20 @@ impl Store {
         script: Script,
         args: &[&str],
     ) -> (String, String, Vec<String>, Vec<String>) {
-        match self.call(now, script, args) {
-            Reply::Array(items) => {
-                let text = |r: &Reply| r.as_str().unwrap().to_owned();
-                let n = items[2].as_int().unwrap() as usize;
-                let fields: Vec<String> = items[3..].iter().map(text).collect();
-                (
-                    text(&items[0]),
-                    text(&items[1]),
-                    fields[..n].to_vec(),
-                    fields[n..].to_vec(),
-                )
-            }
-            other => panic!("{other:?}"),
-        }
+        let r = self.parsed(now, script, args);
+        (s(r.status.as_str()), r.detail, r.online, r.offline)
+    }
+
+    /// A call's reply, parsed (adopted transitions included).
+    fn parsed(&mut self, now: u64, script: Script, args: &[&str]) -> ScriptReply {
+        self.calls += 1;
+        let id = self.calls.to_string();
+        self.parsed_as(now, script, args, &id)
+    }
+
+    fn parsed_as(&mut self, now: u64, script: Script, args: &[&str], id: &str) -> ScriptReply {
+        let reply = self.call_as(now, script, args, id);
+        ScriptReply::parse(script, &reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"))
     }
 
     /// A process' first registration (`replace` 1).
@@ -651,4 +652,186 @@ fn a_clock_that_goes_back_moves_the_leases_back_and_reaping_goes_on() {
     let at = reaped.expect("b was never reaped: reaping waits for the old clock");
     assert!(at <= 1_000 + 2_000 + 800, "reaped at {at}");
     assert_eq!(st.zscore("live", &a), Some(at as i64 + 2_000));
+}
+
+/// Issue 11: the reap that finishes a dead incarnation reports the
+/// transitions of its kept replies (its lanes' last calls, which it may
+/// never have handled) with their change ids, unless they no longer hold.
+#[test]
+fn the_reap_that_finishes_a_dead_incarnation_adopts_its_last_calls() {
+    use rollcall_core::OfflineReason;
+    use rollcall_core::protocol::{Adopted, Mark};
+    let mut st = Store::new();
+    let d = st.register(1_000, "d", "1");
+    let b = st.register(1_000, "b", "1");
+    let apply = |st: &mut Store, now, inc: &str, ver: &str, id: &str, pairs: &[(&str, i64)]| {
+        let mut args = vec![s(HB), s(inc), s(TTL), s(ver)];
+        for (f, d) in pairs {
+            args.extend([s(f), d.to_string()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = st.call_as(now, Script::Apply, &refs, id);
+        ScriptReply::parse(Script::Apply, &r).unwrap()
+    };
+    apply(&mut st, 1_001, &d, "0", "w1", &[("u1:gann", 1)]);
+    // d's last write: bob and dan come online, ann goes offline.
+    let last = apply(
+        &mut st,
+        1_002,
+        &d,
+        "1",
+        "w2",
+        &[("u1:gbob", 1), ("u1:gdan", 1), ("u1:gann", -1)],
+    );
+    assert_eq!((last.online.len(), last.offline.len()), (2, 1), "{last:?}");
+    // Meanwhile on b: ann comes back (so ann's offline no longer holds),
+    // and dan has a socket there too.
+    let on_b = apply(
+        &mut st,
+        1_003,
+        &b,
+        "0",
+        "b1",
+        &[("u1:gann", 1), ("u1:gdan", 1)],
+    );
+    assert_eq!(on_b.online, vec![s("u1:gann")]);
+    for now in (1_400..=3_800).step_by(400) {
+        let (status, _, _, _) = st.status(now, Script::Heartbeat, &[HB, &b, TTL, "1"]);
+        assert_eq!(status, "OK");
+    }
+    // d's lease lapsed: b reaps it in one call.
+    let slice = [HB, b.as_str(), "1000", ""];
+    let wire = st.call_as(4_001, Script::Reap, &slice, "r1");
+    let done = ScriptReply::parse(Script::Reap, &wire).unwrap();
+    assert_eq!(done.status.as_str(), "DONE");
+    assert_eq!(done.offline, vec![s("u1:gbob")], "the reap's own");
+    // bob: online then (the reap's own) offline; dan: still online; ann's
+    // offline is dropped (ann is online on b). Change ids are d's.
+    assert_eq!(
+        done.adopted,
+        vec![
+            Adopted {
+                change_id: s("d/1:w2:0"),
+                mark: Mark::Online,
+                field: s("u1:gbob"),
+            },
+            Adopted {
+                change_id: s("d/1:w2:1"),
+                mark: Mark::Online,
+                field: s("u1:gdan"),
+            },
+        ]
+    );
+    let changes = done.changes("b/1:r1");
+    let ids: Vec<&str> = changes.iter().map(|c| c.change_id.as_str()).collect();
+    assert_eq!(ids, ["d/1:w2:0", "d/1:w2:1", "b/1:r1:0"]);
+    // The reap's reply is kept with what it adopted: a retry gets it all.
+    assert_eq!(st.call_as(4_002, Script::Reap, &slice, "r1"), wire);
+    assert!(
+        st.ks.get("{t}:o:w:d/1").is_none(),
+        "d's kept replies are gone"
+    );
+
+    // b now dies with that reap's reply unhandled: whoever finishes b adopts
+    // it, the adopted transitions with d's change ids (those that hold).
+    let c = st.register(4_100, "c", "1");
+    for now in (4_500..=7_300).step_by(400) {
+        let (status, _, _, _) = st.status(now, Script::Heartbeat, &[HB, &c, TTL, "0"]);
+        assert_eq!(status, "OK");
+    }
+    let wire = st.call_as(7_400, Script::Reap, &[HB, c.as_str(), "1000", ""], "r1");
+    let done = ScriptReply::parse(Script::Reap, &wire).unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.detail.as_str()),
+        ("DONE", "b/1")
+    );
+    let adopted: Vec<(&str, Mark, &str)> = done
+        .adopted
+        .iter()
+        .map(|a| (a.change_id.as_str(), a.mark, a.field.as_str()))
+        .collect();
+    // b's write lane's last call was a heartbeat (nothing to adopt); its
+    // reap lane's was r1 (adopting bob and dan online, then bob offline).
+    // Now everyone is offline: of the onlines only dan's stays (c's reap
+    // took dan offline itself), and b's reap's offline of bob (reaped).
+    assert_eq!(
+        adopted,
+        vec![
+            ("d/1:w2:1", Mark::Online, "u1:gdan"),
+            ("b/1:r1:0", Mark::Offline(OfflineReason::Reaped), "u1:gbob"),
+        ]
+    );
+    let mut own = done.offline.clone();
+    own.sort();
+    assert_eq!(own, vec![s("u1:gann"), s("u1:gdan")]);
+}
+
+/// The property test's case: a node shutting down loses the reply to its
+/// last slice, and another node finishes its reap before the retry. The
+/// finishing reap reports the slice's offline with reason shutdown; the
+/// retry finds nothing (IDLE) and reports nothing.
+#[test]
+fn a_self_reap_finished_by_another_node_hands_over_its_last_slice() {
+    use rollcall_core::OfflineReason;
+    use rollcall_core::protocol::Mark;
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let b = st.register(1_000, "b", "1");
+    st.apply(1_001, &a, "0", &[("u1:gann", 1), ("u1:gbob", 1)]);
+    let (status, _, _, _) = st.status(1_002, Script::Retire, &[HB, &a]);
+    assert_eq!(status, "OK");
+    let own = [HB, a.as_str(), "1", a.as_str()];
+    let lost = st.parsed_as(1_003, Script::Reap, &own, "s1");
+    assert_eq!((lost.status.as_str(), lost.offline.len()), ("SLICE", 1));
+    let dropped = lost.offline[0].clone();
+    // b's reap lane finishes a: its last field, and DONE.
+    let slice = [HB, b.as_str(), "1", ""];
+    let done = st.parsed_as(1_005, Script::Reap, &slice, "r2");
+    assert_eq!(done.status.as_str(), "DONE");
+    assert_eq!(done.adopted.len(), 1, "{done:?}");
+    assert_eq!(done.adopted[0].change_id, format!("{a}:s1:0"));
+    assert_eq!(done.adopted[0].mark, Mark::Offline(OfflineReason::Shutdown));
+    assert_eq!(done.adopted[0].field, dropped);
+    // a's retry: IDLE, nothing to report twice.
+    let again = st.parsed_as(1_006, Script::Reap, &own, "s1");
+    assert_eq!(again.status.as_str(), "IDLE");
+    assert!(again.online.is_empty() && again.offline.is_empty() && again.adopted.is_empty());
+}
+
+/// An incarnation reaped meanwhile reaps nothing on its write lane: its
+/// reaper adopted the transitions of its last call, so that call must not
+/// run again under the same call id (one change id, two transitions).
+#[test]
+fn an_incarnation_reaped_meanwhile_does_not_reap_its_old_one() {
+    let mut st = Store::new();
+    let old = st.register(1_000, "a", "1");
+    st.apply(1_001, &old, "0", &[("u1:gann", 1)]);
+    // A rotation: a/2 keeps a/1, then retires it.
+    let (status, k, _, _) = st.status(1_002, Script::Register, &[HB, "a", TTL, "2", "1", "1"]);
+    assert_eq!((status.as_str(), k.as_str()), ("OK", "2"));
+    let cur = s("a/2");
+    let (status, _, _, _) = st.status(1_003, Script::Retire, &[HB, &old]);
+    assert_eq!(status, "OK");
+    // a/2 is reaped by another node (say it was paused), a/1 still dead.
+    st.ks.run(
+        1_004,
+        &Op {
+            token: Token(1),
+            script: Script::Retire,
+            keys: vec![st.schema.live()],
+            args: vec![s(HB), cur.clone()],
+        },
+    );
+    let (status, _, _, _) = st.status(1_005, Script::Reap, &[HB, &cur, "10", &cur]);
+    assert_eq!(status, "DONE");
+    let but_clock = |st: &Store| {
+        let mut d = st.ks.dump();
+        d.retain(|e| e.key != st.schema.clock());
+        d
+    };
+    let before = but_clock(&st);
+    let r = st.parsed(1_006, Script::Reap, &[HB, &cur, "10", &old]);
+    assert_eq!(r.status.as_str(), "IDLE");
+    assert!(r.offline.is_empty());
+    assert_eq!(but_clock(&st), before, "nothing reaped, nothing kept");
 }

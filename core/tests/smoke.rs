@@ -60,6 +60,7 @@ fn two_nodes_count_one_user_once_and_reap_a_crash() {
                 scope: Scope::Global,
                 user,
                 reason,
+                ..
             } => Some((e.node, user.clone(), *reason)),
             _ => None,
         })

@@ -28,8 +28,8 @@ const { Hooks } = require("./hooks.js");
 /**
  * An event of the core.
  * @typedef {{ kind: "global" } | { kind: "namespace", namespace: string } | { kind: "room", namespace: string, room: string }} CoreScope
- * @typedef {{ type: "user_online", scope: CoreScope, user: string }
- *   | { type: "user_offline", scope: CoreScope, user: string, reason: "disconnect" | "reaped" | "shutdown" }
+ * @typedef {{ type: "user_online", scope: CoreScope, user: string, change_id: string }
+ *   | { type: "user_offline", scope: CoreScope, user: string, reason: "disconnect" | "reaped" | "shutdown", change_id: string }
  *   | { type: "node_reaped", node: string }
  *   | { type: "fenced" }
  *   | { type: "store_error", message: string }
@@ -562,13 +562,16 @@ class Presence extends EventEmitter {
    */
   #event(e) {
     switch (e.type) {
+      // The change id comes last, so listeners of the earlier arguments
+      // keep working; a repeat (after a server died) has the same one.
       case "user_online":
-        if (e.scope.kind === "global") this.#emit("user connected", e.user);
-        else this.#emit("user joined", e.user, whereOf(e.scope));
+        if (e.scope.kind === "global") this.#emit("user connected", e.user, { changeId: e.change_id });
+        else this.#emit("user joined", e.user, whereOf(e.scope), { changeId: e.change_id });
         break;
       case "user_offline":
-        if (e.scope.kind === "global") this.#emit("user disconnected", e.user, e.reason);
-        else this.#emit("user left", e.user, whereOf(e.scope), e.reason);
+        if (e.scope.kind === "global") {
+          this.#emit("user disconnected", e.user, e.reason, { changeId: e.change_id });
+        } else this.#emit("user left", e.user, whereOf(e.scope), e.reason, { changeId: e.change_id });
         break;
       case "node_reaped":
         this.#emit("node reaped", e.node);

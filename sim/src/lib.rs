@@ -17,7 +17,7 @@ use rollcall_core::config::Config;
 use rollcall_core::event::Event;
 use rollcall_core::model::Keyspace;
 use rollcall_core::op::{Millis, Op, Reply};
-use rollcall_core::protocol::{Call, ScriptReply, UserEdge};
+use rollcall_core::protocol::{Call, ScriptReply, UserEdge, change_base};
 use rollcall_core::query::{Answer, Query};
 use rollcall_core::schema::Schema;
 use rollcall_core::scope::Scope;
@@ -90,17 +90,29 @@ pub struct Transition {
     pub online: bool,
     /// The node whose call made it.
     pub node: usize,
-    /// Its reply was lost or its node had crashed: nobody emitted it.
+    /// Its reply was lost or its node had crashed: its node did not emit
+    /// it (the reap of a dead node may, see [`Event::UserOnline`]).
     pub lost: bool,
+    /// The change id every report of it must carry.
+    pub change_id: String,
 }
 
-/// The user transitions a script reply reports (none for an error or a read).
-fn transitions_of(op: &Op, reply: &Reply) -> Vec<UserEdge> {
+/// The user transitions a script call made in the store, with their change
+/// ids (none for an error or a read). Transitions a reap adopted from a
+/// dead incarnation are not new: they are not among them.
+fn transitions_of(op: &Op, reply: &Reply) -> Vec<(UserEdge, String)> {
     if op.script == Script::Read {
         return Vec::new();
     }
+    let base = change_base(op.script, &op.args).unwrap_or_default();
     ScriptReply::parse(op.script, reply)
-        .map(|r| r.edges())
+        .map(|r| {
+            r.edges()
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (e, format!("{base}:{i}")))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -235,7 +247,7 @@ impl Cluster {
             .filter(|earlier| {
                 !earlier.is_empty()
                     && made.len() == earlier.len()
-                    && earlier.iter().zip(&made).all(|(&i, edge)| {
+                    && earlier.iter().zip(&made).all(|(&i, (edge, _))| {
                         let t = &self.transitions[i];
                         t.scope == edge.scope && t.user == edge.user && t.online == edge.online
                     })
@@ -251,12 +263,13 @@ impl Cluster {
         } else {
             let first = self.transitions.len();
             self.transitions
-                .extend(made.into_iter().map(|edge| Transition {
+                .extend(made.into_iter().map(|(edge, change_id)| Transition {
                     scope: edge.scope,
                     user: edge.user,
                     online: edge.online,
                     node,
                     lost,
+                    change_id,
                 }));
             let carried: Vec<usize> = (first..self.transitions.len()).collect();
             if let Some(call) = call {

@@ -43,6 +43,7 @@ fn offline_events(
                 scope,
                 user,
                 reason: r,
+                ..
             } = e
                 && *r == reason
             {

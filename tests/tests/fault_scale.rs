@@ -373,7 +373,7 @@ async fn fault_11_6_a_node_of_100k_fields_drops_every_client_while_its_writes_ti
             Event::UserOffline { scope, user, .. } => {
                 *seen.entry((scope.clone(), user.clone())).or_insert(0) += 1
             }
-            Event::UserOnline { scope, user } => {
+            Event::UserOnline { scope, user, .. } => {
                 panic!("{user} came online in {scope:?} while every client left")
             }
             _ => {}

@@ -214,6 +214,7 @@ async fn crashed_node_is_reaped_within_ttl_plus_one_reap_interval() {
             scope,
             user,
             reason: OfflineReason::Reaped,
+            ..
         } = e
         {
             *got.entry((scope.clone(), user.clone())).or_default() += 1;

@@ -397,6 +397,7 @@ async fn demo(args: Args) -> Result<bool, Error> {
                     scope,
                     user,
                     reason,
+                    ..
                 },
             ))) => {
                 if reason == OfflineReason::Reaped {
@@ -436,6 +437,7 @@ async fn demo(args: Args) -> Result<bool, Error> {
             scope,
             user,
             reason: OfflineReason::Reaped,
+            ..
         } = e
         {
             offline.push((i, scope, user));

@@ -108,8 +108,10 @@ local function check_types(fields, from, step)
 end
 
 -- Every script replies {status, detail, #online, online..., offline...}:
--- flat strings and one integer, the same under RESP2 and RESP3.
-local online, offline = {}, {}
+-- flat strings and one integer, the same under RESP2 and RESP3. A reap
+-- that adopted transitions of a dead incarnation (`adopt`) appends
+-- {#adopted, (change id, mark, field)...}: a second integer, then triples.
+local online, offline, adopted = {}, {}, {}
 local function note(field, edge)
   if edge > 0 then
     online[#online + 1] = field
@@ -120,7 +122,9 @@ end
 -- Exactly once: a lane's call carries a call id, and its reply is kept
 -- (`o:<lane>:<incarnation>`, one per lane) until the lane's next call, so
 -- a call retried after its reply was lost gets that reply again instead of
--- running twice. A kept reply is a list of strings, each `<length>:<bytes>`.
+-- running twice. A kept reply is a list of strings, each `<length>:<bytes>`:
+-- the call id, status, detail, #online, #adopted, the online and offline
+-- fields, the adopted triples.
 local keep_as, keep_id = nil, nil
 local function pack(items)
   local parts = {}
@@ -150,15 +154,74 @@ local function recall(lane, inc, id)
   if kept then
     local items = unpack_kept(kept)
     if items[1] == id then
+      local m = tonumber(items[5])
       local out = { items[2], items[3], tonumber(items[4]) }
-      for i = 5, #items do
+      for i = 6, #items - 3 * m do
         out[#out + 1] = items[i]
+      end
+      if m > 0 then
+        out[#out + 1] = m
+        for i = #items - 3 * m + 1, #items do
+          out[#out + 1] = items[i]
+        end
       end
       return out
     end
   end
   keep_as, keep_id = key, id
   return nil
+end
+-- At least once across a death: `inc` is being reaped to the end, so the
+-- last call of each of its lanes, whose reply it may never have handled,
+-- is reported by this reap. Each transition of its kept replies (their own
+-- and those they adopted in turn) is adopted with its change id
+-- (`<inc>:<call id>:<index>`, or the one it was adopted with), unless it no
+-- longer holds: an online whose user is now offline in the scope (but one
+-- this very call took offline stays, then its offline follows), an offline
+-- whose user is now online. Marks: `+` online, offline `d` disconnect,
+-- `r` reaped, `s` shutdown (the reason the dead node would have given).
+local function adopt(inc)
+  local gone = {}
+  for _, f in ipairs(offline) do
+    gone[f] = true
+  end
+  local function take(change, mark, field)
+    local key, name = target(field)
+    local on = redis.call('HEXISTS', key, name) == 1
+    if (mark == '+' and (on or gone[field])) or (mark ~= '+' and not on) then
+      adopted[#adopted + 1] = change
+      adopted[#adopted + 1] = mark
+      adopted[#adopted + 1] = field
+    end
+  end
+  for _, lane in ipairs({ 'w', 'r' }) do
+    local kept = redis.call('GET', kept_key(lane, inc))
+    if kept then
+      local items = unpack_kept(kept)
+      -- A kept reply of a version before adoption has no adopted count
+      -- (its fifth item, if any, is a user field).
+      local n, m, first = tonumber(items[4]), tonumber(items[5]), 6
+      if not m then
+        m, first = 0, 5
+      end
+      local down = 'd'
+      if lane == 'r' then
+        down = 'r'
+      elseif items[3] == inc then
+        down = 's'
+      end
+      for i = #items - 3 * m + 1, #items, 3 do
+        take(items[i], items[i + 1], items[i + 2])
+      end
+      for i = first, #items - 3 * m do
+        local mark = down
+        if i - first < n then
+          mark = '+'
+        end
+        take(inc .. ':' .. items[1] .. ':' .. (i - first), mark, items[i])
+      end
+    end
+  end
 end
 -- An incarnation is gone: its kept replies go with it.
 local function forget_kept(inc)
@@ -179,10 +242,23 @@ local function reply(status, detail)
   for _, f in ipairs(offline) do
     out[#out + 1] = f
   end
+  local m = #adopted / 3
+  if m > 0 then
+    out[#out + 1] = m
+    for _, a in ipairs(adopted) do
+      out[#out + 1] = a
+    end
+  end
   if keep_as then
-    local kept = { keep_id, status, detail, tostring(#online) }
-    for i = 4, #out do
-      kept[#kept + 1] = out[i]
+    local kept = { keep_id, status, detail, tostring(#online), tostring(m) }
+    for _, f in ipairs(online) do
+      kept[#kept + 1] = f
+    end
+    for _, f in ipairs(offline) do
+      kept[#kept + 1] = f
+    end
+    for _, a in ipairs(adopted) do
+      kept[#kept + 1] = a
     end
     redis.call('SET', keep_as, pack(kept))
   end

@@ -1,9 +1,12 @@
 -- reap: ARGV = stall_ms, incarnation of the caller, slice, target, call id,
 -- lane. With an empty target (the reap lane, 'r'), continues any reap under
 -- way or starts one of an expired lease; else (the write lane, 'w') reaps
--- only that (retired) incarnation. At most `slice` fields per call.
+-- only that (retired) incarnation. At most `slice` fields per call. The
+-- call that finishes another node's incarnation (the reap lane) adopts the
+-- transitions of its kept replies (`adopt`) before they go.
 local now = clock(tonumber(ARGV[1]))
 local me, slice, target = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local other = target == ''
 local dead = base .. 'dead'
 if target == '' then
   -- Only a node that is itself alive judges others; after a stall it waits
@@ -30,12 +33,15 @@ if target == '' then
     redis.call('ZADD', dead, 0, target)
   end
 else
-  -- Only a registered incarnation keeps replies (none is left behind).
-  if redis.call('ZSCORE', live, me) or redis.call('ZSCORE', dead, me) then
-    local again = recall(ARGV[6], me, ARGV[5])
-    if again then
-      return again
-    end
+  -- Only a registered incarnation keeps replies (none is left behind), and
+  -- only one reaps: a call of an incarnation reaped meanwhile must not run
+  -- again under the call id whose transitions that reap adopted.
+  if not (redis.call('ZSCORE', live, me) or redis.call('ZSCORE', dead, me)) then
+    return reply('IDLE', '')
+  end
+  local again = recall(ARGV[6], me, ARGV[5])
+  if again then
+    return again
   end
   if not redis.call('ZSCORE', dead, target) then
     return reply('IDLE', '')
@@ -59,6 +65,9 @@ end
 -- The node itself goes last, in the same call as its last slice.
 redis.call('ZREM', dead, target)
 redis.call('HDEL', base .. 'ver', target)
+if other then
+  adopt(target)
+end
 forget_kept(target)
 local node, k = string.match(target, '^(.*)/(%d+)$')
 if node and redis.call('HGET', base .. 'nodes', node) == k then

@@ -17,7 +17,10 @@ mod status;
 pub use args::{Apply, ArgError, Args, Heartbeat, Read, Reap, Reassert, Register, Retire};
 pub use call::Call;
 pub use lane::Lane;
-pub use reply::{BadReply, ScriptReply, UserEdge, unexpected_status};
+pub use reply::{
+    Adopted, BadReply, Change, Mark, ScriptReply, UserEdge, change_base, change_id,
+    unexpected_status,
+};
 pub use status::Status;
 
 #[cfg(test)]

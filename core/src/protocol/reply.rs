@@ -1,11 +1,14 @@
 //! The reply of every script but `read`:
 //! `[status, detail, n, online*n, offline*]`, flat strings and one integer,
-//! the same under RESP2 and RESP3. The Lua prelude's `reply` builds it;
+//! the same under RESP2 and RESP3; a reap that finished a dead incarnation
+//! and adopted transitions from its kept replies appends
+//! `m, (change id, mark, field)*m` (a second integer, then triples). The Lua prelude's `reply` builds it;
 //! [`ScriptReply::encode`] (the model's side) and [`ScriptReply::parse`]
 //! (the tracker's and the simulator's) are its only spellings in Rust.
 
 use std::fmt;
 
+use crate::event::OfflineReason;
 use crate::op::Reply;
 use crate::protocol::Status;
 use crate::schema::Field;
@@ -26,6 +29,66 @@ pub struct ScriptReply {
     pub online: Vec<String>,
     /// The user fields whose user went offline in their scope.
     pub offline: Vec<String>,
+    /// Transitions a reap took over from the dead incarnation it finished
+    /// (from its kept replies, whose calls that incarnation may never have
+    /// handled), each with the change id it was made under; reported
+    /// before this call's own.
+    pub adopted: Vec<Adopted>,
+}
+
+/// One transition a reap adopted from a dead incarnation's kept reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adopted {
+    /// The change id the dead incarnation's call made it under
+    /// (`<incarnation>:<call id>:<index>`, see [`change_id`]).
+    pub change_id: String,
+    /// Online, or offline and why.
+    pub mark: Mark,
+    /// The user field, as the dead incarnation's call named it.
+    pub field: String,
+}
+
+/// Which way an adopted transition went, as the scripts spell it: `+`
+/// online; offline `d` (disconnect), `r` (reaped), `s` (shutdown): the
+/// reason the dead node would have given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The user came online.
+    Online,
+    /// The user went offline, for this reason.
+    Offline(OfflineReason),
+}
+
+impl Mark {
+    /// Every mark.
+    pub const ALL: [Mark; 4] = [
+        Mark::Online,
+        Mark::Offline(OfflineReason::Disconnect),
+        Mark::Offline(OfflineReason::Reaped),
+        Mark::Offline(OfflineReason::Shutdown),
+    ];
+
+    /// The mark as the scripts spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Online => "+",
+            Mark::Offline(OfflineReason::Disconnect) => "d",
+            Mark::Offline(OfflineReason::Reaped) => "r",
+            Mark::Offline(OfflineReason::Shutdown) => "s",
+        }
+    }
+
+    /// Inverse of [`Mark::as_str`].
+    pub fn parse(text: &str) -> Option<Mark> {
+        Mark::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
+/// The change id of the transition at `index` (online ones first, from 0)
+/// of the reply to call `call_id` of `incarnation`: the same however many
+/// times, and by whichever node, the transition is reported.
+pub fn change_id(incarnation: &str, call_id: &str, index: usize) -> String {
+    format!("{incarnation}:{call_id}:{index}")
 }
 
 /// A user who came online (or went offline) in a scope, cluster-wide, as a
@@ -38,6 +101,18 @@ pub struct UserEdge {
     pub user: String,
     /// Online (`true`) or offline.
     pub online: bool,
+}
+
+/// A transition a reply reports, typed, with its change id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The scope, the user and the way.
+    pub edge: UserEdge,
+    /// Its change id (see [`change_id`]).
+    pub change_id: String,
+    /// For an adopted offline transition, the reason it was made with;
+    /// `None` for this call's own (the caller knows why it called).
+    pub reason: Option<OfflineReason>,
 }
 
 /// A reply that is not a [`ScriptReply`]: it names the script it answers
@@ -107,6 +182,16 @@ impl ScriptReply {
         ]);
         out.extend(self.online.iter().cloned().map(Reply::Str));
         out.extend(self.offline.iter().cloned().map(Reply::Str));
+        if !self.adopted.is_empty() {
+            out.push(Reply::Int(self.adopted.len() as i64));
+            for a in &self.adopted {
+                out.extend([
+                    Reply::Str(a.change_id.clone()),
+                    Reply::Str(a.mark.as_str().to_owned()),
+                    Reply::Str(a.field.clone()),
+                ]);
+            }
+        }
         Reply::Array(out)
     }
 
@@ -127,19 +212,58 @@ impl ScriptReply {
         };
         let status = text(0, "status")?;
         let detail = text(1, "detail")?;
+        // This call's own fields run up to the adopted block's count (the
+        // only other integer), if any.
+        let own_end = (3..items.len())
+            .find(|&i| matches!(items[i], Reply::Int(_)))
+            .unwrap_or(items.len());
         let n = match items.get(2) {
-            Some(Reply::Int(n)) if *n >= 0 && (*n as usize) <= items.len() - 3 => *n as usize,
+            Some(Reply::Int(n)) if *n >= 0 && (*n as usize) <= own_end.saturating_sub(3) => {
+                *n as usize
+            }
             other => {
                 return Err(shape(format!(
                     "online count (item 2) is invalid: {other:?}"
                 )));
             }
         };
-        let mut fields = (3..items.len())
+        let mut fields = (3..own_end)
             .map(|i| text(i, "field"))
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(name) = fields.iter().find(|name| user_of(name).is_none()) {
             return Err(shape(format!("{name:?} is not a user field")));
+        }
+        let mut adopted = Vec::new();
+        if own_end < items.len() {
+            let m = match items[own_end] {
+                Reply::Int(m)
+                    if m > 0 && (m as usize).checked_mul(3) == Some(items.len() - own_end - 1) =>
+                {
+                    m as usize
+                }
+                ref other => {
+                    return Err(shape(format!(
+                        "adopted count (item {own_end}) is invalid: {other:?}"
+                    )));
+                }
+            };
+            for k in 0..m {
+                let at = own_end + 1 + 3 * k;
+                let change_id = text(at, "change id")?;
+                let mark = text(at + 1, "mark")?;
+                let field = text(at + 2, "field")?;
+                let Some(mark) = Mark::parse(&mark) else {
+                    return Err(shape(format!("{mark:?} (item {}) is not a mark", at + 1)));
+                };
+                if user_of(&field).is_none() {
+                    return Err(shape(format!("{field:?} is not a user field")));
+                }
+                adopted.push(Adopted {
+                    change_id,
+                    mark,
+                    field,
+                });
+            }
         }
         let status = Status::parse(&status).ok_or(BadReply::Status { script, status })?;
         let offline = fields.split_off(n);
@@ -148,6 +272,7 @@ impl ScriptReply {
             detail,
             online: fields,
             offline,
+            adopted,
         })
     }
 
@@ -167,6 +292,51 @@ impl ScriptReply {
                 })
             })
             .collect()
+    }
+
+    /// Every transition the reply reports, in the order to report them:
+    /// the adopted ones first (as made), then this call's own (online ones
+    /// first), whose change ids are made of `base` (`<incarnation>:<call
+    /// id>` of the call, see [`change_base`]) and their index.
+    pub fn changes(&self, base: &str) -> Vec<Change> {
+        let adopted = self.adopted.iter().filter_map(|a| {
+            let (scope, user) = user_of(&a.field)?;
+            let (online, reason) = match a.mark {
+                Mark::Online => (true, None),
+                Mark::Offline(r) => (false, Some(r)),
+            };
+            Some(Change {
+                edge: UserEdge {
+                    scope,
+                    user,
+                    online,
+                },
+                change_id: a.change_id.clone(),
+                reason,
+            })
+        });
+        let own = self
+            .edges()
+            .into_iter()
+            .enumerate()
+            .map(|(i, edge)| Change {
+                edge,
+                change_id: format!("{base}:{i}"),
+                reason: None,
+            });
+        adopted.chain(own).collect()
+    }
+}
+
+/// The `<incarnation>:<call id>` that the change ids of a call's own
+/// transitions start with, for a call that carries a call id (every such
+/// script has the incarnation at `ARGV[2]` and the call id at `ARGV[5]`).
+pub fn change_base(script: Script, args: &[String]) -> Option<String> {
+    match script {
+        Script::Apply | Script::Reassert | Script::Heartbeat | Script::Reap => {
+            Some(format!("{}:{}", args.get(1)?, args.get(4)?))
+        }
+        Script::Register | Script::Retire | Script::Read => None,
     }
 }
 
@@ -204,6 +374,7 @@ mod tests {
                     detail: "n/7".into(),
                     online,
                     offline,
+                    adopted: vec![],
                 };
                 let wire = reply.encode();
                 assert_eq!(ScriptReply::parse(Script::Reap, &wire), Ok(reply));
@@ -218,6 +389,7 @@ mod tests {
             detail: "n/1".into(),
             online: vec![ann()],
             offline: vec![bob_in_room()],
+            adopted: vec![],
         };
         let s = |t: &str| Reply::Str(t.to_owned());
         assert_eq!(
@@ -236,10 +408,100 @@ mod tests {
                 detail: String::new(),
                 online: vec![],
                 offline: vec![],
+                adopted: vec![],
             }
             .encode(),
             Reply::Array(vec![s("OK"), s(""), Reply::Int(0)])
         );
+    }
+
+    #[test]
+    fn adopted_transitions_follow_a_second_integer_and_come_first() {
+        let reply = ScriptReply {
+            status: Status::Done,
+            detail: "d/1".into(),
+            online: vec![],
+            offline: vec![ann()],
+            adopted: vec![
+                Adopted {
+                    change_id: "d/1:7:0".into(),
+                    mark: Mark::Online,
+                    field: ann(),
+                },
+                Adopted {
+                    change_id: "d/1:7:1".into(),
+                    mark: Mark::Offline(OfflineReason::Shutdown),
+                    field: bob_in_room(),
+                },
+            ],
+        };
+        let s = |t: &str| Reply::Str(t.to_owned());
+        let wire = reply.encode();
+        assert_eq!(
+            wire,
+            Reply::Array(vec![
+                s("DONE"),
+                s("d/1"),
+                Reply::Int(0),
+                s("u1:gann"),
+                Reply::Int(2),
+                s("d/1:7:0"),
+                s("+"),
+                s("u1:gann"),
+                s("d/1:7:1"),
+                s("s"),
+                s(&bob_in_room()),
+            ])
+        );
+        assert_eq!(ScriptReply::parse(Script::Reap, &wire), Ok(reply.clone()));
+        let ids: Vec<String> = reply
+            .changes("r/2:9")
+            .into_iter()
+            .map(|c| c.change_id)
+            .collect();
+        assert_eq!(ids, ["d/1:7:0", "d/1:7:1", "r/2:9:0"]);
+        for bad in [
+            vec![
+                s("DONE"),
+                s(""),
+                Reply::Int(0),
+                Reply::Int(1),
+                s("x"),
+                s("+"),
+            ],
+            vec![
+                s("DONE"),
+                s(""),
+                Reply::Int(0),
+                Reply::Int(1),
+                s("x"),
+                s("?"),
+                s("u1:gann"),
+            ],
+            vec![
+                s("DONE"),
+                s(""),
+                Reply::Int(0),
+                Reply::Int(1),
+                s("x"),
+                s("+"),
+                s("c"),
+            ],
+            vec![
+                s("DONE"),
+                s(""),
+                Reply::Int(1),
+                Reply::Int(1),
+                s("x"),
+                s("+"),
+                s("u1:gann"),
+            ],
+        ] {
+            assert!(
+                ScriptReply::parse(Script::Reap, &Reply::Array(bad.clone())).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -249,6 +511,7 @@ mod tests {
             detail: String::new(),
             online: vec![bob_in_room()],
             offline: vec![ann()],
+            adopted: vec![],
         };
         assert_eq!(
             reply.edges(),

@@ -49,6 +49,7 @@ fn online(out: &Output) -> Vec<&str> {
             Event::UserOnline {
                 scope: Scope::Global,
                 user,
+                ..
             } => Some(user.as_str()),
             _ => None,
         })

@@ -1,8 +1,8 @@
 //! The phase machine's transitions: what each reply does to a tracker.
 
 use crate::event::{Event, OfflineReason};
-use crate::op::{Millis, Reply, Token};
-use crate::protocol::{BadReply, ScriptReply, Status, unexpected_status};
+use crate::op::{Millis, Op, Reply, Token};
+use crate::protocol::{BadReply, ScriptReply, Status, change_base, unexpected_status};
 use crate::schema::{incarnation, split_incarnation};
 use crate::scripts::Script;
 use crate::tracker::state::{Old, Pending, Phase, Write};
@@ -63,7 +63,8 @@ impl Tracker {
         };
         let bad = |reason: String| Err(InputError::BadReply { script, reason });
         // Transitions first: `Closed` must be the last event of all.
-        step.events.extend(transitions(&parsed, reason));
+        step.events
+            .extend(transitions(&parsed, reason, &base_of(&pending.sent)));
         match (pending.what, parsed.status) {
             (Write::Register { keep }, Status::Ok) => {
                 let Ok(k) = parsed.detail.parse::<u64>() else {
@@ -175,7 +176,7 @@ impl Tracker {
                 return Err(e.into());
             }
         };
-        let events = transitions(&parsed, OfflineReason::Reaped);
+        let events = transitions(&parsed, OfflineReason::Reaped, &base_of(&pending.sent));
         match parsed.status {
             // More to do: go on at once (each call is bounded).
             Status::Slice => self.reap_due = now,
@@ -248,22 +249,34 @@ impl Tracker {
     }
 }
 
-/// The user transitions of a reply, as events (online ones first).
-fn transitions(reply: &ScriptReply, reason: OfflineReason) -> Vec<Event> {
+/// The `<incarnation>:<call id>` of a call as sent (every call that can
+/// make transitions carries a call id; empty for one that does not).
+fn base_of(sent: &Option<Op>) -> String {
+    sent.as_ref()
+        .and_then(|op| change_base(op.script, &op.args))
+        .unwrap_or_default()
+}
+
+/// The user transitions of a reply, as events: the adopted ones first (with
+/// the reason they were made with), then the call's own (online ones first,
+/// offline ones with `reason`), each with its change id.
+fn transitions(reply: &ScriptReply, reason: OfflineReason, base: &str) -> Vec<Event> {
     reply
-        .edges()
+        .changes(base)
         .into_iter()
-        .map(|edge| {
-            if edge.online {
+        .map(|c| {
+            if c.edge.online {
                 Event::UserOnline {
-                    scope: edge.scope,
-                    user: edge.user,
+                    scope: c.edge.scope,
+                    user: c.edge.user,
+                    change_id: c.change_id,
                 }
             } else {
                 Event::UserOffline {
-                    scope: edge.scope,
-                    user: edge.user,
-                    reason,
+                    scope: c.edge.scope,
+                    user: c.edge.user,
+                    reason: c.reason.unwrap_or(reason),
+                    change_id: c.change_id,
                 }
             }
         })

@@ -98,6 +98,12 @@ describe("replies lost to a client command timeout during CLIENT PAUSE WRITE", (
       if (n !== 1) missing.push(`${u}: ${n} "user connected"`);
     }
     assert.deepEqual(missing, [], `exactly one event per user (${missing.length} of ${leaving.length + coming.length} wrong)`);
+    // Each carries a change id of its own (a repeat would share one).
+    const ids = [...leaving.map((u) => eventsOf("disconnected", u, mark)), ...coming.map((u) => eventsOf("connected", u, mark))]
+      .flat()
+      .map((e) => e.changeId);
+    assert.ok(ids.every((id) => typeof id === "string" && id.length > 0), "every event has a change id");
+    assert.equal(new Set(ids).size, ids.length, "distinct transitions have distinct change ids");
     const errors = nodes.flatMap((n) => n.events.filter((e) => e.at >= mark && e.event === "store_error"));
     assert.ok(errors.length > 0, "the client's command timeout really fired (store errors seen)");
   });

@@ -258,12 +258,15 @@ class RustNode {
     const e = JSON.parse(text.slice("event ".length));
     const at = Date.now();
     const global = e.scope && e.scope.kind === "global";
-    if (e.type === "user_online" && global) this.events.push({ event: "connected", user: e.user, server: this.index, at });
+    const changeId = e.change_id;
+    if (e.type === "user_online" && global) {
+      this.events.push({ event: "connected", user: e.user, server: this.index, at, changeId });
+    }
     if (e.type === "user_offline" && global) {
-      this.events.push({ event: "disconnected", user: e.user, reason: e.reason, server: this.index, at });
+      this.events.push({ event: "disconnected", user: e.user, reason: e.reason, server: this.index, at, changeId });
     }
     if (e.scope && !global) {
-      const where = { namespace: e.scope.namespace, room: e.scope.room, server: this.index, at };
+      const where = { namespace: e.scope.namespace, room: e.scope.room, server: this.index, at, changeId };
       if (e.type === "user_online") this.events.push({ event: "joined", user: e.user, ...where });
       if (e.type === "user_offline") this.events.push({ event: "left", user: e.user, reason: e.reason, ...where });
     }

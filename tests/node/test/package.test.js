@@ -55,8 +55,11 @@ test("the tarball ships the wasm, the glue, the types and the replay bin, and no
   console.log(`# shipped rollcall_wasm_bg.wasm: ${size} bytes`);
   // A guard against regressions, not the aim (issue 13: 200 KB, by
   // splitting out the replay). Raised from 512 KiB when call ids, kept
-  // replies and the nonce grew the core by ~25 KB (540,073 bytes).
-  assert.ok(size < 560 * 1024, `the .wasm is ${size} bytes`);
+  // replies and the nonce grew the core by ~25 KB (540,073 bytes); then to
+  // 624 KiB when the typed protocol (+14 KB), the host session and its
+  // replay (+8 KB) and the reaper's adoption of a dead node's kept replies
+  // with change ids (+42 KB) made it 611,016 bytes.
+  assert.ok(size < 624 * 1024, `the .wasm is ${size} bytes`);
 });
 
 test("the TypeScript types check against a typical server", () => {

@@ -8,7 +8,11 @@
 // "user left" (reason "disconnect"), and nothing fires while another
 // socket of the user, on any server, is still there. A server killed with
 // SIGKILL: each room and namespace it was the last holder of fires one
-// "user left" with reason "reaped", on a survivor.
+// "user left" with reason "reaped", on a survivor. Every event carries a
+// change id; the survivor that reaps the killed server reports that
+// server's last write again (at least once across a death), with the same
+// change id: events are counted once per change id, and repeats must
+// agree.
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -49,11 +53,26 @@ describe("user joined / user left across Node and Rust servers", () => {
     return s;
   }
 
-  /** The room events since `mark`, as "kind user ns room [reason]" lines, sorted. */
+  /**
+   * The room events since `mark`, as "kind user ns room [reason]" lines,
+   * sorted, one per change id (a repeat must say the same).
+   */
   function roomEvents(mark, from = nodes) {
-    return from
-      .flatMap((n) => n.events.filter((e) => e.at >= mark && (e.event === "joined" || e.event === "left")))
-      .map((e) => [e.event, e.user, e.namespace, e.room ?? "-", e.reason ?? ""].join(" ").trim())
+    const byChange = new Map();
+    for (const n of nodes) {
+      for (const e of n.events) {
+        if (e.event !== "joined" && e.event !== "left") continue;
+        assert.equal(typeof e.changeId, "string", "every room event has a change id");
+        const line = [e.event, e.user, e.namespace, e.room ?? "-", e.reason ?? ""].join(" ").trim();
+        const seen = byChange.get(e.changeId);
+        if (seen) assert.equal(line, seen.line, `repeats of ${e.changeId} agree`);
+        else byChange.set(e.changeId, { line, e, n });
+      }
+    }
+    // A change is counted in the window of its first report.
+    return [...byChange.values()]
+      .filter(({ e, n }) => e.at >= mark && from.includes(n))
+      .map(({ line }) => line)
       .sort();
   }
 

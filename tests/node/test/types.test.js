@@ -69,7 +69,7 @@ test("a type error in the package's JavaScript fails the check", () => {
   const dir = copyPackage("check-js-bad", (d) => {
     const file = path.join(d, "lib", "presence.js");
     const text = fs.readFileSync(file, "utf8");
-    const bad = text.replace('this.#emit("user disconnected", e.user, e.reason)', 'this.#emit("user disconnected", e.user, 42)');
+    const bad = text.replace('this.#emit("user disconnected", e.user, e.reason, {', 'this.#emit("user disconnected", e.user, 42, {');
     assert.notEqual(bad, text, "the edit applies");
     fs.writeFileSync(file, bad);
   });
@@ -89,7 +89,7 @@ test("a type error in the package's JavaScript fails the check", () => {
 // lib/presence.js gives (every method, its arguments and results, no
 // method undeclared), and every event and option is used with its
 // declared type.
-const AGAINST = `import { Presence, Replayer, type PresenceEvents, type PresenceOptions, type OfflineReason, type Where } from "rollcall";
+const AGAINST = `import { Presence, Replayer, type PresenceEvents, type PresenceOptions, type OfflineReason, type ChangeInfo, type Where } from "rollcall";
 import * as impl from "./check-impl/lib/presence.js";
 import { Server } from "socket.io";
 
@@ -109,6 +109,11 @@ const R: typeof Replayer = Replayer;
 async function events(p: Presence): Promise<void> {
   p.on("user connected", (userId: string) => void userId);
   p.on("user disconnected", (userId: string, reason: OfflineReason) => void [userId, reason]);
+  // The change id comes last: a repeat after a server died has the same.
+  p.on("user connected", (userId: string, info: ChangeInfo) => void [userId, info.changeId]);
+  p.on("user disconnected", (_u: string, _r: OfflineReason, { changeId }: ChangeInfo) => void changeId);
+  p.on("user joined", (_u: string, where: Where, info: ChangeInfo) => void [where.room, info.changeId]);
+  p.on("user left", (_u: string, _w: Where, _r: OfflineReason, info: ChangeInfo) => void info.changeId);
   p.once("node reaped", (nodeId: string) => void nodeId);
   p.on("fenced", () => {});
   p.on("store error", (error: Error) => void error.message);
@@ -122,7 +127,7 @@ async function events(p: Presence): Promise<void> {
     void r;
   });
   const n: number = p.listenerCount("store error");
-  const args: PresenceEvents["user disconnected"] = ["ann", "shutdown"];
+  const args: PresenceEvents["user disconnected"] = ["ann", "shutdown", { changeId: "n/1:7:0" }];
   void [n, args];
   // Every option, with its type.
   const registry = new (class { registerMetric(_metric: object): void {} })();

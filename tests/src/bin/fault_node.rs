@@ -13,6 +13,8 @@
 //!
 //! - `open A B`: connect sockets A..B (those not held) -> `ok open <n>`
 //! - `close A B`: disconnect the held ones in A..B -> `ok close <n>`
+//! - `swap A B C D`: in one burst, disconnect the held ones in A..B and
+//!   connect C..D -> `ok swap <closed> <opened>`
 //! - `storm SECS SEED LO HI TARGET`: for SECS seconds, bursts of random
 //!   disconnects and connects in LO..HI around TARGET held ->
 //!   `ok storm <bursts> <inputs>`
@@ -93,49 +95,75 @@ impl Node {
     }
 }
 
+type Sent = Vec<std::pin::Pin<Box<dyn Future<Output = Result<(), rollcall_host::Error>>>>>;
+
 async fn open_range(node: &mut Node, from: u64, to: u64) -> usize {
     let mut futures = Vec::new();
+    let n = start_open(node, from, to, &mut futures);
+    wait_all(futures).await;
+    n
+}
+
+/// Feeds the connects of `from..to` (those not held) without waiting.
+fn start_open(node: &mut Node, from: u64, to: u64, futures: &mut Sent) -> usize {
     let mut n = 0;
     for i in from..to {
         if node.hold(i) {
             n += 1;
             let s = socket(i, node.users);
-            futures.push(node.presence.input(Input::Connect {
+            futures.push(Box::pin(node.presence.input(Input::Connect {
                 sid: s.sid.clone(),
                 user: s.user.clone(),
                 namespace: s.namespace.to_owned(),
-            }));
+            })));
             for r in &s.rooms {
-                futures.push(node.presence.input(Input::Join {
+                futures.push(Box::pin(node.presence.input(Input::Join {
                     sid: s.sid.clone(),
                     room: r.clone(),
-                }));
+                })));
             }
-        }
-    }
-    for f in futures {
-        if let Err(e) = f.await {
-            eprintln!("fault_node: input refused: {e}");
         }
     }
     n
 }
 
-async fn close_some(node: &mut Node, which: Vec<u64>) -> usize {
-    let mut futures = Vec::new();
-    for i in &which {
-        if node.index.remove(i) {
-            futures.push(node.presence.disconnect(&socket(*i, node.users).sid));
-        }
-    }
-    node.held.retain(|i| node.index.contains(i));
-    let n = futures.len();
+async fn wait_all(futures: Sent) {
     for f in futures {
         if let Err(e) = f.await {
             eprintln!("fault_node: input refused: {e}");
         }
     }
+}
+
+async fn close_some(node: &mut Node, which: Vec<u64>) -> usize {
+    let mut futures = Vec::new();
+    let n = start_close(node, which, &mut futures);
+    wait_all(futures).await;
     n
+}
+
+/// Feeds the disconnects of the held ones of `which` without waiting.
+fn start_close(node: &mut Node, which: Vec<u64>, futures: &mut Sent) -> usize {
+    let mut n = 0;
+    for i in &which {
+        if node.index.remove(i) {
+            n += 1;
+            futures.push(Box::pin(
+                node.presence.disconnect(&socket(*i, node.users).sid),
+            ));
+        }
+    }
+    node.held.retain(|i| node.index.contains(i));
+    n
+}
+
+/// The held sockets in `from..to`.
+fn held_in(node: &Node, from: u64, to: u64) -> Vec<u64> {
+    node.held
+        .iter()
+        .copied()
+        .filter(|i| (from..to).contains(i))
+        .collect()
 }
 
 async fn storm(node: &mut Node, secs: u64, seed: u64, lo: u64, hi: u64, target: u64) -> (u64, u64) {
@@ -244,15 +272,19 @@ async fn main() {
                 println!("ok open {got}");
             }
             Some("close") => {
-                let (from, to) = (n(1), n(2));
-                let which: Vec<u64> = node
-                    .held
-                    .iter()
-                    .copied()
-                    .filter(|i| (from..to).contains(i))
-                    .collect();
+                let which = held_in(&node, n(1), n(2));
                 let got = close_some(&mut node, which).await;
                 println!("ok close {got}");
+            }
+            Some("swap") => {
+                // One burst: the closes and the opens reach the tracker
+                // before any of them is awaited, so they go in one write.
+                let mut futures = Vec::new();
+                let which = held_in(&node, n(1), n(2));
+                let closed = start_close(&mut node, which, &mut futures);
+                let opened = start_open(&mut node, n(3), n(4), &mut futures);
+                wait_all(futures).await;
+                println!("ok swap {closed} {opened}");
             }
             Some("storm") => {
                 let (bursts, inputs) = storm(&mut node, n(1), n(2), n(3), n(4), n(5)).await;
