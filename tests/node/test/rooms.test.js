@@ -66,7 +66,8 @@ describe("user joined / user left across Node and Rust servers", () => {
         const line = [e.event, e.user, e.namespace, e.room ?? "-", e.reason ?? ""].join(" ").trim();
         const seen = byChange.get(e.changeId);
         if (seen) assert.equal(line, seen.line, `repeats of ${e.changeId} agree`);
-        else byChange.set(e.changeId, { line, e, n });
+        // The earliest report is the first, whichever server made it.
+        if (!seen || e.at < seen.e.at) byChange.set(e.changeId, { line, e, n });
       }
     }
     // A change is counted in the window of its first report.
