@@ -81,3 +81,43 @@ pub enum Event {
     /// Shutdown is complete: nothing of this node is left in the store.
     Closed,
 }
+
+/// The user transition an event carries, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition<'a> {
+    /// Where.
+    pub scope: &'a Scope,
+    /// Who.
+    pub user: &'a str,
+    /// Came online (`true`) or went offline.
+    pub online: bool,
+    /// The transition's change id (the same in every report of it).
+    pub change_id: &'a str,
+}
+
+impl Event {
+    /// The user transition of a `UserOnline` or `UserOffline`; `None` for
+    /// every other event.
+    pub fn transition(&self) -> Option<Transition<'_>> {
+        let (scope, user, online, change_id) = match self {
+            Event::UserOnline {
+                scope,
+                user,
+                change_id,
+            } => (scope, user, true, change_id),
+            Event::UserOffline {
+                scope,
+                user,
+                change_id,
+                ..
+            } => (scope, user, false, change_id),
+            _ => return None,
+        };
+        Some(Transition {
+            scope,
+            user,
+            online,
+            change_id,
+        })
+    }
+}

@@ -44,7 +44,7 @@ pub mod trace;
 pub mod tracker;
 
 pub use config::{Config, ConfigError};
-pub use event::{Event, OfflineReason};
+pub use event::{Event, OfflineReason, Transition};
 pub use ids::{IdError, IdKind, MAX_ID_LEN};
 pub use model::Keyspace;
 pub use op::{Millis, Op, Reply, Token};

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use rollcall_core::model::Value;
-use rollcall_core::{Config, Event, Input, Scope};
+use rollcall_core::{Config, Input, Scope, Transition};
 use rollcall_sim::{Cluster, NodeState};
 
 #[derive(Debug, Clone)]
@@ -272,21 +272,16 @@ impl Run {
         }
         let mut reports: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for e in &c.events {
-            let (scope, user, online, change_id) = match &e.event {
-                Event::UserOnline {
-                    scope,
-                    user,
-                    change_id,
-                } => (scope, user, true, change_id),
-                Event::UserOffline {
-                    scope,
-                    user,
-                    change_id,
-                    ..
-                } => (scope, user, false, change_id),
-                _ => continue,
+            let Some(Transition {
+                scope,
+                user,
+                online,
+                change_id,
+            }) = e.event.transition()
+            else {
+                continue;
             };
-            let Some(&i) = by_change.get(change_id.as_str()) else {
+            let Some(&i) = by_change.get(change_id) else {
                 return Err(TestCaseError::fail(format!(
                     "node {} reported {change_id}, which no call made",
                     e.node
@@ -294,13 +289,13 @@ impl Run {
             };
             let t = &c.transitions[i];
             prop_assert!(
-                (&t.scope, &t.user, t.online) == (scope, user, online),
+                (&t.scope, t.user.as_str(), t.online) == (scope, user, online),
                 "{} names {:?} but was {:?}",
                 change_id,
                 e.event,
                 t
             );
-            reports.entry(change_id.as_str()).or_default().push(e.node);
+            reports.entry(change_id).or_default().push(e.node);
         }
 
         // Exactly once while a node lives: a lost reply loses nothing (the

@@ -298,7 +298,15 @@ function counting(client) {
   return wrapped;
 }
 
+/** CPU seconds of the redis-server process (INFO cpu: user + sys). */
+async function redisCpu(client) {
+  const text = await client.info("cpu");
+  const get = (k) => Number((new RegExp(`^${k}:([\\d.]+)`, "m").exec(text) || [0, 0])[1]);
+  return get("used_cpu_user") + get("used_cpu_sys");
+}
+
 module.exports = {
+  redisCpu,
   startRedis, freePort, median, pct, ms, sleep, tick, infoStats, save, load, log,
   FakeSocket, FakeClient, fakeConnect, fakeJoin, fakeLeave, fakeDisconnect,
   naiveClientOptions, naiveAttach, counting, HDECR,

@@ -19,12 +19,6 @@ const { createClient } = require("redis");
 const SOCKETS = Number(process.env.SOCKETS || 5000);
 const PRIVATE = 5;
 
-async function redisCpu(client) {
-  const text = await client.info("cpu");
-  const get = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(text)[1]);
-  return get("used_cpu_user") + get("used_cpu_sys");
-}
-
 async function usedMemory(client) {
   return Number(/used_memory:(\d+)/.exec(await client.info("memory"))[1]);
 }
@@ -51,7 +45,7 @@ async function run(filtered, url) {
   const nsp = io.of("/");
   const mem0 = await usedMemory(admin);
   const calls0 = await evalCalls(admin);
-  const cpu0 = await redisCpu(admin);
+  const cpu0 = await L.redisCpu(admin);
   const t0 = L.ms();
   const sockets = [];
   for (let i = 0; i < SOCKETS; i++) {
@@ -73,7 +67,7 @@ async function run(filtered, url) {
   const left = await presence.socketsCount();
   const total = L.ms() - t0;
   const calls = (await evalCalls(admin)) - calls0;
-  const cpu = (await redisCpu(admin)) - cpu0;
+  const cpu = (await L.redisCpu(admin)) - cpu0;
   await presence.close();
   await Promise.all([client.quit(), admin.quit()]);
   if (inLobby !== SOCKETS || left !== 0) throw new Error(`wrong counts: ${inLobby} in lobby, ${left} left`);

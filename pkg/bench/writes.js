@@ -85,13 +85,6 @@ function expectedUsers(ctx) {
   return new Set(ctx.sockets.map((s) => s.handshake.auth.userId)).size;
 }
 
-/** CPU seconds of the redis-server process (INFO cpu: user + sys). */
-async function redisCpu(client) {
-  const text = await client.info("cpu");
-  const get = (k) => Number((new RegExp(`^${k}:([\\d.]+)`, "m").exec(text) || [0, 0])[1]);
-  return get("used_cpu_user") + get("used_cpu_sys");
-}
-
 async function teardown(ctx) {
   if (ctx.presence) await ctx.presence.close();
   ctx.io.close();
@@ -102,7 +95,7 @@ async function churn(kind, client, rep, b) {
   for (let i = 0; i < POP; i++) connect(ctx);
   await written(ctx);
   const calls0 = ctx.wrapped ? ctx.wrapped.calls : 0;
-  const cpu0 = await redisCpu(client);
+  const cpu0 = await L.redisCpu(client);
   const t0 = L.ms();
   let left = 2 * CHURN;
   let flip = false;
@@ -115,7 +108,7 @@ async function churn(kind, client, rep, b) {
   }
   await written(ctx);
   const dt = L.ms() - t0;
-  const busy = (await redisCpu(client)) - cpu0;
+  const busy = (await L.redisCpu(client)) - cpu0;
   const c = await counts(ctx, client);
   const ok = c.sockets === POP && c.users === expectedUsers(ctx);
   const calls = ctx.wrapped ? ctx.wrapped.calls - calls0 : ctx.kind === "naive" ? 2 * CHURN : 0;
@@ -125,13 +118,13 @@ async function churn(kind, client, rep, b) {
 
 async function storm(kind, client, rep) {
   const ctx = await setup(kind, client, rep);
-  const cpu0 = await redisCpu(client);
+  const cpu0 = await L.redisCpu(client);
   const t0 = L.ms();
   for (let i = 0; i < STORM; i++) connect(ctx);
   const tLast = L.ms();
   await written(ctx);
   const t1 = L.ms();
-  const busy = (await redisCpu(client)) - cpu0;
+  const busy = (await L.redisCpu(client)) - cpu0;
   const c = await counts(ctx, client);
   const ok = c.sockets === STORM && c.users === expectedUsers(ctx);
   await teardown(ctx);

@@ -23,23 +23,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_fault_node");
 fn reports(events: &[Event]) -> BTreeMap<(Scope, String, bool), Vec<String>> {
     let mut out: BTreeMap<_, Vec<String>> = BTreeMap::new();
     for e in events {
-        let (scope, user, online, id) = match e {
-            Event::UserOnline {
-                scope,
-                user,
-                change_id,
-            } => (scope, user, true, change_id),
-            Event::UserOffline {
-                scope,
-                user,
-                change_id,
-                ..
-            } => (scope, user, false, change_id),
-            _ => continue,
-        };
-        out.entry((scope.clone(), user.clone(), online))
-            .or_default()
-            .push(id.clone());
+        if let Some(t) = e.transition() {
+            out.entry((t.scope.clone(), t.user.to_owned(), t.online))
+                .or_default()
+                .push(t.change_id.to_owned());
+        }
     }
     out
 }

@@ -29,16 +29,19 @@ use tokio::time::Instant;
 const USERS: u64 = 200;
 const SLACK_MS: u64 = 1_000;
 
-/// The (scope, user) pairs of the user events in `events`: (online, offline).
-type Pairs = BTreeSet<(Scope, String)>;
+/// One user in one scope.
+type Pair = (Scope, String);
+type Pairs = BTreeSet<Pair>;
 
-fn user_events(events: &[Event]) -> (Vec<(Scope, String)>, Vec<(Scope, String)>) {
+/// The (scope, user) pairs of the user events in `events`: (online, offline).
+fn user_events(events: &[Event]) -> (Vec<Pair>, Vec<Pair>) {
     let (mut on, mut off) = (Vec::new(), Vec::new());
-    for e in events {
-        match e {
-            Event::UserOnline { scope, user, .. } => on.push((scope.clone(), user.clone())),
-            Event::UserOffline { scope, user, .. } => off.push((scope.clone(), user.clone())),
-            _ => {}
+    for t in events.iter().filter_map(Event::transition) {
+        let pair = (t.scope.clone(), t.user.to_owned());
+        if t.online {
+            on.push(pair)
+        } else {
+            off.push(pair)
         }
     }
     (on, off)

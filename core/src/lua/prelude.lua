@@ -234,33 +234,25 @@ local function forget_kept(inc)
   end
 end
 
+-- Appends the items of each list to `t`, in order.
+local function append(t, ...)
+  for _, list in ipairs({ ... }) do
+    for _, x in ipairs(list) do
+      t[#t + 1] = x
+    end
+  end
+  return t
+end
+
 local function reply(status, detail)
-  local out = { status, detail, #online }
-  for _, f in ipairs(online) do
-    out[#out + 1] = f
-  end
-  for _, f in ipairs(offline) do
-    out[#out + 1] = f
-  end
+  local out = append({ status, detail, #online }, online, offline)
   local m = #adopted / 3
   if m > 0 then
-    out[#out + 1] = m
-    for _, a in ipairs(adopted) do
-      out[#out + 1] = a
-    end
+    append(out, { m }, adopted)
   end
   if keep_as then
     local kept = { keep_id, status, detail, tostring(#online), tostring(m) }
-    for _, f in ipairs(online) do
-      kept[#kept + 1] = f
-    end
-    for _, f in ipairs(offline) do
-      kept[#kept + 1] = f
-    end
-    for _, a in ipairs(adopted) do
-      kept[#kept + 1] = a
-    end
-    redis.call('SET', keep_as, pack(kept))
+    redis.call('SET', keep_as, pack(append(kept, online, offline, adopted)))
   end
   return out
 end
