@@ -86,4 +86,20 @@ function eventsSince(nodes, mark) {
   return nodes.flatMap((n) => n.events.filter((e) => e.at >= mark)).sort((a, b) => a.at - b.at);
 }
 
-module.exports = { plan, connectAll, onlineOncePerUser, truth, converge, eventsSince };
+/**
+ * A reaper reports the reaped server's last write again (at least once
+ * across a death or a pause past the TTL), under that server's change ids.
+ * Each event of `events` whose change id `earlier` (the reaped server's own
+ * events) already holds must say the same; the rest, the new events, are
+ * returned.
+ */
+function withoutRepeats(events, earlier) {
+  const seen = new Map(earlier.filter((e) => e.changeId).map((e) => [e.changeId, e]));
+  for (const e of events.filter((e) => seen.has(e.changeId))) {
+    const was = seen.get(e.changeId);
+    assert.deepEqual([e.event, e.user, e.reason], [was.event, was.user, was.reason], `repeat of ${e.changeId}`);
+  }
+  return events.filter((e) => !seen.has(e.changeId));
+}
+
+module.exports = { plan, connectAll, onlineOncePerUser, truth, converge, eventsSince, withoutRepeats };
