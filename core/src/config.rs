@@ -38,6 +38,32 @@ pub struct Config {
     /// before it existed are unchanged.
     #[serde(skip_serializing_if = "is_default_max_write_fields")]
     pub max_write_fields: u32,
+    /// About how many changes the cluster's change feed keeps (`{p}:feed`),
+    /// for a watcher that resumes; 0 keeps none. Left out of a serialized
+    /// config while it has its default, like `max_write_fields`.
+    #[serde(skip_serializing_if = "is_default_changes_max_len")]
+    pub changes_max_len: u32,
+    /// How long a user's last seen is kept after they went offline (ms).
+    /// Left out of a serialized config while it has its default.
+    #[serde(skip_serializing_if = "is_default_last_seen_ms")]
+    pub last_seen_ms: Millis,
+}
+
+/// Default of [`Config::changes_max_len`].
+pub const DEFAULT_CHANGES_MAX_LEN: u32 = 100_000;
+
+/// Default of [`Config::last_seen_ms`]: seven days.
+pub const DEFAULT_LAST_SEEN_MS: Millis = 7 * 86_400_000;
+
+/// Longest [`Config::last_seen_ms`]: a year.
+pub const MAX_LAST_SEEN_MS: Millis = 366 * 86_400_000;
+
+fn is_default_changes_max_len(n: &u32) -> bool {
+    *n == DEFAULT_CHANGES_MAX_LEN
+}
+
+fn is_default_last_seen_ms(n: &Millis) -> bool {
+    *n == DEFAULT_LAST_SEEN_MS
 }
 
 /// Default of [`Config::max_write_fields`].
@@ -58,6 +84,8 @@ impl Default for Config {
             reap_slice: 1_000,
             retry_ms: 1_000,
             max_write_fields: DEFAULT_MAX_WRITE_FIELDS,
+            changes_max_len: DEFAULT_CHANGES_MAX_LEN,
+            last_seen_ms: DEFAULT_LAST_SEEN_MS,
         }
     }
 }
@@ -153,6 +181,23 @@ impl Config {
                 format!("must be 1 to 100000, got {}", self.max_write_fields),
             );
         }
+        if self.changes_max_len > 10_000_000 {
+            return bad(
+                "changes_max_len",
+                true,
+                format!("must be 0 to 10000000, got {}", self.changes_max_len),
+            );
+        }
+        if !(1..=MAX_LAST_SEEN_MS).contains(&self.last_seen_ms) {
+            return bad(
+                "last_seen_ms",
+                true,
+                format!(
+                    "must be 1 to {MAX_LAST_SEEN_MS} ms, got {}",
+                    self.last_seen_ms
+                ),
+            );
+        }
         Ok(())
     }
 }
@@ -160,6 +205,46 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feed_options_are_bounded_and_serialized_only_when_set() {
+        for (c, option) in [
+            (
+                Config {
+                    changes_max_len: 10_000_001,
+                    ..Config::default()
+                },
+                "changes_max_len",
+            ),
+            (
+                Config {
+                    last_seen_ms: 0,
+                    ..Config::default()
+                },
+                "last_seen_ms",
+            ),
+            (
+                Config {
+                    last_seen_ms: MAX_LAST_SEEN_MS + 1,
+                    ..Config::default()
+                },
+                "last_seen_ms",
+            ),
+        ] {
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.option, option);
+            assert!(e.out_of_range);
+        }
+        let json = serde_json::to_string(&Config::default()).unwrap();
+        assert!(
+            !json.contains("changes_max_len") && !json.contains("last_seen_ms"),
+            "{json}"
+        );
+        let c: Config =
+            serde_json::from_str(r#"{"changes_max_len":0,"last_seen_ms":60000}"#).unwrap();
+        assert_eq!((c.changes_max_len, c.last_seen_ms), (0, 60_000));
+        assert_eq!(c.validate(), Ok(()));
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -5,6 +5,7 @@
 //! 2. No counter, and no own count, is <= 0.
 //! 3. No key is left of an incarnation that is gone (its share, version,
 //!    node entry or kept replies), and no key is unknown.
+//! 4. No user online (globally) has a last-seen stamp.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,7 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     let mut nodes: Vec<(&str, &str)> = Vec::new();
     let mut kept: Vec<String> = Vec::new();
     let mut clock = false;
+    let mut seen: Vec<&str> = Vec::new();
 
     for entry in dump {
         if !entry.key.starts_with(schema.base()) {
@@ -50,6 +52,10 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
             }
             (Some(KeyKind::KeptReply { incarnation, .. }), DumpValue::String(_)) => {
                 kept.push(incarnation);
+            }
+            (Some(KeyKind::Feed), DumpValue::Stream(_)) => {}
+            (Some(KeyKind::Seen), DumpValue::Zset(members)) => {
+                seen.extend(members.iter().map(|(m, _)| m.as_str()));
             }
             _ => bad.push(format!("unknown key {:?}", entry.key)),
         }
@@ -113,6 +119,12 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     }
     if clock && registered.is_empty() {
         bad.push("the clock is left with no node registered".to_owned());
+    }
+    let global = schema.users(&crate::scope::Scope::Global);
+    for user in seen {
+        if counters.contains_key(&(global.clone(), user.to_owned())) {
+            bad.push(format!("user {user:?} is online but has a last-seen stamp"));
+        }
     }
     bad
 }

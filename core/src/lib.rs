@@ -28,6 +28,7 @@
 mod compact;
 pub mod config;
 pub mod event;
+pub mod feed;
 pub mod ids;
 pub mod invariants;
 mod local;
@@ -45,6 +46,7 @@ pub mod tracker;
 
 pub use config::{Config, ConfigError};
 pub use event::{Event, OfflineReason, Transition};
+pub use feed::{Change, ChangeKind};
 pub use ids::{IdError, IdKind, MAX_ID_LEN};
 pub use model::Keyspace;
 pub use op::{Millis, Op, Reply, Token};

@@ -34,6 +34,14 @@ pub enum Query {
         /// Whose.
         user: String,
     },
+    /// When the user's last socket left (Redis clock, ms), for a user
+    /// offline now whose stamp is younger than `keep_ms`.
+    LastSeen {
+        /// Whose.
+        user: String,
+        /// [`crate::Config::last_seen_ms`].
+        keep_ms: u64,
+    },
 }
 
 /// The answer to a [`Query`].
@@ -44,6 +52,8 @@ pub enum Answer {
     Count(u64),
     /// User ids, sorted.
     Users(Vec<String>),
+    /// A time (ms, Redis clock), or none.
+    Time(Option<u64>),
 }
 
 /// A reply that does not fit the query.
@@ -74,6 +84,10 @@ impl Query {
                 scope_id: scope.encode(),
             },
             Query::UserSockets { user } => Read::User { user: user.clone() },
+            Query::LastSeen { user, keep_ms } => Read::Seen {
+                user: user.clone(),
+                keep_ms: *keep_ms,
+            },
         };
         Call::Read(read).op(token, schema)
     }
@@ -96,6 +110,11 @@ impl Query {
             }
             (Query::UserList { .. }, other) => {
                 Err(BadAnswer(format!("expected an array, got {other:?}")))
+            }
+            (Query::LastSeen { .. }, Reply::Nil) => Ok(Answer::Time(None)),
+            (Query::LastSeen { .. }, Reply::Int(n)) if *n >= 0 => Ok(Answer::Time(Some(*n as u64))),
+            (Query::LastSeen { .. }, other) => {
+                Err(BadAnswer(format!("expected a time or nil, got {other:?}")))
             }
             (_, Reply::Int(n)) if *n >= 0 => Ok(Answer::Count(*n as u64)),
             (_, other) => Err(BadAnswer(format!("expected a count, got {other:?}"))),

@@ -15,6 +15,13 @@
 //! | `{p}:u:<scope>` | hash | user -> sockets of that user in the scope |
 //! | `{p}:i:<incarnation>` | zset | one node's own share: field -> count |
 //! | `{p}:o:<lane>:<incarnation>` | string | the kept reply of a lane's last call ([`crate::protocol`]) |
+//! | `{p}:feed` | stream | the change feed: one entry per transition ([`crate::feed`]) |
+//! | `{p}:seen` | zset | user -> when their last socket left (ms, Redis clock), while offline |
+//!
+//! The feed and the last-seen stamps outlive the nodes (a watcher resumes
+//! from the feed, `last_seen` answers after a restart); both are bounded
+//! (`changes_max_len` entries, stamps younger than `last_seen_ms`) and
+//! expire after `last_seen_ms` without a change.
 //!
 //! An incarnation is `<node id>/<k>`: one registration of one node. A node's
 //! own zset uses the field names of [`Field::encode`]; each maps to exactly one
@@ -38,6 +45,8 @@ const COUNTS: &str = "count";
 const USERS: &str = "u:";
 const OWN: &str = "i:";
 const KEPT: &str = "o:";
+const FEED: &str = "feed";
+const SEEN: &str = "seen";
 
 /// The keys of one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +88,17 @@ pub enum KeyKind {
         /// The incarnation.
         incarnation: String,
     },
+    /// `{p}:feed`: the change feed.
+    Feed,
+    /// `{p}:seen`: last seen of offline users.
+    Seen,
+}
+
+impl KeyKind {
+    /// The kinds that outlive every node (they expire on their own).
+    pub fn outlives_nodes(&self) -> bool {
+        matches!(self, KeyKind::Feed | KeyKind::Seen)
+    }
 }
 
 impl Schema {
@@ -159,6 +179,16 @@ impl Schema {
         format!("{}{KEPT}{lane}:{incarnation}", self.base)
     }
 
+    /// The change feed (a stream).
+    pub fn feed(&self) -> String {
+        self.key(FEED)
+    }
+
+    /// Offline users' last seen (a zset).
+    pub fn seen(&self) -> String {
+        self.key(SEEN)
+    }
+
     /// The key of a kind.
     pub fn key_of(&self, kind: &KeyKind) -> String {
         match kind {
@@ -171,6 +201,8 @@ impl Schema {
             KeyKind::Users { scope_id } => self.users_of_id(scope_id),
             KeyKind::Own { incarnation } => self.own(incarnation),
             KeyKind::KeptReply { lane, incarnation } => self.kept_reply(*lane, incarnation),
+            KeyKind::Feed => self.feed(),
+            KeyKind::Seen => self.seen(),
         }
     }
 
@@ -185,6 +217,8 @@ impl Schema {
             NODES => return Some(KeyKind::Nodes),
             CLOCK => return Some(KeyKind::Clock),
             COUNTS => return Some(KeyKind::Counts),
+            FEED => return Some(KeyKind::Feed),
+            SEEN => return Some(KeyKind::Seen),
             _ => {}
         }
         if let Some(scope_id) = name.strip_prefix(USERS) {
@@ -203,6 +237,17 @@ impl Schema {
             incarnation: incarnation.to_owned(),
         })
     }
+}
+
+/// Whether `key` (of any prefix) is one of the kinds that outlive the
+/// nodes ([`KeyKind::outlives_nodes`]): the change feed, last seen.
+pub fn outlives_nodes(key: &str) -> bool {
+    key.find("}:")
+        .map(|end| Schema {
+            base: key[..end + 2].to_owned(),
+        })
+        .and_then(|schema| schema.parse_key(key))
+        .is_some_and(|kind| kind.outlives_nodes())
 }
 
 /// The incarnation id of registration `k` of `node`.
@@ -381,6 +426,8 @@ mod tests {
                 lane: Lane::Reap,
                 incarnation: "n/2".into(),
             },
+            KeyKind::Feed,
+            KeyKind::Seen,
         ]
     }
 

@@ -8,6 +8,9 @@ use rollcall_core::{Op, Reply, Schema, Script, Token};
 
 const HB: &str = "500";
 const TTL: &str = "2000";
+/// The feed cap and last-seen retention every write call carries.
+const FEED_MAX: &str = "100";
+const SEEN_MS: &str = "60000";
 
 struct Store {
     ks: Keyspace,
@@ -41,7 +44,12 @@ impl Store {
     fn call_as(&mut self, now: u64, script: Script, args: &[&str], id: &str) -> Reply {
         let mut args: Vec<String> = args.iter().map(|a| s(a)).collect();
         match script {
-            Script::Apply | Script::Heartbeat if args.len() >= 4 => {
+            Script::Apply if args.len() >= 4 => {
+                args.insert(4, s(id));
+                args.insert(5, s(FEED_MAX));
+                args.insert(6, s(SEEN_MS));
+            }
+            Script::Heartbeat if args.len() >= 4 => {
                 args.insert(4, s(id));
             }
             // And max_write_fields: the default, unless the test gives it
@@ -57,10 +65,18 @@ impl Store {
                 };
                 args.insert(4, s(id));
                 args.insert(5, max);
+                args.insert(6, s(FEED_MAX));
+                args.insert(7, s(SEEN_MS));
             }
+            // The reap lane's users are reaped; the write lane's leave
+            // with a node that shuts down.
             Script::Reap if args.len() == 4 => {
-                let lane = if args[3].is_empty() { "r" } else { "w" };
-                args.extend([s(id), s(lane)]);
+                let (lane, mark) = if args[3].is_empty() {
+                    ("r", "r")
+                } else {
+                    ("w", "s")
+                };
+                args.extend([s(id), s(lane), s(mark), s(FEED_MAX), s(SEEN_MS)]);
             }
             _ => {}
         }
@@ -126,6 +142,39 @@ impl Store {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let (status, _, on, off) = self.status(now, Script::Apply, &refs);
         (status, on, off)
+    }
+
+    /// The keys that are not the feed or last seen (those outlive nodes).
+    fn node_keys(&self) -> Vec<String> {
+        self.ks
+            .dump()
+            .into_iter()
+            .filter(|e| {
+                !self
+                    .schema
+                    .parse_key(&e.key)
+                    .is_some_and(|k| k.outlives_nodes())
+            })
+            .map(|e| e.key)
+            .collect()
+    }
+
+    /// The feed's entries: (change id, mark, field, at).
+    fn feed(&self) -> Vec<(&'static str, &'static str, &'static str, i64)> {
+        let Some(x) = self.ks.stream(&self.schema.feed()) else {
+            return Vec::new();
+        };
+        let leak = |v: &str| -> &'static str { Box::leak(v.to_owned().into_boxed_str()) };
+        x.after(Default::default(), usize::MAX)
+            .map(|(_, f)| {
+                (
+                    leak(&f[0].1),
+                    leak(&f[1].1),
+                    leak(&f[2].1),
+                    f[3].1.parse().unwrap(),
+                )
+            })
+            .collect()
     }
 
     fn hget(&self, key: &str, field: &str) -> Option<i64> {
@@ -364,7 +413,7 @@ fn a_stall_of_the_store_moves_every_lease_forward() {
 }
 
 #[test]
-fn retire_then_self_reap_empties_the_keyspace() {
+fn retire_then_self_reap_leaves_only_the_feed_and_last_seen() {
     let mut st = Store::new();
     let a = st.register(1_000, "a", "1");
     st.apply(1_001, &a, "0", &[("c", 1), ("sg", 1), ("u1:gann", 1)]);
@@ -376,10 +425,132 @@ fn retire_then_self_reap_empties_the_keyspace() {
     assert_eq!((status.as_str(), off), ("SLICE", vec![s("u1:gann")]));
     let (status, _, on, off) = st.status(1_003, Script::Reap, &[HB, &a, "1000", &a]);
     assert_eq!((status.as_str(), on.len(), off.len()), ("DONE", 0, 0));
-    assert!(st.ks.is_empty(), "{:?}", st.ks.dump());
+    assert_eq!(st.node_keys(), Vec::<String>::new());
+    // ann's online (apply), then her offline with the shutdown's reason.
+    assert_eq!(
+        st.feed(),
+        [
+            ("a/1:2:0", "+", "u1:gann", 1_001),
+            ("a/1:4:0", "s", "u1:gann", 1_003)
+        ]
+    );
+    assert_eq!(st.zscore("seen", "ann"), Some(1_003));
     let (status, _, _, _) = st.status(1_004, Script::Retire, &[HB, &a]);
     assert_eq!(status, "GONE");
-    assert!(st.ks.is_empty(), "a call that finds nobody leaves no clock");
+    assert_eq!(
+        st.node_keys(),
+        Vec::<String>::new(),
+        "a call that finds nobody leaves no clock"
+    );
+}
+
+#[test]
+fn each_transition_goes_into_the_feed_once_and_last_seen_follows_global_offline() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let room = "u8:r3:/ch1:xann";
+    st.apply(1_001, &a, "0", &[("u1:gann", 2), (room, 1)]);
+    st.apply(1_002, &a, "1", &[("u1:gann", -1), (room, -1)]);
+    // A call sent again gets its kept reply and appends nothing.
+    let again = st.call_as(
+        1_003,
+        Script::Apply,
+        &[HB, &a, TTL, "2", "u1:gann", "-1"],
+        "9",
+    );
+    let first = st.feed().len();
+    assert_eq!(
+        st.call_as(
+            1_004,
+            Script::Apply,
+            &[HB, &a, TTL, "2", "u1:gann", "-1"],
+            "9"
+        ),
+        again
+    );
+    assert_eq!(st.feed().len(), first);
+    assert_eq!(
+        st.feed(),
+        [
+            ("a/1:2:0", "+", "u1:gann", 1_001),
+            ("a/1:2:1", "+", room, 1_001),
+            ("a/1:3:0", "d", room, 1_002),
+            ("a/1:9:0", "d", "u1:gann", 1_003),
+        ]
+    );
+    // Offline globally: stamped. The room's leave stamps nothing.
+    assert_eq!(st.zscore("seen", "ann"), Some(1_003));
+    let read = |st: &mut Store, now, keep: &str| st.call(now, Script::Read, &["seen", "ann", keep]);
+    assert_eq!(read(&mut st, 1_010, "60000"), Reply::Int(1_003));
+    assert_eq!(read(&mut st, 1_010, "6"), Reply::Nil, "older than keep_ms");
+    // Online again: no stamp; a read says nil.
+    st.apply(1_020, &a, "3", &[("u1:gann", 1)]);
+    assert_eq!(st.zscore("seen", "ann"), None);
+    assert_eq!(read(&mut st, 1_021, "60000"), Reply::Nil);
+    // Stamps older than seen_ms go with the next stamp.
+    st.apply(1_030, &a, "4", &[("u1:gann", -1)]);
+    let b = st.register(61_000, "b", "1");
+    st.apply(61_030, &b, "0", &[("u1:gbob", 1)]);
+    st.apply(61_040, &b, "1", &[("u1:gbob", -1)]);
+    assert_eq!(st.zscore("seen", "ann"), None, "trimmed");
+    assert_eq!(st.zscore("seen", "bob"), Some(61_040));
+}
+
+#[test]
+fn the_feed_keeps_at_most_its_cap_and_a_cap_of_zero_appends_nothing() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let users: Vec<String> = (0..150).map(|i| format!("u1:gu{i:03}")).collect();
+    let pairs: Vec<(&str, i64)> = users.iter().map(|u| (u.as_str(), 1)).collect();
+    st.apply(1_001, &a, "0", &pairs);
+    let feed = st.feed();
+    assert_eq!(feed.len(), 100, "FEED_MAX");
+    assert_eq!(feed[0].2, "u1:gu050", "the oldest went first");
+    let none = st.call_as(
+        1_002,
+        Script::Apply,
+        &[HB, &a, TTL, "1", "u1:gzed", "1"],
+        "z",
+    );
+    let _ = none;
+    let mut args: Vec<String> = [HB, a.as_str(), TTL, "2", "y", "0", SEEN_MS, "u1:gyan", "1"]
+        .iter()
+        .map(|x| s(x))
+        .collect();
+    let op = Op {
+        token: Token(1),
+        script: Script::Apply,
+        keys: vec![st.schema.live()],
+        args: std::mem::take(&mut args),
+    };
+    let r = st.ks.run(1_003, &op);
+    let parsed = ScriptReply::parse(Script::Apply, &r).unwrap();
+    assert_eq!(parsed.online, vec![s("u1:gyan")]);
+    assert!(
+        st.feed().iter().all(|e| e.2 != "u1:gyan"),
+        "a cap of 0 appends nothing"
+    );
+}
+
+#[test]
+fn a_feed_or_last_seen_of_the_wrong_type_fails_the_call_before_anything_is_written() {
+    for key in ["{t}:feed", "{t}:seen"] {
+        let mut st = Store::new();
+        let a = st.register(1_000, "a", "1");
+        st.ks.set_string(key, "x");
+        let before = st.ks.dump();
+        let r = st.call(1_001, Script::Apply, &[HB, &a, TTL, "0", "u1:gann", "1"]);
+        assert!(
+            matches!(&r, Reply::Error { error } if error.contains("WRONGTYPE") && error.contains(key)),
+            "{r:?}"
+        );
+        let mut after = st.ks.dump();
+        // Only the lease renewal and clock moved.
+        after.retain(|e| !e.key.ends_with("live") && !e.key.ends_with("clock"));
+        let mut want = before;
+        want.retain(|e| !e.key.ends_with("live") && !e.key.ends_with("clock"));
+        assert_eq!(after, want);
+    }
 }
 
 #[test]
@@ -569,7 +740,19 @@ fn a_reap_slice_sent_again_gets_its_kept_reply_and_kept_replies_go_with_their_in
     assert_eq!(status, "OK");
     let (status, _, _, _) = st.status(4_006, Script::Reap, &[HB, &r, "10", &r]);
     assert_eq!(status, "DONE");
-    assert!(st.ks.is_empty(), "{:?}", st.ks.dump());
+    assert_eq!(st.node_keys(), Vec::<String>::new());
+    // Each transition is in the feed once: the reap sent again appended
+    // nothing.
+    let ids: Vec<&str> = st
+        .feed()
+        .iter()
+        .map(|e| e.0)
+        .collect::<Vec<_>>()
+        .leak()
+        .to_vec();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids, unique);
 }
 
 fn items_status(reply: &Reply) -> &str {

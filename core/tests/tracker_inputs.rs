@@ -2,6 +2,7 @@
 //! error and changes nothing; bursts coalesce; the grace period holds a
 //! reload; replies of the wrong shape are errors, not panics.
 
+use rollcall_core::protocol::Call;
 use rollcall_core::{
     Config, Event, Field, IdError, IdKind, Input, InputError, Keyspace, MAX_ID_LEN, Reply, Scope,
     Script, Step, Token, Tracker,
@@ -65,9 +66,8 @@ impl Solo {
         self.events.extend(step.events);
         for op in step.ops {
             self.calls.push(op.script);
-            // Apply: 5 arguments before the pairs; re-assert: 6.
-            if op.script == Script::Apply {
-                let pairs = (op.args.len() - 5) / 2;
+            if let Ok(Call::Apply(a)) = Call::decode(op.script, &op.args) {
+                let pairs = a.deltas.len();
                 self.widest = self.widest.max(pairs);
                 self.touched = self.touched.max(pairs);
             }
@@ -81,8 +81,8 @@ impl Solo {
                 Reply::Array(items) => items[0].as_str() != Some("ROTATE"),
                 _ => false,
             };
-            if op.script == Script::Reassert {
-                let pairs = (op.args.len() - 6) / 2;
+            if let Ok(Call::Reassert(a)) = Call::decode(op.script, &op.args) {
+                let pairs = a.counts.len();
                 self.widest = self.widest.max(pairs);
                 if walked {
                     self.touched = self.touched.max(pairs + held);
@@ -245,10 +245,17 @@ fn inputs_while_a_write_is_in_flight_coalesce_into_net_deltas() {
         )
         .unwrap();
     assert_eq!(next.ops.len(), 1);
-    let args = &next.ops[0].args[5..];
-    let pairs: Vec<(&str, &str)> = args
-        .chunks(2)
-        .map(|p| (p[0].as_str(), p[1].as_str()))
+    let Ok(Call::Apply(apply)) = Call::decode(next.ops[0].script, &next.ops[0].args) else {
+        panic!("an apply: {:?}", next.ops[0]);
+    };
+    let deltas: Vec<(String, String)> = apply
+        .deltas
+        .iter()
+        .map(|(f, d)| (f.clone(), d.to_string()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = deltas
+        .iter()
+        .map(|(f, d)| (f.as_str(), d.as_str()))
         .collect();
     assert_eq!(
         pairs,
@@ -413,7 +420,12 @@ fn shutdown_refuses_new_sockets_and_ends_closed() {
             ..
         }
     )));
-    assert!(s.ks.is_empty(), "{:?}", s.ks.dump());
+    let left: Vec<String> = s.ks.dump().into_iter().map(|e| e.key).collect();
+    assert_eq!(
+        left,
+        ["{rollcall}:feed", "{rollcall}:seen"],
+        "only what outlives the nodes"
+    );
 }
 
 #[test]
@@ -457,11 +469,11 @@ fn a_large_burst_goes_in_applies_of_at_most_max_write_fields() {
     let mut sent = Vec::new();
     let mut online = 0;
     while let Some(op) = pending.pop() {
-        if op.script == Script::Apply {
-            let fields: Vec<&String> = op.args[5..].iter().step_by(2).collect();
+        if let Ok(Call::Apply(a)) = Call::decode(op.script, &op.args) {
+            let fields: Vec<String> = a.deltas.iter().map(|(f, _)| f.clone()).collect();
             assert!(fields.len() <= 5, "{} pairs", fields.len());
             assert!(fields.windows(2).all(|w| w[0] < w[1]), "sorted");
-            sent.extend(fields.into_iter().cloned());
+            sent.extend(fields);
         }
         let reply = ks.run(2, &op);
         let token = op.token;

@@ -100,6 +100,21 @@ impl Builder {
         self
     }
 
+    /// About how many changes the cluster's change feed keeps for a
+    /// watcher that resumes ([`crate::Presence::watch`]); 0 keeps none.
+    /// Default 100,000.
+    pub fn changes_max_len(mut self, len: u32) -> Builder {
+        self.config.changes_max_len = len;
+        self
+    }
+
+    /// How long a user's last seen is kept after they went offline
+    /// ([`crate::Presence::last_seen`]). Default 7 days.
+    pub fn last_seen(mut self, keep: Duration) -> Builder {
+        self.config.last_seen_ms = ms(keep);
+        self
+    }
+
     /// Wait before retrying a failed call.
     pub fn retry(mut self, after: Duration) -> Builder {
         self.config.retry_ms = ms(after);

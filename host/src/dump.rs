@@ -23,6 +23,8 @@ for _, k in ipairs(KEYS) do
     out[#out + 1] = { k, t, redis.call('ZRANGE', k, 0, -1, 'WITHSCORES') }
   elseif t == 'string' then
     out[#out + 1] = { k, t, { redis.call('GET', k) } }
+  elseif t == 'stream' then
+    out[#out + 1] = { k, t, redis.call('XRANGE', k, '-', '+') }
   elseif t ~= 'none' then
     out[#out + 1] = { k, t, {} }
   end
@@ -153,6 +155,22 @@ fn parse_dump(reply: Value, out: &mut Vec<DumpEntry>) -> Result<(), Error> {
                     }
                 }
                 DumpValue::Zset(members)
+            }
+            // Each entry is [id, [field, value, ...]]; the ids are left out.
+            "stream" => {
+                let mut entries = Vec::with_capacity(body.len());
+                for entry in body {
+                    let mut parts = items(entry)?.into_iter().skip(1);
+                    let flat = items(parts.next().unwrap_or(Value::Nil))?;
+                    let mut fields = Vec::with_capacity(flat.len() / 2);
+                    for pair in flat.chunks(2) {
+                        if let [f, v] = pair {
+                            fields.push((text(f)?, text(v)?));
+                        }
+                    }
+                    entries.push(fields);
+                }
+                DumpValue::Stream(entries)
             }
             "string" => DumpValue::String(match body.first() {
                 Some(v) => text(v)?,

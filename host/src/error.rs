@@ -72,6 +72,14 @@ pub enum Error {
         /// What the file system said.
         message: String,
     },
+    /// An argument of a call is malformed (a `watch` from that is no
+    /// change id, say).
+    BadArgument {
+        /// The argument's name.
+        name: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The presence was shut down or killed; it takes no more inputs.
     Closed,
 }
@@ -112,6 +120,7 @@ impl fmt::Display for Error {
                 "cannot record the trace to {}: {message} (does the directory exist and is it writable?)",
                 path.display()
             ),
+            Error::BadArgument { name, message } => write!(f, "invalid {name}: {message}"),
             Error::Closed => f.write_str("this presence is shut down; start a new one"),
         }
     }

@@ -36,6 +36,7 @@ pub mod reader;
 pub mod recording;
 pub mod reply;
 pub mod store;
+pub mod watch;
 
 pub use builder::Builder;
 pub use error::Error;
@@ -43,8 +44,9 @@ pub use metrics::{NodeStats, WriteLatency};
 pub use presence::Presence;
 pub use reader::Reader;
 pub use store::{MemoryStore, RedisStore, Store};
+pub use watch::Watch;
 
 pub use rollcall_core::{
-    Answer, Config, Event, Input, OfflineReason, Query, Scope, Stats, Token, config::ConfigError,
-    tracker::InputError,
+    Answer, Change, ChangeKind, Config, Event, Input, OfflineReason, Query, Scope, Stats, Token,
+    config::ConfigError, tracker::InputError,
 };

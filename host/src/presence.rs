@@ -233,6 +233,26 @@ impl Presence {
         self.inner.reader.user_sockets(user).await
     }
 
+    /// When the user's last socket left (ms, Redis clock) for a user who is
+    /// offline now; `None` when online, unknown, or gone longer than
+    /// `last_seen_ms` (Node: `lastSeen`).
+    pub async fn last_seen(&self, user: &str) -> Result<Option<u64>, Error> {
+        self.read_barrier().await?;
+        self.inner
+            .reader
+            .last_seen(user, self.inner.config.last_seen_ms)
+            .await
+    }
+
+    /// Every change of the cluster (online, offline, joined, left), by any
+    /// node, in Redis' order, from now on, or after change `from` while
+    /// the feed still holds it (`changes_max_len`). It reads on a
+    /// connection of its own; drop the [`crate::Watch`] to stop it (Node:
+    /// `watch`).
+    pub async fn watch(&self, from: Option<&str>) -> Result<crate::Watch, Error> {
+        self.inner.reader.watch(from).await
+    }
+
     /// This node's numbers for metrics: the tracker's totals, its local
     /// gauges and its write round-trip times (no store read).
     pub async fn stats(&self) -> Result<NodeStats, Error> {

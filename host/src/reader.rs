@@ -70,8 +70,8 @@ impl Reader {
     async fn count(&self, query: Query) -> Result<u64, Error> {
         match self.query(&query).await? {
             Answer::Count(n) => Ok(n),
-            Answer::Users(u) => Err(Error::Store {
-                message: format!("expected a count, got {} users", u.len()),
+            other => Err(Error::Store {
+                message: format!("expected a count, got {other:?}"),
             }),
         }
     }
@@ -107,6 +107,30 @@ impl Reader {
             user: user.to_owned(),
         })
         .await
+    }
+
+    /// When the user's last socket left (ms, Redis clock), for a user
+    /// offline now whose stamp is younger than `keep_ms`; `None` when online
+    /// or unknown.
+    pub async fn last_seen(&self, user: &str, keep_ms: u64) -> Result<Option<u64>, Error> {
+        match self
+            .query(&Query::LastSeen {
+                user: user.to_owned(),
+                keep_ms,
+            })
+            .await?
+        {
+            Answer::Time(at) => Ok(at),
+            other => Err(Error::Store {
+                message: format!("expected a time, got {other:?}"),
+            }),
+        }
+    }
+
+    /// The cluster's changes from now on, or after change `from` (a
+    /// [`rollcall_core::Change::id`]) while the feed still holds it.
+    pub async fn watch(&self, from: Option<&str>) -> Result<crate::Watch, Error> {
+        crate::Watch::start(&self.store, self.schema.clone(), from).await
     }
 
     /// Whether a user has at least one socket anywhere in the cluster.

@@ -220,6 +220,20 @@ pub async fn keys_all(urls: &[String], schema: &Schema) -> Vec<String> {
     out
 }
 
+/// The keys of the prefix that belong to nodes: every key but the change
+/// feed and last seen, which outlive the nodes (and expire on their own).
+pub async fn node_keys_all(urls: &[String], schema: &Schema) -> Vec<String> {
+    keys_all(urls, schema)
+        .await
+        .into_iter()
+        .filter(|k| {
+            !schema
+                .parse_key(k)
+                .is_some_and(|kind| kind.outlives_nodes())
+        })
+        .collect()
+}
+
 /// Connects workload sockets `from..to` on an in-process node.
 pub async fn open_in(p: &Presence, from: u64, to: u64, users: u64) {
     let mut pending = Vec::new();

@@ -10,8 +10,8 @@ use rollcall_core::Schema;
 use rollcall_host::{Event, Presence, RedisStore, Scope};
 use rollcall_tests::cluster::hash_slot;
 use rollcall_tests::fault::{
-    self, EventLog, blocking, converge, expected_of, figure, keys_all, ms, open_in, range,
-    wait_event,
+    self, EventLog, blocking, converge, expected_of, figure, keys_all, ms, node_keys_all, open_in,
+    range, wait_event,
 };
 use rollcall_tests::{NodeArgs, NodeProc, RedisCluster, unique_prefix};
 use tokio::time::Instant;
@@ -88,7 +88,7 @@ async fn fault_10_redis_cluster_no_crossslot() {
         );
         for other in seeds.iter().filter(|u| **u != owner) {
             assert_eq!(
-                keys_all(std::slice::from_ref(other), &schema).await,
+                node_keys_all(std::slice::from_ref(other), &schema).await,
                 Vec::<String>::new()
             );
         }
@@ -122,6 +122,6 @@ async fn fault_10_redis_cluster_no_crossslot() {
     for (a, b, schema) in done {
         a.shutdown().await.unwrap();
         b.shutdown().await.unwrap();
-        assert_eq!(keys_all(&seeds, &schema).await, Vec::<String>::new());
+        assert_eq!(node_keys_all(&seeds, &schema).await, Vec::<String>::new());
     }
 }

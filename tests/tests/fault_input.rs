@@ -18,8 +18,8 @@ use rollcall_core::trace::{Header, Replayer, replay};
 use rollcall_core::{Config, Input, Reply, Schema, Token, Tracker};
 use rollcall_host::{Error, Event};
 use rollcall_tests::fault::{
-    self, EventLog, blocking, converge, counters, dump_all, expected_of, figure, keys_all, open_in,
-    range, wait_event,
+    self, EventLog, blocking, converge, counters, dump_all, expected_of, figure, keys_all,
+    node_keys_all, open_in, range, wait_event,
 };
 use rollcall_tests::workload::{WorkSocket, expected_counters, sockets_of};
 use rollcall_tests::{NodeArgs, NodeProc, RedisServer, unique_prefix};
@@ -309,5 +309,5 @@ async fn fault_11_hostile_ids_and_corrupt_keyspace_on_real_redis() {
 
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }

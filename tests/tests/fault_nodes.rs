@@ -16,7 +16,7 @@ use rollcall_core::Schema;
 use rollcall_host::{Event, OfflineReason, Presence};
 use rollcall_tests::fault::{
     self, BEAT_MS, EventLog, REAP_MS, TTL_MS, blocking, close_in, converge, dump_all, expected_of,
-    figure, incarnation_of, keys_all, ms, open_in, range, wait_event, went_offline,
+    figure, incarnation_of, keys_all, ms, node_keys_all, open_in, range, wait_event, went_offline,
 };
 use rollcall_tests::workload::sockets_of;
 use rollcall_tests::{NodeArgs, NodeProc, RedisServer, unique_prefix};
@@ -115,7 +115,7 @@ async fn fault_01_kill_9_reaped() {
 
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -174,7 +174,7 @@ async fn fault_02_sigstop_past_ttl_fenced_reasserts() {
 
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -281,7 +281,7 @@ async fn fault_03_five_reapers_subtract_once() {
     for p in &reapers {
         p.shutdown().await.unwrap();
     }
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -324,7 +324,7 @@ async fn fault_07_quick_restart_same_node_id() {
 
     blocking(|| v2.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -368,7 +368,24 @@ async fn fault_08_graceful_shutdown_leaves_nothing() {
     )
     .await;
     let left = keys_all(&urls, &schema).await;
-    assert_eq!(left, Vec::<String>::new(), "the prefix' keyspace is empty");
+    assert_eq!(
+        left,
+        [schema.feed(), schema.seen()],
+        "nothing of the nodes is left: only the change feed and last seen"
+    );
+    // Both expire on their own (last_seen_ms after their last change).
+    let store = rollcall_host::RedisStore::open(&urls[0], Duration::from_secs(5))
+        .await
+        .unwrap();
+    for key in &left {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut store.connection())
+            .await
+            .unwrap();
+        let max = rollcall_core::Config::default().last_seen_ms as i64;
+        assert!(ttl > 0 && ttl <= max, "{key} expires: PTTL {ttl}");
+    }
     for p in &procs {
         assert!(
             p.events().contains(&Event::Closed),

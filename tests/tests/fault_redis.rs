@@ -13,7 +13,7 @@ use rollcall_host::driver::Status;
 use rollcall_host::{Error, Event, OfflineReason, Scope};
 use rollcall_tests::fault::{
     self, BEAT_MS, EventLog, REAP_MS, TTL_MS, blocking, close_in, converge, counters, dump_all,
-    expected_of, figure, heartbeats_seen, keys_all, ms, open_in, range, wait_event,
+    expected_of, figure, heartbeats_seen, keys_all, ms, node_keys_all, open_in, range, wait_event,
 };
 use rollcall_tests::{NodeArgs, NodeProc, Proxy, RedisServer, unique_prefix};
 use tokio::time::Instant;
@@ -86,7 +86,7 @@ async fn fault_05_redis_restarted_empty() {
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -202,7 +202,7 @@ async fn fault_06_redis_unreachable_writes_kept() {
     assert!(v.alive());
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -249,12 +249,15 @@ async fn fault_09_two_prefixes_isolated() {
     // Application 1 leaves entirely; application 2 keeps its keys.
     a1.shutdown().await.unwrap();
     a2.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &s1).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &s1).await, Vec::<String>::new());
     converge(&urls, &s2, &e2, &["n1"], Duration::from_secs(1)).await;
     b2.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &s2).await, Vec::<String>::new());
-    // Nothing at all is left in the Redis.
-    assert_eq!(redis.command_string(&["DBSIZE"]).as_deref(), Some("0"));
+    assert_eq!(node_keys_all(&urls, &s2).await, Vec::<String>::new());
+    // Nothing else is left in the Redis: each prefix' feed and last seen.
+    let mut left = keys_all(&urls, &s1).await;
+    left.extend(keys_all(&urls, &s2).await);
+    assert_eq!(redis.command_string(&["DBSIZE"]).as_deref(), Some("4"));
+    assert_eq!(left, [s1.feed(), s1.seen(), s2.feed(), s2.seen()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -348,7 +351,7 @@ async fn fault_13_debug_sleep_longer_than_ttl() {
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -433,7 +436,7 @@ async fn fault_14_disconnect_while_connect_write_held() {
     }
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 /// How many clients Redis holds blocked by a pause (CLIENT LIST flag `b`)
@@ -601,5 +604,8 @@ async fn fault_15_failover_loses_acknowledged_writes() {
     blocking(|| v.shutdown(Duration::from_secs(20)));
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
-    assert_eq!(keys_all(&on_replica, &schema).await, Vec::<String>::new());
+    assert_eq!(
+        node_keys_all(&on_replica, &schema).await,
+        Vec::<String>::new()
+    );
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rollcall_core::{Schema, Script};
 use rollcall_host::Event;
 use rollcall_tests::fault::{
-    self, EventLog, TTL_MS, blocking, converge, expected_of, figure, keys_all, ms, open_in, range,
-    wait_event,
+    self, EventLog, TTL_MS, blocking, converge, expected_of, figure, ms, node_keys_all, open_in,
+    range, wait_event,
 };
 use rollcall_tests::{NodeArgs, NodeProc, RedisServer, unique_prefix};
 use tokio::time::Instant;
@@ -120,7 +120,7 @@ async fn fault_04_reap_100k_users_in_bounded_slices() {
         "one reap call held Redis for {longest_us} µs"
     );
     a.shutdown().await.unwrap();
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -227,7 +227,7 @@ async fn fault_12_load_storms_kill_and_pause() {
     for p in procs.iter_mut().take(2) {
         blocking(|| p.shutdown(Duration::from_secs(30)));
     }
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }
 
 /// Connects sockets `0..sockets` on `v` in chunks of 2,000, each counted in
@@ -391,5 +391,5 @@ async fn fault_11_6_a_node_of_100k_fields_drops_every_client_while_its_writes_ti
 
     a.shutdown().await.unwrap();
     blocking(|| v.shutdown(Duration::from_secs(30)));
-    assert_eq!(keys_all(&urls, &schema).await, Vec::<String>::new());
+    assert_eq!(node_keys_all(&urls, &schema).await, Vec::<String>::new());
 }

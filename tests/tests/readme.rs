@@ -43,6 +43,15 @@ fn the_readme_rust_example_runs_against_redis() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout, "1 users in the lobby\nonline alice\n");
-    // It shut down: nothing of it is left in Redis.
-    assert_eq!(redis.command(&["DBSIZE"]), Some(redis::Value::Int(0)));
+    // It shut down: nothing of it is left in Redis but the change feed and
+    // last seen (they expire on their own).
+    assert_eq!(redis.command(&["DBSIZE"]), Some(redis::Value::Int(2)));
+    let schema = rollcall_core::Schema::new("rollcall");
+    for key in [schema.feed(), schema.seen()] {
+        assert_eq!(
+            redis.command(&["EXISTS", &key]),
+            Some(redis::Value::Int(1)),
+            "{key}"
+        );
+    }
 }

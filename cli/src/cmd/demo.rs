@@ -299,6 +299,8 @@ async fn demo(args: Args) -> Result<bool, Error> {
             .heartbeat(Duration::from_millis(args.heartbeat_ms))
             .reap_interval(Duration::from_millis(args.reap_ms))
             .retry(Duration::from_millis(args.heartbeat_ms.clamp(1, 1000)))
+            // The demo's feed and last seen expire a minute after it ends.
+            .last_seen(Duration::from_secs(60))
             .start()
             .await?;
         nodes.push(p);
@@ -527,15 +529,22 @@ async fn demo(args: Args) -> Result<bool, Error> {
         }
     }
 
-    // The survivors leave cleanly: nothing of the demo stays in the store.
+    // The survivors leave cleanly: nothing of the nodes stays in the
+    // store (the change feed and last seen expire a minute later).
     for p in nodes.iter().take(victim) {
         p.shutdown().await?;
     }
     let left = match nodes[0].store() {
-        Store::Memory(m) => m.dump().len(),
-        Store::Redis(r) => dump::keys(r, &schema).await?.len(),
+        Store::Memory(m) => m.node_keys().len(),
+        Store::Redis(r) => dump::keys(r, &schema)
+            .await?
+            .iter()
+            .filter(|k| !rollcall_core::schema::outlives_nodes(k))
+            .count(),
     };
-    println!("survivors shut down cleanly; keys left under the prefix: {left}");
+    println!(
+        "survivors shut down cleanly; keys of the nodes left under the prefix: {left} (the change feed and last seen expire in 60 s)"
+    );
     println!();
     let pass = ok_after && events_ok && violations.is_empty() && left == 0;
     if pass {

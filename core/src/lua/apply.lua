@@ -1,5 +1,5 @@
--- apply: ARGV = stall_ms, incarnation, ttl_ms, version, call id, then field,
--- delta pairs.
+-- apply: ARGV = stall_ms, incarnation, ttl_ms, version, call id, feed_max,
+-- seen_ms, then field, delta pairs.
 -- The version is the number of this incarnation's acknowledged writes: a
 -- mismatch means a write was lost (failover) and the node must re-assert.
 local now = clock(tonumber(ARGV[1]))
@@ -15,13 +15,14 @@ local ver = base .. 'ver'
 if redis.call('HGET', ver, inc) ~= ARGV[4] then
   return reply('DRIFT', '')
 end
-local bad = check_types(ARGV, 6, 2)
+local bad = check_types(ARGV, 8, 2)
 if bad then
   return bad
 end
 redis.call('HINCRBY', ver, inc, 1)
+feed = { base = inc .. ':' .. ARGV[5], down = 'd', max = tonumber(ARGV[6]), seen_ms = tonumber(ARGV[7]), now = now }
 local own = base .. 'i:' .. inc
-for i = 6, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1])))
 end
 return reply('OK', '')

@@ -90,7 +90,8 @@ local function move(own, field, d)
 end
 
 -- Refuses, before anything is written, a call whose counter keys hold
--- another type: a script error half way would leave a node's share moved
+-- another type than a hash (or the feed another than a stream, last seen
+-- another than a zset): a script error half way would leave a node's share moved
 -- and its counters not, a mismatch no re-assert sees. `fields[from]`,
 -- `fields[from + step]`, ... are the fields the call moves.
 local function check_types(fields, from, step)
@@ -98,9 +99,11 @@ local function check_types(fields, from, step)
   for i = from, #fields, step do
     keys[(target(fields[i]))] = true
   end
-  for key in pairs(keys) do
+  keys[base .. 'feed'] = 'stream'
+  keys[base .. 'seen'] = 'zset'
+  for key, want in pairs(keys) do
     local have = redis.call('TYPE', key)['ok']
-    if have ~= 'none' and have ~= 'hash' then
+    if have ~= 'none' and have ~= (want == true and 'hash' or want) then
       return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value (' .. key .. ')')
     end
   end
@@ -244,7 +247,51 @@ local function append(t, ...)
   return t
 end
 
+-- The change feed and last seen (schema.rs). A call that makes
+-- transitions sets `feed` to {base = '<inc>:<call id>', down = its offline
+-- mark, max = the feed's length cap (0: no feed), seen_ms, now}: each of
+-- its transitions is appended to `{p}:feed` in the same script, so the
+-- feed holds each transition exactly once and in the order Redis made
+-- them (an adopted one is already there); a user's global offline stamps
+-- `{p}:seen`, an online clears it, stamps older than seen_ms go. Both keys
+-- expire after seen_ms without a change.
+local feed = nil
+local function publish()
+  if not feed or #online + #offline == 0 then
+    return
+  end
+  local stream, seen, global = base .. 'feed', base .. 'seen', base .. 'u:g'
+  local stamped = false
+  for i = 1, #online + #offline do
+    local field, mark = online[i], '+'
+    if i > #online then
+      field, mark = offline[i - #online], feed.down
+    end
+    if feed.max > 0 then
+      redis.call('XADD', stream, 'MAXLEN', feed.max, '*', 'c', feed.base .. ':' .. (i - 1), 't', mark,
+        'f', field, 'a', feed.now)
+    end
+    local key, name = target(field)
+    if key == global then
+      stamped = true
+      if mark == '+' then
+        redis.call('ZREM', seen, name)
+      else
+        redis.call('ZADD', seen, feed.now, name)
+      end
+    end
+  end
+  if feed.max > 0 then
+    redis.call('PEXPIRE', stream, feed.seen_ms)
+  end
+  if stamped then
+    redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (feed.now - feed.seen_ms))
+    redis.call('PEXPIRE', seen, feed.seen_ms)
+  end
+end
+
 local function reply(status, detail)
+  publish()
   local out = append({ status, detail, #online }, online, offline)
   local m = #adopted / 3
   if m > 0 then

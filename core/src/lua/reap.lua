@@ -1,5 +1,5 @@
 -- reap: ARGV = stall_ms, incarnation of the caller, slice, target, call id,
--- lane. With an empty target (the reap lane, 'r'), continues any reap under
+-- lane, offline mark (the reason the caller gives), feed_max, seen_ms. With an empty target (the reap lane, 'r'), continues any reap under
 -- way or starts one of an expired lease; else (the write lane, 'w') reaps
 -- only that (retired) incarnation. At most `slice` fields per call. The
 -- call that finishes another node's incarnation (the reap lane) adopts the
@@ -47,6 +47,7 @@ else
     return reply('IDLE', '')
   end
 end
+feed = { base = me .. ':' .. ARGV[5], down = ARGV[7], max = tonumber(ARGV[8]), seen_ms = tonumber(ARGV[9]), now = now }
 local own = base .. 'i:' .. target
 local fields = redis.call('ZRANGE', own, 0, slice - 1, 'WITHSCORES')
 local bad = check_types(fields, 1, 2)

@@ -1,5 +1,6 @@
 -- reassert: ARGV = stall_ms, incarnation, ttl_ms, new version, call id,
--- max_write_fields, then field, count pairs: the node's whole local truth.
+-- max_write_fields, feed_max, seen_ms, then field, count pairs: the node's
+-- whole local truth.
 -- Sets its share to exactly that and moves the cluster-wide counters by the
 -- difference. A share in Redis larger than max_write_fields (the node lost
 -- track of it: say its clients dropped while its writes failed) is not
@@ -19,21 +20,22 @@ if redis.call('ZCARD', own) > tonumber(ARGV[6]) then
   return reply('ROTATE', '')
 end
 local want = {}
-for i = 7, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   want[ARGV[i]] = true
 end
 local have = redis.call('ZRANGE', own, 0, -1, 'WITHSCORES')
-local bad = check_types(have, 1, 2) or check_types(ARGV, 7, 2)
+local bad = check_types(have, 1, 2) or check_types(ARGV, 9, 2)
 if bad then
   return bad
 end
+feed = { base = inc .. ':' .. ARGV[5], down = 'd', max = tonumber(ARGV[7]), seen_ms = tonumber(ARGV[8]), now = now }
 -- What the node no longer has goes first, in the zset's own order.
 for i = 1, #have, 2 do
   if not want[have[i]] then
     note(have[i], move(own, have[i], -tonumber(have[i + 1])))
   end
 end
-for i = 7, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local cur = tonumber(redis.call('ZSCORE', own, ARGV[i])) or 0
   note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1]) - cur))
 end

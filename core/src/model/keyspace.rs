@@ -56,6 +56,121 @@ impl ZSet {
     }
 }
 
+/// A stream id, `<ms>-<seq>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamId {
+    /// Milliseconds.
+    pub ms: u64,
+    /// Sequence within the millisecond.
+    pub seq: u64,
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl StreamId {
+    /// Parses `<ms>-<seq>` or `<ms>` (seq 0), as XREAD takes them.
+    pub fn parse(text: &str) -> Option<StreamId> {
+        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+        Some(StreamId {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// A stream of entries of (field, value) pairs, as XADD with `*` ids and an
+/// exact MAXLEN makes it. Each entry is kept packed in one allocation
+/// (`<length>:<bytes>` per item): a feed of 100,000 changes is about 10 MB,
+/// not 40.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stream {
+    entries: std::collections::VecDeque<(StreamId, Box<str>)>,
+    last: StreamId,
+}
+
+/// Packs (field, value) pairs into one text.
+fn pack(fields: &[(String, String)]) -> Box<str> {
+    let mut out = String::new();
+    for (f, v) in fields {
+        for item in [f, v] {
+            out.push_str(&item.len().to_string());
+            out.push(':');
+            out.push_str(item);
+        }
+    }
+    out.into_boxed_str()
+}
+
+/// Inverse of [`pack`].
+fn unpack(text: &str) -> Vec<(String, String)> {
+    let mut items = Vec::new();
+    let mut rest = text;
+    while let Some((len, tail)) = rest.split_once(':') {
+        let n: usize = len.parse().unwrap_or(tail.len()).min(tail.len());
+        items.push(tail[..n].to_owned());
+        rest = &tail[n..];
+    }
+    let mut pairs = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(f), Some(v)) = (it.next(), it.next()) {
+        pairs.push((f, v));
+    }
+    pairs
+}
+
+impl Stream {
+    /// XADD key MAXLEN max * fields...: the new entry's id (after the last
+    /// one, at `now` ms when that is later).
+    pub fn add(&mut self, now: u64, max_len: usize, fields: &[(String, String)]) -> StreamId {
+        let id = if now > self.last.ms {
+            StreamId { ms: now, seq: 0 }
+        } else {
+            StreamId {
+                ms: self.last.ms,
+                seq: self.last.seq + 1,
+            }
+        };
+        self.last = id;
+        self.entries.push_back((id, pack(fields)));
+        while self.entries.len() > max_len {
+            self.entries.pop_front();
+        }
+        id
+    }
+
+    /// Entries after `from`, at most `count` (XREAD COUNT count STREAMS key from).
+    pub fn after(
+        &self,
+        from: StreamId,
+        count: usize,
+    ) -> impl Iterator<Item = (StreamId, Vec<(String, String)>)> + '_ {
+        let start = self.entries.partition_point(|(id, _)| *id <= from);
+        self.entries
+            .range(start..)
+            .take(count)
+            .map(|(id, packed)| (*id, unpack(packed)))
+    }
+
+    /// The last id added (`0-0` before any); XREAD's `$`.
+    pub fn last_id(&self) -> StreamId {
+        self.last
+    }
+
+    /// How many entries it holds (XLEN).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// One Redis value of the types rollcall uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -65,6 +180,8 @@ pub enum Value {
     Hash(BTreeMap<String, i64>),
     /// A sorted set.
     ZSet(ZSet),
+    /// A stream.
+    Stream(Stream),
 }
 
 /// A canonical dump of a keyspace, for comparing the model with real Redis:
@@ -88,6 +205,9 @@ pub enum DumpValue {
     Hash(Vec<(String, String)>),
     /// A sorted set: members in Redis order with their scores.
     Zset(Vec<(String, i64)>),
+    /// A stream: each entry's (field, value) pairs, oldest first; the ids
+    /// are left out (Redis makes them from its own clock).
+    Stream(Vec<Vec<(String, String)>>),
 }
 
 /// The in-memory keyspace.
@@ -123,6 +243,17 @@ impl Keyspace {
         self.keys.is_empty()
     }
 
+    /// The keys that belong to nodes: all but the change feed and last
+    /// seen, which outlive them ([`crate::schema::outlives_nodes`]). Empty
+    /// once every node has left.
+    pub fn node_keys(&self) -> Vec<&str> {
+        self.keys
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !crate::schema::outlives_nodes(k))
+            .collect()
+    }
+
     /// The value of a key.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.keys.get(key)
@@ -150,12 +281,53 @@ impl Keyspace {
                     Value::ZSet(z) => {
                         DumpValue::Zset(z.iter().map(|(m, s)| (m.to_owned(), s)).collect())
                     }
+                    Value::Stream(x) => DumpValue::Stream(
+                        x.after(StreamId::default(), usize::MAX)
+                            .map(|(_, f)| f)
+                            .collect(),
+                    ),
                 },
             })
             .collect()
     }
 
+    /// The stream at `key`, if it is one.
+    pub fn stream(&self, key: &str) -> Option<&Stream> {
+        match self.keys.get(key) {
+            Some(Value::Stream(x)) => Some(x),
+            _ => None,
+        }
+    }
+
     // Typed access; a key holding another type is Redis' WRONGTYPE error.
+
+    pub(super) fn stream_mut(&mut self, key: &str) -> Result<&mut Stream, Failed> {
+        match self
+            .keys
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Stream(Stream::default()))
+        {
+            Value::Stream(x) => Ok(x),
+            _ => Err(wrongtype(key)),
+        }
+    }
+
+    /// ZREMRANGEBYSCORE key -inf (below: the members scored under `below`.
+    pub(super) fn zrem_below(&mut self, key: &str, below: i64) -> Result<(), Failed> {
+        let Some(z) = self.zset(key)? else {
+            return Ok(());
+        };
+        let old: Vec<String> = z
+            .iter()
+            .take_while(|(_, s)| *s < below)
+            .map(|(m, _)| m.to_owned())
+            .collect();
+        for m in old {
+            self.zset_mut(key)?.remove(&m);
+        }
+        self.drop_if_empty(key);
+        Ok(())
+    }
 
     pub(super) fn zset(&self, key: &str) -> Result<Option<&ZSet>, Failed> {
         match self.keys.get(key) {
@@ -255,4 +427,44 @@ impl Keyspace {
 
 pub(super) fn wrongtype(key: &str) -> Failed {
     format!("WRONGTYPE Operation against a key holding the wrong kind of value ({key})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_entries_keep_any_text_and_their_order_and_trim_to_max_len() {
+        let odd = ["", "1:2", "a:b:c", "12", "é:ü", "{x}:y", ":", "0:"];
+        let mut x = Stream::default();
+        let fields: Vec<Vec<(String, String)>> = odd
+            .iter()
+            .map(|v| {
+                vec![
+                    ("c".to_owned(), (*v).to_owned()),
+                    ((*v).to_owned(), "9".to_owned()),
+                ]
+            })
+            .collect();
+        for f in &fields {
+            x.add(5, 6, f);
+        }
+        let back: Vec<(StreamId, Vec<(String, String)>)> =
+            x.after(StreamId::default(), 100).collect();
+        assert_eq!(back.len(), 6, "trimmed to max_len");
+        assert_eq!(
+            back.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(),
+            fields[2..]
+        );
+        // Ids: the same ms, then the next sequence numbers.
+        assert_eq!(back[0].0, StreamId { ms: 5, seq: 2 });
+        assert_eq!(x.last_id(), StreamId { ms: 5, seq: 7 });
+        let after = x.after(StreamId { ms: 5, seq: 5 }, 100).count();
+        assert_eq!(after, 2);
+        assert_eq!(
+            x.add(4, 6, &fields[0]),
+            StreamId { ms: 5, seq: 8 },
+            "never back in time"
+        );
+    }
 }

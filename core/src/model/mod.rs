@@ -9,4 +9,4 @@
 mod keyspace;
 mod scripts;
 
-pub use keyspace::{DumpEntry, DumpValue, Keyspace, Value, ZSet};
+pub use keyspace::{DumpEntry, DumpValue, Keyspace, Stream, StreamId, Value, ZSet};

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::event::OfflineReason;
 use crate::op::{Millis, Op, Reply};
 use crate::protocol::{
-    Adopted, Apply, Call, Heartbeat, Lane, Mark, Read, Reap, Reassert, Register, Retire,
+    Adopted, Apply, Call, Feed, Heartbeat, Lane, Mark, Read, Reap, Reassert, Register, Retire,
     ScriptReply, Status, change_id,
 };
 use crate::schema::{Field, Schema, Target};
@@ -32,6 +32,7 @@ impl Keyspace {
             offline: Vec::new(),
             adopted: Vec::new(),
             keep_as: None,
+            feed: None,
         };
         let result = match &call {
             Call::Register(a) => run.register(now, a),
@@ -40,7 +41,7 @@ impl Keyspace {
             Call::Heartbeat(a) => run.heartbeat(now, a),
             Call::Retire(a) => run.retire(now, a),
             Call::Reap(a) => run.reap(now, a),
-            Call::Read(a) => return run.read(a).unwrap_or_else(Reply::error),
+            Call::Read(a) => return run.read(now, a).unwrap_or_else(Reply::error),
         };
         result.map_or_else(Reply::error, |r| r.encode())
     }
@@ -56,6 +57,15 @@ struct Run<'a> {
     offline: Vec<String>,
     adopted: Vec<Adopted>,
     keep_as: Option<(String, String)>,
+    feed: Option<FeedCall>,
+}
+
+/// The prelude's `feed`: what a call that makes transitions records.
+struct FeedCall {
+    base: String,
+    down: OfflineReason,
+    feed: Feed,
+    now: i64,
 }
 
 impl Run<'_> {
@@ -161,6 +171,67 @@ impl Run<'_> {
                 return Err(wrongtype(&key));
             }
         }
+        let feed = self.schema.feed();
+        if self
+            .ks
+            .keys
+            .get(&feed)
+            .is_some_and(|v| !matches!(v, Value::Stream(_)))
+        {
+            return Err(wrongtype(&feed));
+        }
+        let seen = self.schema.seen();
+        if self
+            .ks
+            .keys
+            .get(&seen)
+            .is_some_and(|v| !matches!(v, Value::ZSet(_)))
+        {
+            return Err(wrongtype(&seen));
+        }
+        Ok(())
+    }
+
+    /// The prelude's `publish`: each transition of this call into the feed
+    /// and last seen.
+    fn publish(&mut self) -> Result<(), Failed> {
+        let Some(call) = self.feed.as_ref() else {
+            return Ok(());
+        };
+        if self.online.is_empty() && self.offline.is_empty() {
+            return Ok(());
+        }
+        let (stream, seen) = (self.schema.feed(), self.schema.seen());
+        let global = self.schema.users(&Scope::Global);
+        let marks = self
+            .online
+            .iter()
+            .map(|f| (Mark::Online, f))
+            .chain(self.offline.iter().map(|f| (Mark::Offline(call.down), f)));
+        let mut stamped = false;
+        for (i, (mark, field)) in marks.enumerate() {
+            if call.feed.max_len > 0 {
+                let entry =
+                    crate::feed::entry_fields(&format!("{}:{i}", call.base), mark, field, call.now);
+                let max = usize::try_from(call.feed.max_len).unwrap_or(usize::MAX);
+                self.ks
+                    .stream_mut(&stream)?
+                    .add(call.now as u64, max, &entry);
+            }
+            let (key, name, _) = self.target(field)?;
+            if key == global {
+                stamped = true;
+                if mark == Mark::Online {
+                    self.ks.zrem(&seen, &name)?;
+                } else {
+                    self.ks.zadd(&seen, &name, call.now)?;
+                }
+            }
+        }
+        if stamped {
+            let below = call.now - call.feed.seen_ms as i64;
+            self.ks.zrem_below(&seen, below)?;
+        }
         Ok(())
     }
 
@@ -173,6 +244,7 @@ impl Run<'_> {
     }
 
     fn reply(&mut self, status: Status, detail: &str) -> Result<ScriptReply, Failed> {
+        self.publish()?;
         let reply = ScriptReply {
             status,
             detail: detail.to_owned(),
@@ -323,6 +395,12 @@ impl Run<'_> {
         }
         self.check_types(a.deltas.iter().map(|(f, _)| f.as_str()))?;
         self.ks.hincrby(&self.schema.versions(), inc, 1)?;
+        self.feed = Some(FeedCall {
+            base: format!("{inc}:{}", a.call_id),
+            down: OfflineReason::Disconnect,
+            feed: a.feed,
+            now,
+        });
         let own = self.schema.own(inc);
         for (field, delta) in &a.deltas {
             let edge = self.mv(&own, field, *delta)?;
@@ -355,6 +433,12 @@ impl Run<'_> {
                 .map(|(f, _)| f.as_str())
                 .chain(want.iter().map(|(f, _)| f.as_str())),
         )?;
+        self.feed = Some(FeedCall {
+            base: format!("{inc}:{}", a.call_id),
+            down: OfflineReason::Disconnect,
+            feed: a.feed,
+            now,
+        });
         for (field, count) in have {
             if !wanted.contains(field.as_str()) {
                 let edge = self.mv(&own, &field, -count)?;
@@ -454,6 +538,12 @@ impl Run<'_> {
                 target.clone()
             }
         };
+        self.feed = Some(FeedCall {
+            base: format!("{me}:{id}"),
+            down: a.down,
+            feed: a.feed,
+            now,
+        });
         let own = self.schema.own(&target);
         // ZRANGE own 0 slice-1 (Config::validate keeps slice >= 1).
         let take = usize::try_from(a.slice).unwrap_or(usize::MAX);
@@ -501,7 +591,7 @@ impl Run<'_> {
         self.reply(Status::Done, &target)
     }
 
-    fn read(&mut self, a: &Read) -> Result<Reply, Failed> {
+    fn read(&mut self, now: Millis, a: &Read) -> Result<Reply, Failed> {
         let count = self.schema.counts();
         Ok(match a {
             Read::Clients => {
@@ -528,6 +618,17 @@ impl Run<'_> {
                     .hget(&self.schema.users(&Scope::Global), user)?
                     .unwrap_or(0),
             ),
+            Read::Seen { user, keep_ms } => {
+                let at = self.ks.zscore(&self.schema.seen(), user)?;
+                let online = self
+                    .ks
+                    .hget(&self.schema.users(&Scope::Global), user)?
+                    .is_some();
+                match at {
+                    Some(at) if !online && at >= now as i64 - *keep_ms as i64 => Reply::Int(at),
+                    _ => Reply::Nil,
+                }
+            }
         })
     }
 }

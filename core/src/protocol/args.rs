@@ -10,7 +10,8 @@
 
 use std::fmt;
 
-use crate::protocol::Lane;
+use crate::event::OfflineReason;
+use crate::protocol::{Lane, Mark};
 use crate::scripts::Script;
 
 /// An argument list a script cannot run with.
@@ -120,6 +121,32 @@ fn push_pairs(out: &mut Vec<String>, pairs: &[(String, i64)]) {
     }
 }
 
+/// What a call that makes transitions records beside them (see
+/// `publish` in `lua/prelude.lua`): the change feed's length cap and how
+/// long a user's last seen is kept. Two arguments, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feed {
+    /// The feed keeps about this many changes; 0 appends none.
+    pub max_len: u64,
+    /// A last-seen stamp older than this goes (ms); the feed and the stamps
+    /// expire after this long without a change.
+    pub seen_ms: u64,
+}
+
+impl Feed {
+    fn push(&self, out: &mut Vec<String>) {
+        out.push(self.max_len.to_string());
+        out.push(self.seen_ms.to_string());
+    }
+
+    fn read(a: &Argv<'_>, at: usize) -> Result<Feed, ArgError> {
+        Ok(Feed {
+            max_len: a.number(at, "feed_max")?,
+            seen_ms: a.number(at + 1, "seen_ms")?,
+        })
+    }
+}
+
 /// `register`: a new incarnation of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Register {
@@ -183,6 +210,8 @@ pub struct Apply {
     pub version: Option<u64>,
     /// Names the call for a retry (the lane's kept reply).
     pub call_id: String,
+    /// The feed and last seen of its transitions.
+    pub feed: Feed,
     /// (field, delta) pairs.
     pub deltas: Vec<(String, i64)>,
 }
@@ -191,7 +220,7 @@ impl Args for Apply {
     const SCRIPT: Script = Script::Apply;
 
     fn encode(&self) -> Vec<String> {
-        let mut out = Vec::with_capacity(5 + 2 * self.deltas.len());
+        let mut out = Vec::with_capacity(7 + 2 * self.deltas.len());
         out.extend([
             self.stall_ms.to_string(),
             self.incarnation.clone(),
@@ -199,6 +228,7 @@ impl Args for Apply {
             version_text(self.version),
             self.call_id.clone(),
         ]);
+        self.feed.push(&mut out);
         push_pairs(&mut out, &self.deltas);
         out
     }
@@ -214,7 +244,8 @@ impl Args for Apply {
             ttl_ms: a.number(2, "ttl_ms")?,
             version: canonical(a.text(3, "version")?),
             call_id: a.text(4, "call id")?.to_owned(),
-            deltas: a.pairs(5)?,
+            feed: Feed::read(&a, 5)?,
+            deltas: a.pairs(7)?,
         })
     }
 }
@@ -234,6 +265,8 @@ pub struct Reassert {
     pub call_id: String,
     /// A larger share in the store is not walked: the reply is `ROTATE`.
     pub max_write_fields: u64,
+    /// The feed and last seen of its transitions.
+    pub feed: Feed,
     /// (field, count) pairs: the node's whole local truth.
     pub counts: Vec<(String, i64)>,
 }
@@ -242,7 +275,7 @@ impl Args for Reassert {
     const SCRIPT: Script = Script::Reassert;
 
     fn encode(&self) -> Vec<String> {
-        let mut out = Vec::with_capacity(6 + 2 * self.counts.len());
+        let mut out = Vec::with_capacity(8 + 2 * self.counts.len());
         out.extend([
             self.stall_ms.to_string(),
             self.incarnation.clone(),
@@ -251,6 +284,7 @@ impl Args for Reassert {
             self.call_id.clone(),
             self.max_write_fields.to_string(),
         ]);
+        self.feed.push(&mut out);
         push_pairs(&mut out, &self.counts);
         out
     }
@@ -267,7 +301,8 @@ impl Args for Reassert {
             version: a.number(3, "version")?,
             call_id: a.text(4, "call id")?.to_owned(),
             max_write_fields: a.number(5, "max_write_fields")?,
-            counts: a.pairs(6)?,
+            feed: Feed::read(&a, 6)?,
+            counts: a.pairs(8)?,
         })
     }
 }
@@ -360,20 +395,27 @@ pub struct Reap {
     pub call_id: String,
     /// The lane whose reply is kept.
     pub lane: Lane,
+    /// The reason the caller gives for the users it takes offline.
+    pub down: OfflineReason,
+    /// The feed and last seen of its transitions.
+    pub feed: Feed,
 }
 
 impl Args for Reap {
     const SCRIPT: Script = Script::Reap;
 
     fn encode(&self) -> Vec<String> {
-        vec![
+        let mut out = vec![
             self.stall_ms.to_string(),
             self.incarnation.clone(),
             self.slice.to_string(),
             self.target.clone().unwrap_or_default(),
             self.call_id.clone(),
             self.lane.as_str().to_owned(),
-        ]
+            Mark::Offline(self.down).as_str().to_owned(),
+        ];
+        self.feed.push(&mut out);
+        out
     }
 
     fn decode(argv: &[String]) -> Result<Reap, ArgError> {
@@ -383,6 +425,7 @@ impl Args for Reap {
         };
         let target = a.text(3, "target")?;
         let lane = a.text(5, "lane")?;
+        let down = a.text(6, "offline mark")?;
         Ok(Reap {
             stall_ms: a.number(0, "stall_ms")?,
             incarnation: a.text(1, "incarnation")?.to_owned(),
@@ -391,6 +434,15 @@ impl Args for Reap {
             call_id: a.text(4, "call id")?.to_owned(),
             lane: Lane::parse(lane)
                 .ok_or_else(|| a.fail(format!("ARGV[6] (lane) must be w or r, got {lane:?}")))?,
+            down: match Mark::parse(down) {
+                Some(Mark::Offline(reason)) => reason,
+                _ => {
+                    return Err(a.fail(format!(
+                        "ARGV[7] (offline mark) must be d, r or s, got {down:?}"
+                    )));
+                }
+            },
+            feed: Feed::read(&a, 7)?,
         })
     }
 }
@@ -420,6 +472,13 @@ pub enum Read {
         /// The user.
         user: String,
     },
+    /// One offline user's last seen, if younger than `keep_ms`.
+    Seen {
+        /// The user.
+        user: String,
+        /// How old a stamp may be.
+        keep_ms: u64,
+    },
 }
 
 impl Args for Read {
@@ -432,6 +491,9 @@ impl Args for Read {
             Read::Users { scope_id } => ("users", scope_id.as_str()),
             Read::List { scope_id } => ("list", scope_id.as_str()),
             Read::User { user } => ("user", user.as_str()),
+            Read::Seen { user, keep_ms } => {
+                return vec!["seen".to_owned(), user.clone(), keep_ms.to_string()];
+            }
         };
         vec![what.to_owned(), arg.to_owned()]
     }
@@ -446,6 +508,14 @@ impl Args for Read {
             "users" => Read::Users { scope_id: arg },
             "list" => Read::List { scope_id: arg },
             "user" => Read::User { user: arg },
+            "seen" => Read::Seen {
+                user: arg,
+                keep_ms: Argv {
+                    script: Self::SCRIPT,
+                    argv,
+                }
+                .number(2, "keep_ms")?,
+            },
             other => {
                 return Err(ArgError {
                     script: Self::SCRIPT,

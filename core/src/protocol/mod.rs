@@ -14,7 +14,7 @@ mod lane;
 mod reply;
 mod status;
 
-pub use args::{Apply, ArgError, Args, Heartbeat, Read, Reap, Reassert, Register, Retire};
+pub use args::{Apply, ArgError, Args, Feed, Heartbeat, Read, Reap, Reassert, Register, Retire};
 pub use call::Call;
 pub use lane::Lane;
 pub use reply::{

@@ -42,9 +42,15 @@ fn samples() -> Vec<(Call, Vec<String>)> {
                 ttl_ms: 2000,
                 version: Some(3),
                 call_id: "12".into(),
+                feed: Feed {
+                    max_len: 9,
+                    seen_ms: 60000,
+                },
                 deltas: vec![("c".into(), 1), ("u1:gann".into(), -1)],
             }),
-            strings(&["500", "n/8", "2000", "3", "12", "c", "1", "u1:gann", "-1"]),
+            strings(&[
+                "500", "n/8", "2000", "3", "12", "9", "60000", "c", "1", "u1:gann", "-1",
+            ]),
         ),
         (
             Call::Reassert(Reassert {
@@ -54,9 +60,15 @@ fn samples() -> Vec<(Call, Vec<String>)> {
                 version: 4,
                 call_id: "13".into(),
                 max_write_fields: 100,
+                feed: Feed {
+                    max_len: 9,
+                    seen_ms: 60000,
+                },
                 counts: vec![("sg".into(), 2)],
             }),
-            strings(&["500", "n/8", "2000", "4", "13", "100", "sg", "2"]),
+            strings(&[
+                "500", "n/8", "2000", "4", "13", "100", "9", "60000", "sg", "2",
+            ]),
         ),
         (
             Call::Heartbeat(Heartbeat {
@@ -93,8 +105,13 @@ fn samples() -> Vec<(Call, Vec<String>)> {
                 target: None,
                 call_id: "16".into(),
                 lane: Lane::Reap,
+                down: crate::OfflineReason::Reaped,
+                feed: Feed {
+                    max_len: 0,
+                    seen_ms: 1,
+                },
             }),
-            strings(&["500", "n/8", "64", "", "16", "r"]),
+            strings(&["500", "n/8", "64", "", "16", "r", "r", "0", "1"]),
         ),
         (
             Call::Reap(Reap {
@@ -104,10 +121,22 @@ fn samples() -> Vec<(Call, Vec<String>)> {
                 target: Some("n/7".into()),
                 call_id: "17".into(),
                 lane: Lane::Write,
+                down: crate::OfflineReason::Shutdown,
+                feed: Feed {
+                    max_len: 9,
+                    seen_ms: 60000,
+                },
             }),
-            strings(&["500", "n/8", "64", "n/7", "17", "w"]),
+            strings(&["500", "n/8", "64", "n/7", "17", "w", "s", "9", "60000"]),
         ),
         (Call::Read(Read::Clients), strings(&["clients", ""])),
+        (
+            Call::Read(Read::Seen {
+                user: "ann".into(),
+                keep_ms: 500,
+            }),
+            strings(&["seen", "ann", "500"]),
+        ),
         (
             Call::Read(Read::Sockets {
                 scope_id: "g".into(),
@@ -187,7 +216,7 @@ fn texts_compared_as_text_decode_to_what_matches_nothing() {
 
 #[test]
 fn malformed_arguments_name_the_script_and_the_argument() {
-    let cases: [(Script, &[&str], &str); 7] = [
+    let cases: [(Script, &[&str], &str); 10] = [
         (
             Script::Register,
             &[],
@@ -201,18 +230,33 @@ fn malformed_arguments_name_the_script_and_the_argument() {
         ),
         (
             Script::Apply,
-            &["5", "n/1", "9", "0", "1", "c"],
+            &["5", "n/1", "9", "0", "1", "9", "60000", "c"],
             "field/number arguments must come in pairs",
         ),
         (
+            Script::Apply,
+            &["5", "n/1", "9", "0", "1", "-1", "60000"],
+            "ARGV[6] (feed_max) must be a non-negative integer",
+        ),
+        (
             Script::Reassert,
-            &["5", "n/1", "9", "0", "1", "9", "c", "x"],
-            "ARGV[8] must be an integer",
+            &["5", "n/1", "9", "0", "1", "9", "9", "60000", "c", "x"],
+            "ARGV[10] must be an integer",
         ),
         (
             Script::Reap,
-            &["5", "n/1", "9", "", "1", "x"],
+            &["5", "n/1", "9", "", "1", "x", "r", "9", "1"],
             "ARGV[6] (lane) must be w or r, got \"x\"",
+        ),
+        (
+            Script::Reap,
+            &["5", "n/1", "9", "", "1", "r", "+", "9", "1"],
+            "ARGV[7] (offline mark) must be d, r or s, got \"+\"",
+        ),
+        (
+            Script::Read,
+            &["seen", "ann"],
+            "ARGV[3] (keep_ms) must be a non-negative integer",
         ),
         (Script::Read, &["nope"], "unknown read nope"),
     ];

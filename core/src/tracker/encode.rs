@@ -1,8 +1,9 @@
 //! A tracker's writes and reaps as script calls: the typed arguments of
 //! [`crate::protocol`], from the write and the tracker's state.
 
+use crate::event::OfflineReason;
 use crate::op::{Op, Token};
-use crate::protocol::{Apply, Call, Heartbeat, Lane, Reap, Reassert, Register, Retire};
+use crate::protocol::{Apply, Call, Feed, Heartbeat, Lane, Reap, Reassert, Register, Retire};
 use crate::schema::incarnation;
 use crate::tracker::Tracker;
 use crate::tracker::state::Write;
@@ -17,6 +18,7 @@ impl Tracker {
         let current = incarnation(&self.node, self.k);
         let old = |k: u64| incarnation(&self.node, k);
         let call_id = token.0.to_string();
+        let feed = self.feed();
         let call = match write {
             Write::Register { keep } => Call::Register(Register {
                 stall_ms,
@@ -36,6 +38,7 @@ impl Tracker {
                     ttl_ms,
                     version: Some(self.version),
                     call_id,
+                    feed,
                     deltas: fields
                         .into_iter()
                         .zip(deltas)
@@ -52,6 +55,7 @@ impl Tracker {
                     version: *version,
                     call_id,
                     max_write_fields: u64::from(self.config.max_write_fields),
+                    feed,
                     counts: fields
                         .into_iter()
                         .zip(snapshot)
@@ -77,6 +81,8 @@ impl Tracker {
                 target: Some(current),
                 call_id,
                 lane: Lane::Write,
+                down: OfflineReason::Shutdown,
+                feed,
             }),
             // No version: the lease is renewed, the reply DRIFT.
             Write::RenewOld(k) => Call::Heartbeat(Heartbeat {
@@ -97,6 +103,14 @@ impl Tracker {
                 target: Some(old(*k)),
                 call_id,
                 lane: Lane::Write,
+                // An old incarnation's users leave with the node when it
+                // is leaving; else they had left this node already.
+                down: if self.leaving() {
+                    OfflineReason::Shutdown
+                } else {
+                    OfflineReason::Disconnect
+                },
+                feed,
             }),
         };
         debug_assert_eq!(call.script(), write.script());
@@ -112,7 +126,17 @@ impl Tracker {
             target: None,
             call_id: token.0.to_string(),
             lane: Lane::Reap,
+            down: OfflineReason::Reaped,
+            feed: self.feed(),
         })
         .op(token, &self.schema)
+    }
+
+    /// What every call that makes transitions records beside them.
+    fn feed(&self) -> Feed {
+        Feed {
+            max_len: u64::from(self.config.changes_max_len),
+            seen_ms: self.config.last_seen_ms,
+        }
     }
 }

@@ -199,6 +199,11 @@ impl Tracker {
             .then(|| incarnation(&self.node, self.k))
     }
 
+    /// Shutting down: the users it still takes offline leave with it.
+    pub(crate) fn leaving(&self) -> bool {
+        matches!(self.phase, Phase::Retiring | Phase::Leaving)
+    }
+
     /// Whether it is closed ([`Event::Closed`] was emitted).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed

@@ -2,7 +2,7 @@
 
 use crate::event::{Event, OfflineReason};
 use crate::op::{Millis, Op, Reply, Token};
-use crate::protocol::{BadReply, ScriptReply, Status, change_base, unexpected_status};
+use crate::protocol::{Args, BadReply, Reap, ScriptReply, Status, change_base, unexpected_status};
 use crate::schema::{incarnation, split_incarnation};
 use crate::scripts::Script;
 use crate::tracker::state::{Old, Pending, Phase, Write};
@@ -55,12 +55,8 @@ impl Tracker {
                 return Err(e.into());
             }
         };
-        let leaving = matches!(self.phase, Phase::Retiring | Phase::Leaving);
-        let reason = match pending.what {
-            Write::SelfReap => OfflineReason::Shutdown,
-            Write::ReapOld(_) if leaving => OfflineReason::Shutdown,
-            _ => OfflineReason::Disconnect,
-        };
+        // The reason the call was sent with: the feed says the same.
+        let reason = sent_reason(&pending.sent).unwrap_or(OfflineReason::Disconnect);
         let bad = |reason: String| Err(InputError::BadReply { script, reason });
         // Transitions first: `Closed` must be the last event of all.
         step.events
@@ -247,6 +243,12 @@ impl Tracker {
         self.phase = Phase::Closed;
         step.events.push(Event::Closed);
     }
+}
+
+/// The offline reason a reap was sent with (`None` for other calls).
+fn sent_reason(sent: &Option<Op>) -> Option<OfflineReason> {
+    let op = sent.as_ref().filter(|op| op.script == Script::Reap)?;
+    Reap::decode(&op.args).ok().map(|r| r.down)
 }
 
 /// The `<incarnation>:<call id>` of a call as sent (every call that can

@@ -4,8 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rollcall_core::feed::BadEntry;
 use rollcall_core::model::DumpEntry;
-use rollcall_core::{Keyspace, Millis, Op, Reply};
+use rollcall_core::{Change, Keyspace, Millis, Op, Reply, Schema};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// An in-memory store. Clones share one keyspace and one clock.
@@ -23,6 +25,8 @@ struct Inner {
     available: Mutex<bool>,
     /// Bursts run so far (what would be round trips to Redis).
     round_trips: AtomicU64,
+    /// Wakes the watchers after every burst.
+    changed: Notify,
 }
 
 impl Default for MemoryStore {
@@ -40,6 +44,7 @@ impl MemoryStore {
                 start: Instant::now(),
                 available: Mutex::new(true),
                 round_trips: AtomicU64::new(0),
+                changed: Notify::new(),
             }),
         }
     }
@@ -73,8 +78,34 @@ impl MemoryStore {
                 .collect();
         }
         let now = self.now_ms();
-        let mut ks = self.keyspace();
-        ops.iter().map(|op| ks.run(now, op)).collect()
+        let replies = {
+            let mut ks = self.keyspace();
+            ops.iter().map(|op| ks.run(now, op)).collect()
+        };
+        self.inner.changed.notify_waiters();
+        replies
+    }
+
+    /// The change feed after entry `after`, at most `count` entries
+    /// ([`Keyspace::feed_after`]).
+    pub fn feed_after(
+        &self,
+        schema: &Schema,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<Change>, BadEntry> {
+        self.keyspace().feed_after(schema, after, count)
+    }
+
+    /// The id of the feed's newest entry (`0-0` for none).
+    pub fn feed_newest(&self, schema: &Schema) -> String {
+        self.keyspace().feed_newest(schema)
+    }
+
+    /// Resolves after the next burst of calls (register it before looking,
+    /// so that none is missed in between).
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.changed.notified()
     }
 
     /// How many bursts of calls ran so far (each would be one round trip
@@ -86,6 +117,16 @@ impl MemoryStore {
     /// The canonical dump of the keyspace.
     pub fn dump(&self) -> Vec<DumpEntry> {
         self.keyspace().dump()
+    }
+
+    /// The keys that belong to nodes ([`Keyspace::node_keys`]): empty once
+    /// every node has left (the change feed and last seen stay).
+    pub fn node_keys(&self) -> Vec<String> {
+        self.keyspace()
+            .node_keys()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Makes every call fail (`false`) or work again (`true`): an outage,

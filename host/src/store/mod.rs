@@ -4,7 +4,7 @@ mod memory;
 mod redis;
 
 pub use self::memory::MemoryStore;
-pub use self::redis::RedisStore;
+pub use self::redis::{OwnConnection, RedisStore};
 
 use rollcall_core::{Op, Reply};
 

@@ -26,8 +26,42 @@ pub struct RedisStore {
     conn: Conn,
     /// A plain connection: the server itself, or a cluster's first seed.
     plain: ConnectionManager,
+    /// Makes connections of their own (a watcher's blocking reads);
+    /// shared, so a store stays small to clone.
+    opener: std::sync::Arc<Opener>,
     url: String,
     timeout: Duration,
+}
+
+/// A connection of its own to the store's Redis
+/// ([`RedisStore::own_connection`]). It does not reconnect: open another.
+#[derive(Clone)]
+pub struct OwnConnection(Conn);
+
+impl ConnectionLike for OwnConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.0.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.0.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
+
+/// The client a store was opened with, for connections of their own.
+#[derive(Clone)]
+enum Opener {
+    Single(redis::Client),
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 /// Where the script calls go.
@@ -35,6 +69,8 @@ pub struct RedisStore {
 enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    /// A connection of its own ([`RedisStore::own_connection`]).
+    Own(redis::aio::MultiplexedConnection),
 }
 
 impl ConnectionLike for Conn {
@@ -42,6 +78,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Own(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -54,6 +91,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Own(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -61,6 +99,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Own(c) => c.get_db(),
         }
     }
 }
@@ -149,6 +188,7 @@ impl RedisStore {
         let store = RedisStore {
             conn: Conn::Cluster(cluster),
             plain: seed.plain,
+            opener: std::sync::Arc::new(Opener::Cluster(Box::new(client))),
             url: shown,
             timeout,
         };
@@ -186,7 +226,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let conn = match tokio::time::timeout(
             timeout * 3,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         {
@@ -202,6 +242,7 @@ impl RedisStore {
         let store = RedisStore {
             conn: Conn::Single(conn.clone()),
             plain: conn,
+            opener: std::sync::Arc::new(Opener::Single(client)),
             url: shown,
             timeout,
         };
@@ -209,6 +250,43 @@ impl RedisStore {
         // first command says NOAUTH. Find out now.
         store.ping().await?;
         Ok(store)
+    }
+
+    /// A new connection of its own, for commands that block it (a
+    /// watcher's XREAD BLOCK): the shared one never waits behind them. Its
+    /// replies are bounded by the store's timeout, as every other call's.
+    pub async fn own_connection(&self) -> Result<OwnConnection, Error> {
+        let opened = match self.opener.as_ref() {
+            Opener::Single(client) => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout));
+                tokio::time::timeout(
+                    self.timeout * 3,
+                    client.get_multiplexed_async_connection_with_config(&config),
+                )
+                .await
+                .map(|c| c.map(Conn::Own))
+            }
+            Opener::Cluster(client) => {
+                tokio::time::timeout(self.timeout * 3, client.get_async_connection())
+                    .await
+                    .map(|c| c.map(Conn::Cluster))
+            }
+        };
+        match opened {
+            Ok(Ok(conn)) => Ok(OwnConnection(conn)),
+            Ok(Err(e)) => Err(classify(&e, &self.url)),
+            Err(_) => Err(Error::Unreachable {
+                url: self.url.clone(),
+                message: format!("no connection within {} ms", (self.timeout * 3).as_millis()),
+            }),
+        }
+    }
+
+    /// The longest wait of one call (connect and reply).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The URL, password hidden.
