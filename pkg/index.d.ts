@@ -60,6 +60,10 @@ export interface PresenceOptions {
   retryMs?: number;
   /** Most counters one write call carries (bounds how long it holds Redis); a larger re-assert moves to a new incarnation in bounded writes. Default 2000. */
   maxWriteFields?: number;
+  /** About how many changes the cluster's change feed keeps for a watcher that resumes (`watch({ from })`); 0 keeps none. Default 100000. */
+  changesMaxLen?: number;
+  /** How long a user's last seen (`lastSeen`) is kept after they went offline, in ms. Default 604800000 (7 days). */
+  lastSeenMs?: number;
   /**
    * Longest wait for one Redis call, in ms. A call that takes longer (a
    * half-open connection, a paused Redis) counts as failed and is retried;
@@ -140,6 +144,28 @@ export interface ChangeInfo {
   changeId: string;
 }
 
+/**
+ * One change of the cluster, as `watch()` yields it: a user came online or
+ * went offline (`namespace` and `room` undefined), or joined or left a
+ * namespace (`room` undefined) or a room.
+ */
+export interface Change {
+  /** The feed's id of this change: resume after it (`watch({ from })`), drop a repeat by it. */
+  id: string;
+  type: "online" | "offline" | "joined" | "left";
+  userId: string;
+  namespace: string | undefined;
+  room: string | undefined;
+  /** Why the user went offline or left; undefined for "online" and "joined". */
+  reason: OfflineReason | undefined;
+  /** The server whose call made it (for a reap, the reaping server). */
+  nodeId: string;
+  /** When, on the Redis clock (ms since the epoch). */
+  at: number;
+  /** The change id the events carry (ChangeInfo). */
+  changeId: string;
+}
+
 /** The events of a Presence: each event's listener arguments. */
 export interface PresenceEvents {
   /**
@@ -214,6 +240,20 @@ export declare class Presence extends EventEmitter {
   isUserConnected(userId: string | number): Promise<boolean>;
   /** The user's sockets, over all namespaces and servers. */
   userSocketsCount(userId: string | number): Promise<number>;
+  /**
+   * When the user's last socket left (ms, Redis clock) for a user offline
+   * now; null when online, unknown, or gone longer than `lastSeenMs`.
+   */
+  lastSeen(userId: string | number): Promise<number | null>;
+  /**
+   * Every change of the cluster, made by any server, in the order Redis
+   * made them (so in order for each user): from now on, or after the
+   * change `from` while the feed still holds it (`changesMaxLen`). Reads
+   * on a connection of its own (the client's `duplicate()`); leaving the
+   * `for await` loop stops it, and so does `close()`. A failed read is a
+   * "store error" event and the watcher goes on.
+   */
+  watch(options?: { from?: string }): AsyncGenerator<Change, void, undefined>;
   /**
    * This server's metrics in the Prometheus text format (version 0.0.4):
    * rollcall_local_sockets, rollcall_local_users, rollcall_cluster_sockets,

@@ -15,6 +15,7 @@ const metrics = require("./metrics.js");
 const { storeOf, exec } = require("./store.js");
 const { traceTargetOf, TraceSink, sameTarget } = require("./trace.js");
 const { Hooks } = require("./hooks.js");
+const { embeddedSource, redisSource, changes, fromOf } = require("./watch.js");
 
 /** @typedef {import("./store.js").Send} Send */
 /** @typedef {import("./store.js").Op} Op */
@@ -109,6 +110,10 @@ class Presence extends EventEmitter {
   #latency = new metrics.WriteLatency();
   /** The app's prom-client registry, while our metrics are in it. @type {any} */
   #registry = null;
+  /** The running watchers (watch()), stopped by close(). @type {Set<import("./watch.js").Source>} */
+  #watchers = new Set();
+  /** Embedded mode: resolves at the next user change. @type {{ promise: Promise<void>, resolve: () => void } | null} */
+  #feedChanged = null;
 
   /**
    * @param {any} io
@@ -251,6 +256,8 @@ class Presence extends EventEmitter {
    */
   close() {
     if (this.#closing) return this.#closing;
+    for (const source of this.#watchers) source.stop();
+    this.#watchers.clear();
     this.#hooks.unhook();
     this.#unregisterMetrics();
     const closing = new Promise((resolve, reject) => {
@@ -561,6 +568,10 @@ class Presence extends EventEmitter {
    * @param {CoreEvent} e
    */
   #event(e) {
+    if ((e.type === "user_online" || e.type === "user_offline") && this.#feedChanged) {
+      this.#feedChanged.resolve();
+      this.#feedChanged = null;
+    }
     switch (e.type) {
       // The change id comes last, so listeners of the earlier arguments
       // keep working; a repeat (after a server died) has the same one.
@@ -735,6 +746,61 @@ class Presence extends EventEmitter {
   usersList(scope) {
     const [namespace, room] = scopeOf(scope, "usersList", undefined);
     return this.#read("list", namespace, room);
+  }
+
+  /**
+   * When the user's last socket left (ms, on the Redis clock) for a user
+   * offline now; null when online, unknown, or gone longer than lastSeenMs.
+   * @param {unknown} userId
+   * @returns {Promise<number | null>}
+   */
+  lastSeen(userId) {
+    const user = checkId(userId, "userId", true);
+    return this.#read("seen", undefined, undefined, user);
+  }
+
+  /**
+   * Every change of the cluster (users online, offline, joined, left), made
+   * by any server, in the order Redis made them: from now on, or after the
+   * change whose id is `from` while the feed still holds it
+   * (changesMaxLen). It reads on a connection of its own (the client's
+   * duplicate()); leaving the `for await` loop stops it, and so does
+   * close().
+   * @param {unknown} [options] `{ from }`
+   * @returns {AsyncGenerator<import("../index.js").Change, void, undefined>}
+   */
+  watch(options) {
+    const from = fromOf(options);
+    if (this.#closing) throw new Error("rollcall: this presence is closed");
+    const source =
+      this.#send === null
+        ? embeddedSource({
+            after: (id, count) => {
+              this.#flush();
+              return JSON.parse(this.#t.feedAfter(id, count));
+            },
+            newest: () => {
+              this.#flush();
+              return this.#t.feedNewest();
+            },
+            changed: () => {
+              if (!this.#feedChanged) {
+                /** @type {() => void} */
+                let resolve = () => {};
+                const promise = new Promise((r) => (resolve = /** @type {() => void} */ (r)));
+                this.#feedChanged = { promise, resolve };
+              }
+              return this.#feedChanged.promise;
+            },
+          })
+        : redisSource(this.#redis, /** @type {Send} */ (this.#send), this.#t);
+    this.#watchers.add(source);
+    return changes(
+      source,
+      from,
+      (e) => this.#storeError(`watch: ${message(e)}`),
+      () => this.#watchers.delete(source),
+    );
   }
 
   /**

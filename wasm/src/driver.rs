@@ -5,7 +5,7 @@
 //! Rust, so it is tested natively.
 
 use rollcall_core::{
-    Answer, Config, ConfigError, Input, Millis, Query, Reply, Scope, Session, Token, Tracker,
+    Answer, Config, ConfigError, Input, Millis, Query, Reply, Scope, Session, Token, Tracker, feed,
 };
 use serde::Serialize;
 
@@ -102,18 +102,82 @@ impl Driver {
 
     /// The `read` script call that answers `query`, as JSON (token 0).
     pub fn read_op(&self, query: &Query) -> String {
-        let op = query.op(self.session.tracker().schema(), Token(0));
+        let op = self
+            .with_config(query)
+            .op(self.session.tracker().schema(), Token(0));
         serde_json::to_string(&op).expect("plain data serializes")
     }
 
     /// Answers `query` from the embedded store (single-server mode), with
     /// the held writes run first.
     pub fn read_embedded(&mut self, now: Millis, query: &Query) -> Result<Answer, String> {
+        let query = self.with_config(query);
         self.session
-            .read_embedded(now, query)
+            .read_embedded(now, &query)
             .ok_or("rollcall: no embedded store: reads go to Redis")?
             .map_err(|e| e.to_string())
     }
+
+    /// The query with this node's options where it takes them.
+    fn with_config(&self, query: &Query) -> Query {
+        match query {
+            Query::LastSeen { user, .. } => Query::LastSeen {
+                user: user.clone(),
+                keep_ms: self.session.tracker().config().last_seen_ms,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The embedded feed's changes after `after` (at most `count`), as a
+    /// JSON array of changes. The host flushes first (its flush acts on
+    /// the output).
+    pub fn feed_after(&self, after: &str, count: usize) -> Result<String, String> {
+        let schema = self.session.tracker().schema().clone();
+        let ks = self
+            .session
+            .keyspace()
+            .ok_or("rollcall: no embedded store: watch reads Redis")?;
+        let changes = ks
+            .feed_after(&schema, after, count)
+            .map_err(|e| e.to_string())?;
+        Ok(serde_json::to_string(&changes).expect("plain data serializes"))
+    }
+
+    /// The embedded feed's newest id (`0-0` for none).
+    pub fn feed_newest(&self) -> Result<String, String> {
+        let schema = self.session.tracker().schema();
+        let ks = self
+            .session
+            .keyspace()
+            .ok_or("rollcall: no embedded store: watch reads Redis")?;
+        Ok(ks.feed_newest(schema))
+    }
+
+    /// The arguments after `XREAD` of a watcher's blocking read.
+    pub fn feed_read_args(&self, after: &str, count: usize, block_ms: u64) -> Vec<String> {
+        feed::read_command(self.session.tracker().schema(), after, count, block_ms)
+    }
+
+    /// The arguments after `XREVRANGE` that find the newest change.
+    pub fn feed_newest_args(&self) -> Vec<String> {
+        feed::newest_command(self.session.tracker().schema())
+    }
+}
+
+/// The changes of a normalised XREAD reply, as a JSON array.
+pub fn parse_feed(reply_json: &str) -> Result<String, String> {
+    let reply = serde_json::from_str::<Reply>(reply_json)
+        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))?;
+    let changes = feed::parse_read(&reply).map_err(|e| e.to_string())?;
+    Ok(serde_json::to_string(&changes).expect("plain data serializes"))
+}
+
+/// The id of a normalised XREVRANGE reply's entry (`0-0` for none).
+pub fn parse_feed_newest(reply_json: &str) -> Result<String, String> {
+    let reply = serde_json::from_str::<Reply>(reply_json)
+        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))?;
+    feed::parse_newest(&reply).map_err(|e| e.to_string())
 }
 
 /// Parses a normalised reply to a read.
@@ -150,6 +214,11 @@ pub fn query(
         "list" => Query::UserList { scope },
         "user" => Query::UserSockets {
             user: user.ok_or("rollcall: a user query needs a user id")?,
+        },
+        // keep_ms: the node's last_seen_ms, set by Driver::with_config.
+        "seen" => Query::LastSeen {
+            user: user.ok_or("rollcall: a last-seen query needs a user id")?,
+            keep_ms: 0,
         },
         other => return Err(format!("rollcall: unknown query {other:?}")),
     })

@@ -265,6 +265,55 @@ impl RawTracker {
     }
 }
 
+#[wasm_bindgen(js_class = RawTracker)]
+impl RawTracker {
+    /// The embedded change feed after `after`, at most `count` changes, as
+    /// a JSON array.
+    #[wasm_bindgen(js_name = feedAfter)]
+    pub fn feed_after(&self, after: &str, count: u32) -> Result<String, JsError> {
+        self.driver.feed_after(after, count as usize).map_err(fail)
+    }
+
+    /// The embedded change feed's newest id (`0-0` for none).
+    #[wasm_bindgen(js_name = feedNewest)]
+    pub fn feed_newest(&self) -> Result<String, JsError> {
+        self.driver.feed_newest().map_err(fail)
+    }
+
+    /// `XREAD` arguments of a watcher's blocking read, as JSON.
+    #[wasm_bindgen(js_name = feedReadArgs)]
+    pub fn feed_read_args(&self, after: &str, count: u32, block_ms: u32) -> String {
+        let args = self
+            .driver
+            .feed_read_args(after, count as usize, u64::from(block_ms));
+        serde_json::to_string(&args).expect("plain data serializes")
+    }
+
+    /// `XREVRANGE` arguments that find the newest change, as JSON.
+    #[wasm_bindgen(js_name = feedNewestArgs)]
+    pub fn feed_newest_args(&self) -> String {
+        serde_json::to_string(&self.driver.feed_newest_args()).expect("plain data serializes")
+    }
+}
+
+/// The changes of a normalised XREAD reply, as a JSON array.
+#[wasm_bindgen(js_name = parseFeed)]
+pub fn parse_feed(reply: &str) -> Result<String, JsError> {
+    driver::parse_feed(reply).map_err(fail)
+}
+
+/// The newest id of a normalised XREVRANGE reply (`0-0` for none).
+#[wasm_bindgen(js_name = parseFeedNewest)]
+pub fn parse_feed_newest(reply: &str) -> Result<String, JsError> {
+    driver::parse_feed_newest(reply).map_err(fail)
+}
+
+/// Whether `id` is a change id as `watch({ from })` takes it.
+#[wasm_bindgen(js_name = isChangeId)]
+pub fn is_change_id(id: &str) -> bool {
+    rollcall_core::feed::is_entry_id(id)
+}
+
 /// Parses the normalised reply to a read op, as JSON (see `readEmbedded`).
 #[wasm_bindgen(js_name = parseAnswer)]
 pub fn parse_answer(
@@ -361,9 +410,11 @@ pub fn core_version() -> String {
 /// names and checks from it. The values are not all the defaults.
 #[wasm_bindgen(js_name = configOptions)]
 pub fn config_options() -> String {
-    // Not the default max_write_fields, which a serialized config leaves out.
+    // Not the defaults a serialized config leaves out.
     let every = rollcall_core::Config {
         max_write_fields: 0,
+        changes_max_len: 0,
+        last_seen_ms: 0,
         ..rollcall_core::Config::default()
     };
     serde_json::to_string(&every).expect("plain data serializes")

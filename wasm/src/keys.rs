@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 /// The kind of `key` under `prefix` (a [`rollcall_core::KeyKind`]) as JSON, `{"kind": "live" | "dead" |
 /// "versions" | "nodes" | "clock" | "counts"}`, `{"kind": "users",
 /// "scope_id"}`, `{"kind": "own", "incarnation"}` or `{"kind":
-/// "kept_reply", "lane": "w" | "r", "incarnation"}`; `undefined` for a key
+/// "kept_reply", "lane": "w" | "r", "incarnation"}`, `{"kind": "feed" |
+/// "seen"}`; `undefined` for a key
 /// of another prefix or no key of the schema.
 #[wasm_bindgen(js_name = parseKey)]
 pub fn parse_key(prefix: &str, key: &str) -> Option<String> {
@@ -16,7 +17,8 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<String> {
 }
 
 /// The keys of `prefix` that are one per prefix, as JSON: `{"live",
-/// "dead", "versions", "nodes", "clock", "counts"}`.
+/// "dead", "versions", "nodes", "clock", "counts", "feed", "seen"}` (the
+/// last two outlive the nodes).
 #[wasm_bindgen(js_name = schemaKeys)]
 pub fn schema_keys(prefix: &str) -> String {
     #[derive(serde::Serialize)]
@@ -27,6 +29,8 @@ pub fn schema_keys(prefix: &str) -> String {
         nodes: String,
         clock: String,
         counts: String,
+        feed: String,
+        seen: String,
     }
     let s = Schema::new(prefix);
     let keys = Keys {
@@ -36,6 +40,8 @@ pub fn schema_keys(prefix: &str) -> String {
         nodes: s.nodes(),
         clock: s.clock(),
         counts: s.counts(),
+        feed: s.feed(),
+        seen: s.seen(),
     };
     serde_json::to_string(&keys).expect("keys serialize")
 }
@@ -60,6 +66,8 @@ mod tests {
             parse_key("p", "{p}:u:g").unwrap(),
             r#"{"kind":"users","scope_id":"g"}"#
         );
+        assert_eq!(parse_key("p", "{p}:feed").unwrap(), r#"{"kind":"feed"}"#);
+        assert_eq!(parse_key("p", "{p}:seen").unwrap(), r#"{"kind":"seen"}"#);
         assert_eq!(parse_key("p", "{q}:live"), None);
         assert_eq!(parse_key("p", "{p}:nope"), None);
     }
@@ -70,6 +78,8 @@ mod tests {
         assert_eq!(keys["live"], "{p}:live");
         assert_eq!(keys["counts"], "{p}:count");
         assert_eq!(keys["versions"], "{p}:ver");
-        assert_eq!(keys.as_object().unwrap().len(), 6);
+        assert_eq!(keys["feed"], "{p}:feed");
+        assert_eq!(keys["seen"], "{p}:seen");
+        assert_eq!(keys.as_object().unwrap().len(), 8);
     }
 }

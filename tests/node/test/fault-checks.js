@@ -111,6 +111,12 @@ async function checkKeys(port, prefix, keys, liveNodeIds) {
     } else if (kind.kind === "kept_reply") {
       // The kept reply of an incarnation's last write or reap call.
       assert.ok(incs.includes(kind.incarnation), `kept reply of gone incarnation: ${key}`);
+    } else if (kind.kind === "seen") {
+      // Last seen only of users offline now.
+      const online = new Set(lines(await redisCli(port, "HKEYS", `{${prefix}}:u:g`)));
+      for (const u of lines(await redisCli(port, "ZRANGE", key, "0", "-1"))) {
+        assert.ok(!online.has(u), `${u} is online but has a last seen`);
+      }
     } else if (kind.kind === "users") {
       for (const v of lines(await redisCli(port, "HVALS", key))) assert.ok(Number(v) > 0, `${key} has a field ${v}`);
     }
@@ -129,6 +135,34 @@ async function checkKeyspace(port, prefix, liveNodeIds) {
   if (keys.length === 0) return keys;
   await checkKeys(port, prefix, keys, liveNodeIds);
   return keys;
+}
+
+/**
+ * The keys of `prefix` in Redis (`port`) that belong to nodes: all but the
+ * change feed and last seen, which outlive the nodes (and expire).
+ */
+async function nodeKeys(port, prefix) {
+  const base = `{${prefix}}:`;
+  const { keys: schema } = keySchema(prefix);
+  return lines(await redisCli(port, "--scan", "--pattern", `${base}*`))
+    .filter((k) => k.startsWith(base))
+    .filter((k) => k !== schema.feed && k !== schema.seen);
+}
+
+/**
+ * What a prefix leaves once every node is gone: its change feed and last
+ * seen (the keys that exist of them), each with a TTL of at most `maxMs`.
+ */
+async function outliving(port, prefix, maxMs = 7 * 86_400_000) {
+  const { keys: schema } = keySchema(prefix);
+  const left = [];
+  for (const key of [schema.feed, schema.seen]) {
+    if ((await redisCli(port, "EXISTS", key)).trim() !== "1") continue;
+    const ttl = Number((await redisCli(port, "PTTL", key)).trim());
+    assert.ok(ttl > 0 && ttl <= maxMs, `${key} expires: PTTL ${ttl}`);
+    left.push(key);
+  }
+  return left;
 }
 
 /** Lease expiry (score in the live key) per node id. */
@@ -211,6 +245,8 @@ module.exports = {
   converge,
   openSockets,
   checkKeyspace,
+  nodeKeys,
+  outliving,
   startNodes,
   teardown,
   eventsSince,

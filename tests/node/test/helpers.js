@@ -153,11 +153,14 @@ class Node {
     this.index = index;
     this.child = child;
     this.events = [];
+    /** What its watcher read (the "watch" command), in order. */
+    this.changes = [];
     this.pending = new Map();
     this.next = 1;
     this.stopped = false;
     child.on("message", (m) => {
       if (m.event) this.events.push({ ...m, server: index, at: Date.now() });
+      if (m.change) this.changes.push(m.change);
       if (m.id !== undefined && this.pending.has(m.id)) {
         this.pending.get(m.id)(m);
         this.pending.delete(m.id);

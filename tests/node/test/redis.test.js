@@ -48,11 +48,33 @@ describe("Redis clients", () => {
   for (const [name, make] of CLIENTS) {
     test(`${name}: writes, reads and events`, async () => {
       const { client, quit } = await make(redis.url);
+      try {
+        await clientCase(name, client);
+      } finally {
+        await quit();
+      }
+    });
+  }
+
+  /** The case of one client: the server, presence, sockets and checks. */
+  async function clientCase(name, client) {
+    {
       const server = await startServer();
       const prefix = `t-${name.replace(/\W+/g, "-")}`;
       const presence = await Presence.attach(server.io, { ...FAST, redis: client, prefix });
       const events = recordEvents(presence);
       const sockets = [];
+      const send = (...args) => (client.call ? client.call(...args) : client.sendCommand(args));
+      const connections = async () => String(await send("CLIENT", "LIST")).trim().split("\n").length;
+      const before = await connections();
+      // The change feed, read on a connection of its own until bob leaves.
+      const changes = [];
+      const reading = (async () => {
+        for await (const c of presence.watch()) {
+          changes.push(c);
+          if (c.type === "offline" && c.userId === "bob") break;
+        }
+      })();
       try {
         sockets.push(await connect(server.url, { userId: "ann" }));
         sockets.push(await connect(server.url, { userId: "ann", ns: "/chat" }));
@@ -73,16 +95,51 @@ describe("Redis clients", () => {
         sockets[2].close();
         await waitFor(() => assert.deepEqual(events.filter((e) => e.type === "disconnected").map((e) => e.user), ["bob"]));
         assert.equal(await presence.usersCount(), 1);
+        await reading;
+        const story = changes.map((c) => [c.type, c.userId, c.namespace, c.room, c.reason]);
+        assert.deepEqual(
+          story.filter(([type]) => type === "online" || type === "offline"),
+          [
+            ["online", "ann", undefined, undefined, undefined],
+            ["online", "bob", undefined, undefined, undefined],
+            ["offline", "bob", undefined, undefined, "disconnect"],
+          ],
+        );
+        assert.deepEqual(
+          story.filter(([type]) => type === "joined").sort(),
+          [
+            ["joined", "ann", "/", undefined, undefined],
+            ["joined", "ann", "/", "news", undefined],
+            ["joined", "ann", "/chat", undefined, undefined],
+            ["joined", "bob", "/", undefined, undefined],
+          ],
+        );
+        assert.ok(changes.every((c) => c.nodeId === presence.nodeId && Number.isInteger(c.at) && c.changeId));
+        assert.equal(new Set(changes.map((c) => c.id)).size, changes.length, "ids are unique");
+        // Last seen: bob's offline time; nobody else has one.
+        const bobLeft = changes.find((c) => c.type === "offline");
+        assert.equal(await presence.lastSeen("bob"), bobLeft.at);
+        assert.equal(await presence.lastSeen("ann"), null);
+        assert.equal(await presence.lastSeen("eve"), null);
+        // Resumed from the first change: the rest again, in order.
+        const resumed = [];
+        for await (const c of presence.watch({ from: changes[0].id })) {
+          resumed.push(c);
+          if (resumed.length === changes.length - 1) break;
+        }
+        assert.deepEqual(resumed, changes.slice(1));
+        // Leaving the loops closed the watchers' connections.
+        await waitFor(async () => assert.equal(await connections(), before), { what: "the watchers' connections closed" });
       } finally {
         for (const s of sockets) s.close();
         await presence.close();
         await server.close();
       }
-      // A clean close leaves nothing of this prefix behind.
-      const keys = await (client.call ? client.call("KEYS", `{${prefix}}*`) : client.sendCommand(["KEYS", `{${prefix}}*`]));
-      assert.deepEqual(keys, []);
-      await quit();
-    });
+      // A clean close leaves nothing of this prefix behind but the change
+      // feed and last seen (they expire on their own).
+      const keys = await send("KEYS", `{${prefix}}*`);
+      assert.deepEqual([...keys].sort(), [`{${prefix}}:feed`, `{${prefix}}:seen`]);
+    }
   }
 });
 

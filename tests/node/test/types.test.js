@@ -133,11 +133,24 @@ async function events(p: Presence): Promise<void> {
   const registry = new (class { registerMetric(_metric: object): void {} })();
   const all: Required<PresenceOptions> = {
     redis: null, userId: (s) => s.id, rooms: (room) => room.length > 0, prefix: "p", ttlMs: 1, heartbeatMs: 1, reapMs: 1, graceMs: 1,
-    reapSlice: 1, retryMs: 1, maxWriteFields: 1, opTimeoutMs: 1, nodeId: "n", trace: "t", traceOutput: "o",
-    metricsRegistry: registry,
+    reapSlice: 1, retryMs: 1, maxWriteFields: 1, changesMaxLen: 1, lastSeenMs: 1, opTimeoutMs: 1, nodeId: "n",
+    trace: "t", traceOutput: "o", metricsRegistry: registry,
   };
   const text: Promise<string> = p.metrics();
   void text;
+  const seen: Promise<number | null> = p.lastSeen("ann");
+  void seen;
+  const watchAll = async () => {
+    for await (const c of p.watch({ from: "0-0" })) {
+      const kind: "online" | "offline" | "joined" | "left" = c.type;
+      const where: [string | undefined, string | undefined] = [c.namespace, c.room];
+      const why: OfflineReason | undefined = c.reason;
+      const ids: [string, string, string, number] = [c.id, c.changeId, c.nodeId, c.at];
+      void [kind, where, why, ids, c.userId];
+      break;
+    }
+  };
+  void watchAll;
   void all;
 }
 void [attach, asDeclared, none, R, events];
