@@ -4,7 +4,7 @@
 # this folder's npm packages, starts its own redis-server processes on free
 # ports and stops them. Raw results: pkg/bench/results/*.json; the table:
 # pkg/bench/results/summary.md. Timings only: never run by CI.
-# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms).
+# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,4 +29,5 @@ want storm && { echo "==> 3. storm with real clients: node storm.js"; node storm
 want reads && { echo "==> 4. reads: node reads.js"; node reads.js; }
 want reap && { echo "==> 6. reap: node reap.js"; node reap.js; }
 want rooms && { echo "==> 7. the rooms option: node rooms.js"; node rooms.js; }
+want feed && { echo "==> 10. the change feed: node feed.js"; node feed.js; }
 node summary.js | tee results/summary.md
