@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, classify};
 use crate::reply::to_reply;
-use crate::store::{MemoryStore, OwnConnection, RedisStore, Store};
+use crate::store::{Conn, MemoryStore, RedisStore, Store};
 
 /// Changes read per round trip.
 const BATCH: usize = 100;
@@ -162,7 +162,7 @@ async fn newest(
 }
 
 async fn from_redis(
-    mut conn: Option<OwnConnection>,
+    mut conn: Option<Conn>,
     store: RedisStore,
     schema: Schema,
     mut after: String,

@@ -88,9 +88,7 @@ impl Driver {
         token: u64,
         reply_json: &str,
     ) -> Result<Option<String>, String> {
-        let reply = serde_json::from_str::<Reply>(reply_json).unwrap_or_else(|e| {
-            Reply::error(format!("rollcall: a reply that is not valid JSON: {e}"))
-        });
+        let reply = reply_of(reply_json).unwrap_or_else(Reply::error);
         self.feed(
             now,
             Input::Reply {
@@ -133,25 +131,25 @@ impl Driver {
     /// JSON array of changes. The host flushes first (its flush acts on
     /// the output).
     pub fn feed_after(&self, after: &str, count: usize) -> Result<String, String> {
-        let schema = self.session.tracker().schema().clone();
-        let ks = self
-            .session
-            .keyspace()
-            .ok_or("rollcall: no embedded store: watch reads Redis")?;
-        let changes = ks
-            .feed_after(&schema, after, count)
+        let changes = self
+            .embedded()?
+            .feed_after(self.session.tracker().schema(), after, count)
             .map_err(|e| e.to_string())?;
         Ok(serde_json::to_string(&changes).expect("plain data serializes"))
     }
 
     /// The embedded feed's newest id (`0-0` for none).
     pub fn feed_newest(&self) -> Result<String, String> {
-        let schema = self.session.tracker().schema();
-        let ks = self
-            .session
+        Ok(self
+            .embedded()?
+            .feed_newest(self.session.tracker().schema()))
+    }
+
+    /// The embedded store, for a watcher in single-server mode.
+    fn embedded(&self) -> Result<&rollcall_core::Keyspace, String> {
+        self.session
             .keyspace()
-            .ok_or("rollcall: no embedded store: watch reads Redis")?;
-        Ok(ks.feed_newest(schema))
+            .ok_or_else(|| "rollcall: no embedded store: watch reads Redis".to_owned())
     }
 
     /// The arguments after `XREAD` of a watcher's blocking read.
@@ -165,25 +163,28 @@ impl Driver {
     }
 }
 
+/// A normalised reply from its JSON.
+fn reply_of(reply_json: &str) -> Result<Reply, String> {
+    serde_json::from_str::<Reply>(reply_json)
+        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))
+}
+
 /// The changes of a normalised XREAD reply, as a JSON array.
 pub fn parse_feed(reply_json: &str) -> Result<String, String> {
-    let reply = serde_json::from_str::<Reply>(reply_json)
-        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))?;
+    let reply = reply_of(reply_json)?;
     let changes = feed::parse_read(&reply).map_err(|e| e.to_string())?;
     Ok(serde_json::to_string(&changes).expect("plain data serializes"))
 }
 
 /// The id of a normalised XREVRANGE reply's entry (`0-0` for none).
 pub fn parse_feed_newest(reply_json: &str) -> Result<String, String> {
-    let reply = serde_json::from_str::<Reply>(reply_json)
-        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))?;
+    let reply = reply_of(reply_json)?;
     feed::parse_newest(&reply).map_err(|e| e.to_string())
 }
 
 /// Parses a normalised reply to a read.
 pub fn parse_answer(query: &Query, reply_json: &str) -> Result<Answer, String> {
-    let reply = serde_json::from_str::<Reply>(reply_json)
-        .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))?;
+    let reply = reply_of(reply_json)?;
     query.parse(&reply).map_err(|e| e.to_string())
 }
 

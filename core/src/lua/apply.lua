@@ -20,7 +20,7 @@ if bad then
   return bad
 end
 redis.call('HINCRBY', ver, inc, 1)
-feed = { base = inc .. ':' .. ARGV[5], down = 'd', max = tonumber(ARGV[6]), seen_ms = tonumber(ARGV[7]), now = now }
+record(inc, ARGV[5], 'd', ARGV[6], ARGV[7], now)
 local own = base .. 'i:' .. inc
 for i = 8, #ARGV, 2 do
   note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1])))

@@ -256,6 +256,10 @@ end
 -- `{p}:seen`, an online clears it, stamps older than seen_ms go. Both keys
 -- expire after seen_ms without a change.
 local feed = nil
+-- Sets `feed` for call `id` of `inc` (ARGV texts for max and seen_ms).
+local function record(inc, id, down, max, seen_ms, now)
+  feed = { base = inc .. ':' .. id, down = down, max = tonumber(max), seen_ms = tonumber(seen_ms), now = now }
+end
 local function publish()
   if not feed or #online + #offline == 0 then
     return

@@ -1,7 +1,8 @@
 -- reap: ARGV = stall_ms, incarnation of the caller, slice, target, call id,
--- lane, offline mark (the reason the caller gives), feed_max, seen_ms. With an empty target (the reap lane, 'r'), continues any reap under
--- way or starts one of an expired lease; else (the write lane, 'w') reaps
--- only that (retired) incarnation. At most `slice` fields per call. The
+-- lane, offline mark (the reason the caller gives), feed_max, seen_ms.
+-- With an empty target (the reap lane, 'r'), continues any reap under way
+-- or starts one of an expired lease; else (the write lane, 'w') reaps only
+-- that (retired) incarnation. At most `slice` fields per call. The
 -- call that finishes another node's incarnation (the reap lane) adopts the
 -- transitions of its kept replies (`adopt`) before they go.
 local now = clock(tonumber(ARGV[1]))
@@ -47,7 +48,7 @@ else
     return reply('IDLE', '')
   end
 end
-feed = { base = me .. ':' .. ARGV[5], down = ARGV[7], max = tonumber(ARGV[8]), seen_ms = tonumber(ARGV[9]), now = now }
+record(me, ARGV[5], ARGV[7], ARGV[8], ARGV[9], now)
 local own = base .. 'i:' .. target
 local fields = redis.call('ZRANGE', own, 0, slice - 1, 'WITHSCORES')
 local bad = check_types(fields, 1, 2)

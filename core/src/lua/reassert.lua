@@ -28,7 +28,7 @@ local bad = check_types(have, 1, 2) or check_types(ARGV, 9, 2)
 if bad then
   return bad
 end
-feed = { base = inc .. ':' .. ARGV[5], down = 'd', max = tonumber(ARGV[7]), seen_ms = tonumber(ARGV[8]), now = now }
+record(inc, ARGV[5], 'd', ARGV[7], ARGV[8], now)
 -- What the node no longer has goes first, in the zset's own order.
 for i = 1, #have, 2 do
   if not want[have[i]] then

@@ -171,25 +171,28 @@ impl Run<'_> {
                 return Err(wrongtype(&key));
             }
         }
-        let feed = self.schema.feed();
-        if self
-            .ks
-            .keys
-            .get(&feed)
-            .is_some_and(|v| !matches!(v, Value::Stream(_)))
-        {
-            return Err(wrongtype(&feed));
-        }
-        let seen = self.schema.seen();
-        if self
-            .ks
-            .keys
-            .get(&seen)
-            .is_some_and(|v| !matches!(v, Value::ZSet(_)))
-        {
-            return Err(wrongtype(&seen));
+        let is_stream: fn(&Value) -> bool = |v| matches!(v, Value::Stream(_));
+        let is_zset: fn(&Value) -> bool = |v| matches!(v, Value::ZSet(_));
+        for (key, fits) in [
+            (self.schema.feed(), is_stream),
+            (self.schema.seen(), is_zset),
+        ] {
+            if self.ks.keys.get(&key).is_some_and(|v| !fits(v)) {
+                return Err(wrongtype(&key));
+            }
         }
         Ok(())
+    }
+
+    /// The prelude's `record`: what call `id` of `inc` records beside its
+    /// transitions.
+    fn record(&mut self, inc: &str, id: &str, down: OfflineReason, feed: Feed, now: i64) {
+        self.feed = Some(FeedCall {
+            base: format!("{inc}:{id}"),
+            down,
+            feed,
+            now,
+        });
     }
 
     /// The prelude's `publish`: each transition of this call into the feed
@@ -395,12 +398,7 @@ impl Run<'_> {
         }
         self.check_types(a.deltas.iter().map(|(f, _)| f.as_str()))?;
         self.ks.hincrby(&self.schema.versions(), inc, 1)?;
-        self.feed = Some(FeedCall {
-            base: format!("{inc}:{}", a.call_id),
-            down: OfflineReason::Disconnect,
-            feed: a.feed,
-            now,
-        });
+        self.record(inc, &a.call_id, OfflineReason::Disconnect, a.feed, now);
         let own = self.schema.own(inc);
         for (field, delta) in &a.deltas {
             let edge = self.mv(&own, field, *delta)?;
@@ -433,12 +431,7 @@ impl Run<'_> {
                 .map(|(f, _)| f.as_str())
                 .chain(want.iter().map(|(f, _)| f.as_str())),
         )?;
-        self.feed = Some(FeedCall {
-            base: format!("{inc}:{}", a.call_id),
-            down: OfflineReason::Disconnect,
-            feed: a.feed,
-            now,
-        });
+        self.record(inc, &a.call_id, OfflineReason::Disconnect, a.feed, now);
         for (field, count) in have {
             if !wanted.contains(field.as_str()) {
                 let edge = self.mv(&own, &field, -count)?;
@@ -538,12 +531,7 @@ impl Run<'_> {
                 target.clone()
             }
         };
-        self.feed = Some(FeedCall {
-            base: format!("{me}:{id}"),
-            down: a.down,
-            feed: a.feed,
-            now,
-        });
+        self.record(me, id, a.down, a.feed, now);
         let own = self.schema.own(&target);
         // ZRANGE own 0 slice-1 (Config::validate keeps slice >= 1).
         let take = usize::try_from(a.slice).unwrap_or(usize::MAX);

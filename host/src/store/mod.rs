@@ -4,7 +4,8 @@ mod memory;
 mod redis;
 
 pub use self::memory::MemoryStore;
-pub use self::redis::{OwnConnection, RedisStore};
+pub(crate) use self::redis::Conn;
+pub use self::redis::RedisStore;
 
 use rollcall_core::{Op, Reply};
 

@@ -33,30 +33,6 @@ pub struct RedisStore {
     timeout: Duration,
 }
 
-/// A connection of its own to the store's Redis
-/// ([`RedisStore::own_connection`]). It does not reconnect: open another.
-#[derive(Clone)]
-pub struct OwnConnection(Conn);
-
-impl ConnectionLike for OwnConnection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.0.req_packed_command(cmd)
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        self.0.req_packed_commands(pipeline, offset, count)
-    }
-
-    fn get_db(&self) -> i64 {
-        self.0.get_db()
-    }
-}
-
 /// The client a store was opened with, for connections of their own.
 #[derive(Clone)]
 enum Opener {
@@ -64,9 +40,10 @@ enum Opener {
     Cluster(Box<redis::cluster::ClusterClient>),
 }
 
-/// Where the script calls go.
+/// Where the script calls go; also a connection of its own
+/// ([`RedisStore::own_connection`]).
 #[derive(Clone)]
-enum Conn {
+pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
     /// A connection of its own ([`RedisStore::own_connection`]).
@@ -255,7 +232,7 @@ impl RedisStore {
     /// A new connection of its own, for commands that block it (a
     /// watcher's XREAD BLOCK): the shared one never waits behind them. Its
     /// replies are bounded by the store's timeout, as every other call's.
-    pub async fn own_connection(&self) -> Result<OwnConnection, Error> {
+    pub(crate) async fn own_connection(&self) -> Result<Conn, Error> {
         let opened = match self.opener.as_ref() {
             Opener::Single(client) => {
                 let config = redis::AsyncConnectionConfig::new()
@@ -275,7 +252,7 @@ impl RedisStore {
             }
         };
         match opened {
-            Ok(Ok(conn)) => Ok(OwnConnection(conn)),
+            Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(classify(&e, &self.url)),
             Err(_) => Err(Error::Unreachable {
                 url: self.url.clone(),
