@@ -9,7 +9,7 @@ const { EventEmitter } = require("node:events");
 const crypto = require("node:crypto");
 const os = require("node:os");
 const wasm = require("../rollcall_wasm.js");
-const { MAX_ID_BYTES, now, tooLong, message, warn } = require("./util.js");
+const { MAX_ID_BYTES, now, tooLong, message, warn, timed } = require("./util.js");
 const { configOf, jsMessage, checkId, scopeOf } = require("./options.js");
 const metrics = require("./metrics.js");
 const { storeOf, exec } = require("./store.js");
@@ -545,14 +545,7 @@ class Presence extends EventEmitter {
    * @returns {Promise<T>}
    */
   #timed(promise, text) {
-    /** @type {NodeJS.Timeout | undefined} */
-    let timer;
-    /** @type {Promise<never>} */
-    const limit = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(text)), this.#opTimeoutMs);
-      timer.unref();
-    });
-    return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+    return timed(promise, this.#opTimeoutMs, text);
   }
 
   /**
@@ -793,7 +786,7 @@ class Presence extends EventEmitter {
               return this.#feedChanged.promise;
             },
           })
-        : redisSource(this.#redis, /** @type {Send} */ (this.#send), this.#t);
+        : redisSource(this.#redis, /** @type {Send} */ (this.#send), this.#t, this.#opTimeoutMs);
     this.#watchers.add(source);
     return changes(
       source,

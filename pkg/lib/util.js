@@ -26,4 +26,23 @@ function warn(text) {
   process.emitWarning(`rollcall: ${text}`, "RollcallWarning");
 }
 
-module.exports = { MAX_TIMER_MS, MAX_ID_BYTES, now, tooLong, message, warn };
+/**
+ * `promise`, or a rejection with `text` after `ms`.
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {string} text
+ * @returns {Promise<T>}
+ */
+function timed(promise, ms, text) {
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  /** @type {Promise<never>} */
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(text)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+module.exports = { MAX_TIMER_MS, MAX_ID_BYTES, now, tooLong, message, warn, timed };

@@ -7,7 +7,7 @@
 
 const wasm = require("../rollcall_wasm.js");
 const { storeOf, normalise } = require("./store.js");
-const { message } = require("./util.js");
+const { message, timed } = require("./util.js");
 
 /** Changes read per round trip. */
 const BATCH = 100;
@@ -82,12 +82,19 @@ function embeddedSource(store) {
  * Redis' feed, read on a duplicate of the app's client. The start is asked
  * on the app's own client, in line with this node's writes: every change
  * this node makes after watch() is read.
+ * A blocking read waits less than the client's own command timeout
+ * (ioredis' commandTimeout), so a quiet feed is no error; a read that gets
+ * no answer within its block time and `opTimeoutMs` more (a half-open
+ * connection, a paused Redis) fails, and the connection is made again.
  * @param {any} client the app's node-redis or ioredis client
  * @param {import("./store.js").Send} send the app's client as a sender
  * @param {wasm.RawTracker} t
+ * @param {number} opTimeoutMs
  * @returns {Source}
  */
-function redisSource(client, send, t) {
+function redisSource(client, send, t, opTimeoutMs) {
+  const commandTimeout = Number((client.options && client.options.commandTimeout) || 0);
+  const blockMs = commandTimeout > 0 ? Math.max(1, Math.min(BLOCK_MS, Math.floor(commandTimeout / 2))) : BLOCK_MS;
   /** @type {string[]} */
   const newestArgs = JSON.parse(t.feedNewestArgs());
   const key = newestArgs[0];
@@ -138,8 +145,12 @@ function redisSource(client, send, t) {
       const via = await open();
       try {
         /** @type {string[]} */
-        const args = JSON.parse(t.feedReadArgs(after, BATCH, BLOCK_MS));
-        const reply = normalise(await via(["XREAD", ...args], key));
+        const args = JSON.parse(t.feedReadArgs(after, BATCH, blockMs));
+        const reply = normalise(await timed(
+          via(["XREAD", ...args], key),
+          blockMs + opTimeoutMs,
+          `rollcall: the watcher's read got no answer within ${blockMs + opTimeoutMs} ms`,
+        ));
         if (source.stopped) return [];
         return JSON.parse(wasm.parseFeed(JSON.stringify(reply)));
       } catch (e) {

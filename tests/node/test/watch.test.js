@@ -90,6 +90,46 @@ for (const clientKind of ["node-redis", "ioredis"]) {
   });
 }
 
+describe("change feed with a client command timeout (ioredis commandTimeout: 300)", () => {
+  let redis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    if (redis) await redis.stop();
+  });
+
+  test("a quiet feed is no error: the watcher blocks less than the client's timeout, and reads on", async () => {
+    const Redis = require("ioredis");
+    const client = new Redis(redis.url, { commandTimeout: 300, maxRetriesPerRequest: 1 });
+    const server = await startServer();
+    const presence = await Presence.attach(server.io, { redis: client, userId: (s) => s.handshake.auth.userId });
+    const errors = [];
+    presence.on("store error", (e) => errors.push(e.message));
+    const changes = [];
+    const reading = (async () => {
+      for await (const c of presence.watch()) {
+        changes.push(c);
+        if (c.type === "offline") break;
+      }
+    })();
+    try {
+      // Quiet for several block times, then a user comes and goes.
+      const quietUntil = Date.now() + 1500;
+      await waitFor(() => assert.ok(Date.now() >= quietUntil), { what: "a quiet feed", timeout: 5000 });
+      const s = await connect(server.url, { userId: "ann" });
+      s.close();
+      await reading;
+      assert.deepEqual(story(changes), ["online:ann:", "offline:ann:disconnect"]);
+      assert.deepEqual(errors, [], "no store errors");
+    } finally {
+      await presence.close();
+      await server.close();
+      await client.quit().catch(() => {});
+    }
+  });
+});
+
 describe("change feed without Redis (single server)", () => {
   test("watch and lastSeen work on the embedded store; leaving the loop or close() stops a watcher", async () => {
     const server = await startServer();
