@@ -432,19 +432,6 @@ async fn demo(args: Args) -> Result<bool, Error> {
     );
     println!();
     let (ok_after, clients, seen) = converge(&nodes[0], &after, Duration::from_secs(10)).await?;
-    // Offline events may trail the NodeReaped event of the same step: take
-    // what is already queued.
-    while let Ok((i, e)) = events.try_recv() {
-        if let Event::UserOffline {
-            scope,
-            user,
-            reason: OfflineReason::Reaped,
-            ..
-        } = e
-        {
-            offline.push((i, scope, user));
-        }
-    }
     print_table("after the reap", &after, clients, &seen);
 
     // Expected: each (scope, user) online before and not after, once.
@@ -457,6 +444,45 @@ async fn demo(args: Args) -> Result<bool, Error> {
             .unwrap_or_default();
         for u in users.difference(&now) {
             expected.insert((scope.clone(), u.clone()));
+        }
+    }
+    // Offline events may trail the NodeReaped event: another reaper's last
+    // slice can be in the store (the counts are right) before that node has
+    // handled its reply. Wait for them, for a while; one that never comes
+    // is reported below.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let missing = |offline: &[(usize, Scope, String)]| {
+        let got: BTreeSet<(&Scope, &str)> =
+            offline.iter().map(|(_, s, u)| (s, u.as_str())).collect();
+        expected
+            .iter()
+            .any(|(s, u)| !got.contains(&(s, u.as_str())))
+    };
+    while missing(&offline) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some((
+                i,
+                Event::UserOffline {
+                    scope,
+                    user,
+                    reason: OfflineReason::Reaped,
+                    ..
+                },
+            ))) => offline.push((i, scope, user)),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // And what is already queued (a repeat would show as WRONG).
+    while let Ok((i, e)) = events.try_recv() {
+        if let Event::UserOffline {
+            scope,
+            user,
+            reason: OfflineReason::Reaped,
+            ..
+        } = e
+        {
+            offline.push((i, scope, user));
         }
     }
     let mut got: BTreeMap<(Scope, String), usize> = BTreeMap::new();
