@@ -34,7 +34,8 @@ export interface PresenceOptions {
   /**
    * The user of a socket, called on "connection". `null`, `undefined` or ""
    * means anonymous (counted as a socket, not a user).
-   * Default: `(socket) => socket.handshake.auth.userId`.
+   * Default: `(socket) => socket.data.userId`, set by the app's auth middleware
+   * (never the client's own `handshake.auth`, which any client can forge).
    */
   userId?: (socket: SocketLike) => string | number | null | undefined;
   /**
@@ -166,6 +167,31 @@ export interface Change {
   changeId: string;
 }
 
+/** A user present in a scope, as `members()` gives it. */
+export interface Member {
+  userId: string;
+  /** The user's sockets in the scope, over every server. */
+  sockets: number;
+  /** When the user came online in the scope (ms, Redis clock). */
+  since: number;
+}
+
+/** One page of `members()`. */
+export interface MemberPage {
+  /** In the order of their user ids (UTF-8 bytes). */
+  members: Member[];
+  /** Pass it back for the next page; null: this page is the last. */
+  cursor: string | null;
+}
+
+/** A namespace (`room` undefined) or room a user is in, as `userRooms()` gives it. */
+export interface UserRoom {
+  namespace: string;
+  room: string | undefined;
+  /** When the user came online there (ms, Redis clock). */
+  since: number;
+}
+
 /** The events of a Presence: each event's listener arguments. */
 export interface PresenceEvents {
   /**
@@ -234,8 +260,28 @@ export declare class Presence extends EventEmitter {
   socketsCount(scope?: Scope): Promise<number>;
   /** Distinct users; no scope: over all namespaces. */
   usersCount(scope?: Scope): Promise<number>;
-  /** The users' ids, sorted (by UTF-8 bytes); no scope: over all namespaces. */
+  /**
+   * The users' ids, sorted (by UTF-8 bytes); no scope: over all namespaces.
+   * Read in pages of 1,000, so a big scope never blocks Redis.
+   */
   usersList(scope?: Scope): Promise<string[]>;
+  /**
+   * One page of a scope's members (no scope: over all namespaces), in the
+   * order of their ids. `limit` defaults to 100, at most 1,000 (else a
+   * RangeError); pass the page's `cursor` back for the next. With no change
+   * in between the pages hold every member exactly once; each page is one
+   * bounded call to Redis.
+   */
+  members(scope?: Scope, options?: { limit?: number; cursor?: string | null }): Promise<MemberPage>;
+  /** The namespaces and rooms the user is in, over every server, sorted. */
+  userRooms(userId: string | number): Promise<UserRoom[]>;
+  /**
+   * Sets or changes the user of a connected socket (`null`: anonymous), for
+   * apps that learn who the user is after it connected: its namespace and
+   * rooms move to the new user, with the events that implies (the old user
+   * gets no grace period). Resolves once Redis holds it.
+   */
+  identify(socket: SocketLike, userId: string | number | null | undefined): Promise<void>;
   /** Whether the user has a socket on any server. */
   isUserConnected(userId: string | number): Promise<boolean>;
   /** The user's sockets, over all namespaces and servers. */

@@ -6,6 +6,8 @@
 //! 3. No key is left of an incarnation that is gone (its share, version,
 //!    node entry or kept replies), and no key is unknown.
 //! 4. No user online (globally) has a last-seen stamp.
+//! 5. A user is in a scope's member list (score 0) and the scope in the
+//!    user's scopes exactly while the user is counted in the scope.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +25,10 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     let mut kept: Vec<String> = Vec::new();
     let mut clock = false;
     let mut seen: Vec<&str> = Vec::new();
+    // (scope id, user) pairs of the user counters, member lists, user scopes.
+    let mut counted: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut placed: BTreeSet<(String, String)> = BTreeSet::new();
 
     for entry in dump {
         if !entry.key.starts_with(schema.base()) {
@@ -39,12 +45,29 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
                 nodes.extend(fields.iter().map(|(f, v)| (f.as_str(), v.as_str())));
             }
             (Some(KeyKind::Clock), DumpValue::String(_)) => clock = true,
-            (Some(KeyKind::Counts | KeyKind::Users { .. }), DumpValue::Hash(fields)) => {
+            (Some(kind @ (KeyKind::Counts | KeyKind::Users { .. })), DumpValue::Hash(fields)) => {
                 for (f, v) in fields {
+                    if let KeyKind::Users { scope_id } = &kind {
+                        counted.insert((scope_id.clone(), f.clone()));
+                    }
                     counters.insert(
                         (entry.key.clone(), f.clone()),
                         parse(v, &mut bad, &entry.key),
                     );
+                }
+            }
+            (Some(KeyKind::Members { scope_id }), DumpValue::Zset(members)) => {
+                for (user, score) in members {
+                    if *score != 0 {
+                        bad.push(format!("{} {user:?} has score {score}, not 0", entry.key));
+                    }
+                    listed.insert((scope_id.clone(), user.clone()));
+                }
+            }
+            (Some(KeyKind::UserScopes { user }), DumpValue::Hash(fields)) => {
+                for (scope_id, since) in fields {
+                    parse(since, &mut bad, &entry.key);
+                    placed.insert((scope_id.clone(), user.clone()));
                 }
             }
             (Some(KeyKind::Own { incarnation }), DumpValue::Zset(members)) => {
@@ -124,6 +147,18 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     for user in seen {
         if counters.contains_key(&(global.clone(), user.to_owned())) {
             bad.push(format!("user {user:?} is online but has a last-seen stamp"));
+        }
+    }
+    for (what, pairs) in [("member list", &listed), ("user's scopes", &placed)] {
+        for (scope_id, user) in pairs.difference(&counted) {
+            bad.push(format!(
+                "user {user:?} is in the {what} of scope {scope_id:?} but not counted there"
+            ));
+        }
+        for (scope_id, user) in counted.difference(pairs) {
+            bad.push(format!(
+                "user {user:?} is counted in scope {scope_id:?} but not in its {what}"
+            ));
         }
     }
     bad

@@ -50,7 +50,7 @@ pub use feed::{Change, ChangeKind};
 pub use ids::{IdError, IdKind, MAX_ID_LEN};
 pub use model::Keyspace;
 pub use op::{Millis, Op, Reply, Token};
-pub use query::{Answer, Query};
+pub use query::{Answer, DEFAULT_PAGE, MAX_PAGE, Member, MemberPage, Place, Query};
 pub use schema::{Field, KeyKind, Schema};
 pub use scope::Scope;
 pub use scripts::Script;

@@ -1,5 +1,6 @@
-//! Reads of cluster-wide presence: each is one `read` script call, O(1) but
-//! for the list of users. Pure: build the call, run it, parse the reply.
+//! Reads of cluster-wide presence: each is one `read` script call of
+//! bounded work (a member list comes in pages). Pure: build the call, run
+//! it, parse the reply.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +25,23 @@ pub enum Query {
         /// Where.
         scope: Scope,
     },
-    /// The users of a scope, sorted by their bytes.
-    UserList {
+    /// A page of the users of a scope, in the order of their bytes: up to
+    /// `limit` (1 to [`MAX_PAGE`]) after the cursor `after` (`None`: from
+    /// the first). With no change in between, the pages hold every member
+    /// exactly once; a member there from the first page to the last is in
+    /// one of them whatever else changes.
+    Members {
         /// Where.
         scope: Scope,
+        /// The cursor of the page before ([`MemberPage::cursor`]).
+        after: Option<String>,
+        /// At most this many members (clamped to 1..=[`MAX_PAGE`]).
+        limit: u32,
+    },
+    /// The namespaces and rooms a user is in, with since when.
+    UserScopes {
+        /// Whose.
+        user: String,
     },
     /// How many sockets one user has, over all namespaces (0: offline).
     UserSockets {
@@ -44,16 +58,53 @@ pub enum Query {
     },
 }
 
+/// The most members one page holds.
+pub const MAX_PAGE: u32 = 1_000;
+
+/// The members a page holds by default.
+pub const DEFAULT_PAGE: u32 = 100;
+
 /// The answer to a [`Query`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Answer {
     /// A count (clients, sockets, users).
     Count(u64),
-    /// User ids, sorted.
-    Users(Vec<String>),
+    /// A page of members.
+    Members(MemberPage),
+    /// Where a user is.
+    Places(Vec<Place>),
     /// A time (ms, Redis clock), or none.
     Time(Option<u64>),
+}
+
+/// One page of [`Query::Members`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberPage {
+    /// The members, in the order of their user ids' bytes.
+    pub members: Vec<Member>,
+    /// The cursor of the next page; `None`: this page is the last.
+    pub cursor: Option<String>,
+}
+
+/// A user present in a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The user.
+    pub user: String,
+    /// Their sockets in the scope, over every node.
+    pub sockets: u64,
+    /// When they came online in the scope (ms, Redis clock).
+    pub since: u64,
+}
+
+/// A namespace or room a user is in ([`Query::UserScopes`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Place {
+    /// The namespace or room (never [`Scope::Global`]).
+    pub scope: Scope,
+    /// When the user came online there (ms, Redis clock).
+    pub since: u64,
 }
 
 /// A reply that does not fit the query.
@@ -80,9 +131,16 @@ impl Query {
             Query::Users { scope } => Read::Users {
                 scope_id: scope.encode(),
             },
-            Query::UserList { scope } => Read::List {
+            Query::Members {
+                scope,
+                after,
+                limit,
+            } => Read::Members {
                 scope_id: scope.encode(),
+                after: after.clone().unwrap_or_default(),
+                limit: (*limit).clamp(1, MAX_PAGE),
             },
+            Query::UserScopes { user } => Read::Scopes { user: user.clone() },
             Query::UserSockets { user } => Read::User { user: user.clone() },
             Query::LastSeen { user, keep_ms } => Read::Seen {
                 user: user.clone(),
@@ -96,19 +154,9 @@ impl Query {
     pub fn parse(&self, reply: &Reply) -> Result<Answer, BadAnswer> {
         match (self, reply) {
             (_, Reply::Error { error }) => Err(BadAnswer(format!("error: {error}"))),
-            (Query::UserList { .. }, Reply::Array(items)) => {
-                let mut users = items
-                    .iter()
-                    .map(|r| {
-                        r.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| BadAnswer(format!("a user that is not a string: {r:?}")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                users.sort();
-                Ok(Answer::Users(users))
-            }
-            (Query::UserList { .. }, other) => {
+            (Query::Members { .. }, Reply::Array(items)) => parse_members(items),
+            (Query::UserScopes { .. }, Reply::Array(items)) => parse_places(items),
+            (Query::Members { .. } | Query::UserScopes { .. }, other) => {
                 Err(BadAnswer(format!("expected an array, got {other:?}")))
             }
             (Query::LastSeen { .. }, Reply::Nil) => Ok(Answer::Time(None)),
@@ -120,4 +168,65 @@ impl Query {
             (_, other) => Err(BadAnswer(format!("expected a count, got {other:?}"))),
         }
     }
+}
+
+fn text(r: &Reply, what: &str) -> Result<String, BadAnswer> {
+    r.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| BadAnswer(format!("{what} that is not a string: {r:?}")))
+}
+
+fn number(r: &Reply, what: &str) -> Result<u64, BadAnswer> {
+    match r {
+        Reply::Int(n) if *n >= 0 => Ok(*n as u64),
+        other => Err(BadAnswer(format!("{what} that is not a count: {other:?}"))),
+    }
+}
+
+/// `{more, user, sockets, since, ...}` (read.lua).
+fn parse_members(items: &[Reply]) -> Result<Answer, BadAnswer> {
+    let (more, rest) = items
+        .split_first()
+        .ok_or_else(|| BadAnswer("an empty member page".to_owned()))?;
+    let more = number(more, "a page flag")? == 1;
+    if !rest.len().is_multiple_of(3) {
+        return Err(BadAnswer(format!(
+            "a member page of {} items, not triples",
+            rest.len()
+        )));
+    }
+    let members = rest
+        .chunks(3)
+        .map(|m| {
+            Ok(Member {
+                user: text(&m[0], "a user")?,
+                sockets: number(&m[1], "a socket count")?,
+                since: number(&m[2], "a since")?,
+            })
+        })
+        .collect::<Result<Vec<_>, BadAnswer>>()?;
+    let cursor = match (more, members.last()) {
+        (true, Some(last)) => Some(last.user.clone()),
+        (true, None) => return Err(BadAnswer("an empty page that says more".to_owned())),
+        (false, _) => None,
+    };
+    Ok(Answer::Members(MemberPage { members, cursor }))
+}
+
+/// `{scope id, since, ...}` (read.lua), sorted, without the global scope.
+fn parse_places(items: &[Reply]) -> Result<Answer, BadAnswer> {
+    if !items.len().is_multiple_of(2) {
+        return Err(BadAnswer(format!("{} items, not pairs", items.len())));
+    }
+    let mut places = Vec::with_capacity(items.len() / 2);
+    for pair in items.chunks(2) {
+        let id = text(&pair[0], "a scope")?;
+        let scope = Scope::decode(&id).ok_or_else(|| BadAnswer(format!("no scope id: {id:?}")))?;
+        let since = number(&pair[1], "a since")?;
+        if scope != Scope::Global {
+            places.push(Place { scope, since });
+        }
+    }
+    places.sort();
+    Ok(Answer::Places(places))
 }

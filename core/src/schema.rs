@@ -13,10 +13,16 @@
 //! | `{p}:clock` | string | the Redis time seen by the newest script |
 //! | `{p}:count` | hash | `c` -> low-level clients, `s<scope>` -> sockets |
 //! | `{p}:u:<scope>` | hash | user -> sockets of that user in the scope |
+//! | `{p}:m:<scope>` | zset | the users of the scope, every score 0: pages in user-id order |
+//! | `{p}:w:<user>` | hash | scope -> when the user came online there (ms, Redis clock) |
 //! | `{p}:i:<incarnation>` | zset | one node's own share: field -> count |
 //! | `{p}:o:<lane>:<incarnation>` | string | the kept reply of a lane's last call ([`crate::protocol`]) |
 //! | `{p}:feed` | stream | the change feed: one entry per transition ([`crate::feed`]) |
 //! | `{p}:seen` | zset | user -> when their last socket left (ms, Redis clock), while offline |
+//!
+//! `m:` and `w:` follow `u:`: a user is in `m:<scope>` and `<scope>` is in
+//! `w:<user>` exactly while the user's field of `u:<scope>` exists; the
+//! scripts keep them so at each user's edge (`enter`/`exit` in the prelude).
 //!
 //! The feed and the last-seen stamps outlive the nodes (a watcher resumes
 //! from the feed, `last_seen` answers after a restart); both are bounded
@@ -43,6 +49,8 @@ const NODES: &str = "nodes";
 const CLOCK: &str = "clock";
 const COUNTS: &str = "count";
 const USERS: &str = "u:";
+const MEMBERS: &str = "m:";
+const WHERE: &str = "w:";
 const OWN: &str = "i:";
 const KEPT: &str = "o:";
 const FEED: &str = "feed";
@@ -75,6 +83,16 @@ pub enum KeyKind {
     Users {
         /// The scope's [`Scope::encode`]d id.
         scope_id: String,
+    },
+    /// `{p}:m:<scope id>`: the users of one scope in id order.
+    Members {
+        /// The scope's [`Scope::encode`]d id.
+        scope_id: String,
+    },
+    /// `{p}:w:<user>`: the scopes of one user, with since when.
+    UserScopes {
+        /// The user.
+        user: String,
     },
     /// `{p}:i:<incarnation>`: one incarnation's own share.
     Own {
@@ -168,6 +186,16 @@ impl Schema {
         format!("{}{USERS}{scope_id}", self.base)
     }
 
+    /// The users of one scope (an encoded scope id) in id order.
+    pub fn members_of_id(&self, scope_id: &str) -> String {
+        format!("{}{MEMBERS}{scope_id}", self.base)
+    }
+
+    /// The scopes one user is in, with since when.
+    pub fn user_scopes(&self, user: &str) -> String {
+        format!("{}{WHERE}{user}", self.base)
+    }
+
     /// One incarnation's own share.
     pub fn own(&self, incarnation: &str) -> String {
         format!("{}{OWN}{incarnation}", self.base)
@@ -199,6 +227,8 @@ impl Schema {
             KeyKind::Clock => self.clock(),
             KeyKind::Counts => self.counts(),
             KeyKind::Users { scope_id } => self.users_of_id(scope_id),
+            KeyKind::Members { scope_id } => self.members_of_id(scope_id),
+            KeyKind::UserScopes { user } => self.user_scopes(user),
             KeyKind::Own { incarnation } => self.own(incarnation),
             KeyKind::KeptReply { lane, incarnation } => self.kept_reply(*lane, incarnation),
             KeyKind::Feed => self.feed(),
@@ -224,6 +254,16 @@ impl Schema {
         if let Some(scope_id) = name.strip_prefix(USERS) {
             return Some(KeyKind::Users {
                 scope_id: scope_id.to_owned(),
+            });
+        }
+        if let Some(scope_id) = name.strip_prefix(MEMBERS) {
+            return Some(KeyKind::Members {
+                scope_id: scope_id.to_owned(),
+            });
+        }
+        if let Some(user) = name.strip_prefix(WHERE) {
+            return Some(KeyKind::UserScopes {
+                user: user.to_owned(),
             });
         }
         if let Some(incarnation) = name.strip_prefix(OWN) {
@@ -414,6 +454,12 @@ mod tests {
             },
             KeyKind::Users {
                 scope_id: Scope::room("/{x}", "r:1").encode(),
+            },
+            KeyKind::Members {
+                scope_id: Scope::room("/", "m:{y}").encode(),
+            },
+            KeyKind::UserScopes {
+                user: "w:{u}:1".into(),
             },
             KeyKind::Own {
                 incarnation: "n{1}/3".into(),

@@ -19,12 +19,37 @@ use rollcall_sim::{Cluster, NodeState};
 
 #[derive(Debug, Clone)]
 enum Action {
-    Connect { node: u8, user: Option<u8>, ns: u8 },
-    Disconnect { node: u8, pick: u16 },
-    Join { node: u8, pick: u16, room: u8 },
-    Leave { node: u8, pick: u16, room: u8 },
-    ClientOpen { node: u8 },
-    ClientClose { node: u8, pick: u16 },
+    Connect {
+        node: u8,
+        user: Option<u8>,
+        ns: u8,
+    },
+    Disconnect {
+        node: u8,
+        pick: u16,
+    },
+    Join {
+        node: u8,
+        pick: u16,
+        room: u8,
+    },
+    Leave {
+        node: u8,
+        pick: u16,
+        room: u8,
+    },
+    Identify {
+        node: u8,
+        pick: u16,
+        user: Option<u8>,
+    },
+    ClientOpen {
+        node: u8,
+    },
+    ClientClose {
+        node: u8,
+        pick: u16,
+    },
     Deliver(u8),
     Advance(u16),
     Crash(u8),
@@ -45,6 +70,8 @@ fn action() -> impl Strategy<Value = Action> {
         5 => (node.clone(), any::<u16>()).prop_map(|(node, pick)| Action::Disconnect { node, pick }),
         3 => (node.clone(), any::<u16>(), 0u8..3).prop_map(|(node, pick, room)| Action::Join { node, pick, room }),
         2 => (node.clone(), any::<u16>(), 0u8..3).prop_map(|(node, pick, room)| Action::Leave { node, pick, room }),
+        2 => (node.clone(), any::<u16>(), proptest::option::weighted(0.8, 0u8..6))
+            .prop_map(|(node, pick, user)| Action::Identify { node, pick, user }),
         1 => node.clone().prop_map(|node| Action::ClientOpen { node }),
         1 => (node.clone(), any::<u16>()).prop_map(|(node, pick)| Action::ClientClose { node, pick }),
         6 => (1u8..8).prop_map(Action::Deliver),
@@ -125,6 +152,14 @@ impl Run {
                         Input::Leave { sid, room }
                     };
                     self.feed(n, input);
+                }
+            }
+            Action::Identify { node, pick, user } => {
+                if let Some(n) = self.running(node)
+                    && let Some(sid) = self.pick_socket(n, pick)
+                {
+                    let user = user.map(|u| format!("user{u}"));
+                    self.feed(n, Input::Identify { sid, user });
                 }
             }
             Action::ClientOpen { node } => {

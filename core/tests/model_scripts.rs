@@ -572,8 +572,111 @@ fn reads_are_counts_and_lists() {
         Reply::Int(0),
         "ann is not in the global scope here"
     );
-    assert!(matches!(read(&mut st, "list", "n/"), Reply::Array(v) if v.len() == 2));
     assert!(matches!(read(&mut st, "nope", ""), Reply::Error { .. }));
+}
+
+/// A page of `members` as (more, [(user, sockets, since)]).
+fn page(st: &mut Store, scope: &str, after: &str, limit: u32) -> (i64, Vec<(String, i64, i64)>) {
+    let limit = limit.to_string();
+    let Reply::Array(items) = st.call(9_000, Script::Read, &["members", scope, after, &limit])
+    else {
+        panic!("members is an array");
+    };
+    let Reply::Int(more) = items[0] else {
+        panic!("a flag first: {items:?}")
+    };
+    let members = items[1..]
+        .chunks(3)
+        .map(|m| match m {
+            [Reply::Str(u), Reply::Int(n), Reply::Int(t)] => (u.clone(), *n, *t),
+            other => panic!("a triple: {other:?}"),
+        })
+        .collect();
+    (more, members)
+}
+
+#[test]
+fn members_come_in_pages_in_id_order_with_sockets_and_since() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let b = st.register(1_000, "b", "1");
+    st.apply(
+        1_001,
+        &a,
+        "0",
+        &[("u2:n/bob", 1), ("u2:n/ann", 2), ("u2:n/cy", 1)],
+    );
+    st.apply(1_005, &b, "0", &[("u2:n/ann", 1), ("u2:n/dee", 1)]);
+    // ann came at 1_001 (a's write); b's socket of hers changes nothing.
+    assert_eq!(
+        page(&mut st, "n/", "", 2),
+        (1, vec![("ann".into(), 3, 1_001), ("bob".into(), 1, 1_001)])
+    );
+    assert_eq!(
+        page(&mut st, "n/", "bob", 2),
+        (0, vec![("cy".into(), 1, 1_001), ("dee".into(), 1, 1_005)])
+    );
+    assert_eq!(page(&mut st, "n/", "dee", 2), (0, vec![]));
+    // A cursor that is no member (it left) still pages on from its place.
+    assert_eq!(
+        page(&mut st, "n/", "bz", 1),
+        (1, vec![("cy".into(), 1, 1_001)])
+    );
+    assert_eq!(page(&mut st, "ng", "", 10), (0, vec![]), "an empty scope");
+
+    // Leaving and coming back moves since; the member list follows the counts.
+    st.apply(1_010, &a, "1", &[("u2:n/bob", -1)]);
+    assert_eq!(
+        page(&mut st, "n/", "ann", 1),
+        (1, vec![("cy".into(), 1, 1_001)])
+    );
+    st.apply(1_020, &b, "1", &[("u2:n/bob", 1)]);
+    assert_eq!(
+        page(&mut st, "n/", "ann", 1),
+        (1, vec![("bob".into(), 1, 1_020)])
+    );
+}
+
+#[test]
+fn a_users_scopes_follow_their_counts() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    st.apply(
+        1_001,
+        &a,
+        "0",
+        &[("u1:gann", 1), ("u2:n/ann", 1), ("u9:r1:/lobbyann", 1)],
+    );
+    st.apply(1_003, &a, "1", &[("u2:n/ann", 1)]);
+    let scopes = |st: &mut Store| match st.call(9_000, Script::Read, &["scopes", "ann"]) {
+        Reply::Array(items) => items,
+        other => panic!("an array: {other:?}"),
+    };
+    assert_eq!(
+        scopes(&mut st),
+        vec![
+            Reply::Str("g".into()),
+            Reply::Int(1_001),
+            Reply::Str("n/".into()),
+            Reply::Int(1_001),
+            Reply::Str("r1:/lobby".into()),
+            Reply::Int(1_001),
+        ]
+    );
+    st.apply(
+        1_004,
+        &a,
+        "2",
+        &[("u9:r1:/lobbyann", -1), ("u2:n/ann", -2), ("u1:gann", -1)],
+    );
+    assert_eq!(scopes(&mut st), vec![]);
+    let left: Vec<String> = st.ks.dump().into_iter().map(|e| e.key).collect();
+    assert!(
+        !left
+            .iter()
+            .any(|k| k.starts_with("{t}:m:") || k.starts_with("{t}:w:")),
+        "empty member lists and scopes go: {left:?}"
+    );
 }
 
 #[test]

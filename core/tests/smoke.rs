@@ -1,4 +1,6 @@
-use rollcall_core::{Answer, Config, Event, Input, OfflineReason, Query, Scope};
+use rollcall_core::{
+    Answer, Config, Event, Input, Member, MemberPage, OfflineReason, Place, Query, Scope,
+};
 use rollcall_sim::Cluster;
 
 fn connect(c: &mut Cluster, node: usize, sid: &str, user: Option<&str>, ns: &str) {
@@ -19,6 +21,7 @@ fn two_nodes_count_one_user_once_and_reap_a_crash() {
     let a = c.add_node("a");
     let b = c.add_node("b");
     c.settle();
+    let t0 = c.now;
     connect(&mut c, a, "s1", Some("ann"), "/");
     connect(&mut c, b, "s2", Some("ann"), "/");
     connect(&mut c, b, "s3", Some("bob"), "/chat");
@@ -36,12 +39,28 @@ fn two_nodes_count_one_user_once_and_reap_a_crash() {
         }),
         Answer::Count(3)
     );
-    assert_eq!(
-        c.query(&Query::UserList {
-            scope: Scope::Global
-        }),
-        Answer::Users(vec!["ann".into(), "bob".into()])
+    let Answer::Members(MemberPage { members, cursor }) = c.query(&Query::Members {
+        scope: Scope::Global,
+        after: None,
+        limit: 10,
+    }) else {
+        panic!("a member page");
+    };
+    let who: Vec<(&str, u64)> = members
+        .iter()
+        .map(|m| (m.user.as_str(), m.sockets))
+        .collect();
+    assert_eq!((who, cursor), (vec![("ann", 2), ("bob", 1)], None));
+    assert!(
+        members
+            .iter()
+            .all(|m: &Member| m.since >= t0 && m.since <= c.now)
     );
+    let Answer::Places(places) = c.query(&Query::UserScopes { user: "bob".into() }) else {
+        panic!("places");
+    };
+    let scopes: Vec<&Scope> = places.iter().map(|p: &Place| &p.scope).collect();
+    assert_eq!(scopes, vec![&Scope::namespace("/chat")]);
     assert_eq!(c.violations(), Vec::<String>::new());
 
     c.crash(b);

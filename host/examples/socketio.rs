@@ -174,7 +174,7 @@ fn on_connect(socket: SocketRef, auth: Option<Value>, presence: &Presence, engin
                 };
                 let stats = async {
                     Ok::<_, rollcall_host::Error>(json!({
-                        "sockets": p.sockets(scope.clone()).await?,
+                        "sockets": p.sockets_count(scope.clone()).await?,
                         "users": p.users_list(scope.clone()).await?,
                         "global_users": p.users_count(Scope::Global).await?,
                     }))
@@ -220,7 +220,7 @@ async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_ho
             None => Scope::namespace(ns),
         };
         scopes.push(json!({
-            "sockets": p.sockets(scope.clone()).await?,
+            "sockets": p.sockets_count(scope.clone()).await?,
             "users": p.users_count(scope).await?,
         }));
     }
@@ -232,12 +232,12 @@ async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_ho
         .flatten()
     {
         if let Some(u) = u.as_str() {
-            users.insert(u.to_owned(), p.user_sockets(u).await?.into());
+            users.insert(u.to_owned(), p.user_sockets_count(u).await?.into());
         }
     }
     Ok(json!({
-        "clients": p.clients().await?,
-        "sockets": p.sockets(Scope::Global).await?,
+        "clients": p.clients_count().await?,
+        "sockets": p.sockets_count(Scope::Global).await?,
         "users": p.users_count(Scope::Global).await?,
         "list": p.users_list(Scope::Global).await?,
         "scopes": scopes,

@@ -159,6 +159,20 @@ impl Presence {
         })
     }
 
+    /// The socket's user becomes `user` (`None`: anonymous): its namespace
+    /// and rooms move with it, with the events that implies (Node:
+    /// `identify`).
+    pub fn identify(
+        &self,
+        sid: &str,
+        user: Option<&str>,
+    ) -> impl Future<Output = Result<(), Error>> + use<> {
+        self.input(Input::Identify {
+            sid: sid.to_owned(),
+            user: user.map(str::to_owned),
+        })
+    }
+
     /// A low-level (engine) connection opened.
     pub fn client_open(&self, cid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
         self.input(Input::ClientOpen {
@@ -196,17 +210,36 @@ impl Presence {
         }
     }
 
-    /// Low-level (engine) connections, cluster-wide. Like every read here
-    /// it reflects the inputs this node was given before it.
-    pub async fn clients(&self) -> Result<u64, Error> {
+    /// Low-level (engine) connections, cluster-wide (Node: `clientsCount`).
+    /// Like every read here it reflects the inputs this node was given
+    /// before it.
+    pub async fn clients_count(&self) -> Result<u64, Error> {
         self.read_barrier().await?;
-        self.inner.reader.clients().await
+        self.inner.reader.clients_count().await
     }
 
-    /// Sockets in a scope, cluster-wide.
-    pub async fn sockets(&self, scope: Scope) -> Result<u64, Error> {
+    /// Sockets in a scope, cluster-wide (Node: `socketsCount`).
+    pub async fn sockets_count(&self, scope: Scope) -> Result<u64, Error> {
         self.read_barrier().await?;
-        self.inner.reader.sockets(scope).await
+        self.inner.reader.sockets_count(scope).await
+    }
+
+    /// The old name of [`Presence::clients_count`].
+    #[deprecated(note = "renamed clients_count, as in Node (clientsCount)")]
+    pub async fn clients(&self) -> Result<u64, Error> {
+        self.clients_count().await
+    }
+
+    /// The old name of [`Presence::sockets_count`].
+    #[deprecated(note = "renamed sockets_count, as in Node (socketsCount)")]
+    pub async fn sockets(&self, scope: Scope) -> Result<u64, Error> {
+        self.sockets_count(scope).await
+    }
+
+    /// The old name of [`Presence::user_sockets_count`].
+    #[deprecated(note = "renamed user_sockets_count, as in Node (userSocketsCount)")]
+    pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
+        self.user_sockets_count(user).await
     }
 
     /// Distinct users in a scope, cluster-wide.
@@ -215,10 +248,29 @@ impl Presence {
         self.inner.reader.users_count(scope).await
     }
 
-    /// The users of a scope, sorted.
+    /// The users of a scope, sorted (read in bounded pages).
     pub async fn users_list(&self, scope: Scope) -> Result<Vec<String>, Error> {
         self.read_barrier().await?;
         self.inner.reader.users_list(scope).await
+    }
+
+    /// One page of a scope's members (user, sockets there, since when) in
+    /// user-id order: see [`crate::Reader::members`] (Node: `members`).
+    pub async fn members(
+        &self,
+        scope: Scope,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<rollcall_core::MemberPage, Error> {
+        self.read_barrier().await?;
+        self.inner.reader.members(scope, limit, cursor).await
+    }
+
+    /// The namespaces and rooms a user is in, cluster-wide, with since
+    /// when (Node: `userRooms`).
+    pub async fn user_rooms(&self, user: &str) -> Result<Vec<rollcall_core::Place>, Error> {
+        self.read_barrier().await?;
+        self.inner.reader.user_rooms(user).await
     }
 
     /// Whether a user has a socket anywhere in the cluster.
@@ -227,10 +279,10 @@ impl Presence {
         self.inner.reader.is_user_connected(user).await
     }
 
-    /// How many sockets a user holds cluster-wide.
-    pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
+    /// How many sockets a user holds cluster-wide (Node: `userSocketsCount`).
+    pub async fn user_sockets_count(&self, user: &str) -> Result<u64, Error> {
         self.read_barrier().await?;
-        self.inner.reader.user_sockets(user).await
+        self.inner.reader.user_sockets_count(user).await
     }
 
     /// When the user's last socket left (ms, Redis clock) for a user who is

@@ -111,7 +111,7 @@ async fn scrape(presence: &Presence) -> Result<Scrape, Error> {
     let node = presence.stats().await?;
     let reader = presence.reader();
     let (sockets, users) = tokio::join!(
-        reader.sockets(Scope::Global),
+        reader.sockets_count(Scope::Global),
         reader.users_count(Scope::Global)
     );
     Ok(Scrape {

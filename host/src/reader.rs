@@ -1,8 +1,9 @@
-//! Cluster-wide reads: each is one `read` script call on the store, O(1)
-//! but for the list of a scope's users. A [`Reader`] needs no tracker, so a
-//! process that only watches (a dashboard, a test) does not register a node.
+//! Cluster-wide reads: each is one `read` script call of bounded work on
+//! the store (member lists come in pages). A [`Reader`] needs no tracker,
+//! so a process that only watches (a dashboard, a test) does not register
+//! a node.
 
-use rollcall_core::{Answer, Query, Reply, Schema, Scope, Token};
+use rollcall_core::{Answer, MAX_PAGE, MemberPage, Place, Query, Reply, Schema, Scope, Token};
 
 use crate::error::Error;
 use crate::store::Store;
@@ -77,12 +78,12 @@ impl Reader {
     }
 
     /// Low-level (engine) connections, cluster-wide.
-    pub async fn clients(&self) -> Result<u64, Error> {
+    pub async fn clients_count(&self) -> Result<u64, Error> {
         self.count(Query::Clients).await
     }
 
     /// Sockets in a scope.
-    pub async fn sockets(&self, scope: Scope) -> Result<u64, Error> {
+    pub async fn sockets_count(&self, scope: Scope) -> Result<u64, Error> {
         self.count(Query::Sockets { scope }).await
     }
 
@@ -91,18 +92,77 @@ impl Reader {
         self.count(Query::Users { scope }).await
     }
 
-    /// The users of a scope, sorted.
+    /// The users of a scope, sorted, read in pages of [`MAX_PAGE`] (each
+    /// its own bounded call, so a scope of a million users never blocks
+    /// Redis).
     pub async fn users_list(&self, scope: Scope) -> Result<Vec<String>, Error> {
-        match self.query(&Query::UserList { scope }).await? {
-            Answer::Users(u) => Ok(u),
+        let mut users = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .members(scope.clone(), MAX_PAGE, cursor.as_deref())
+                .await?;
+            users.extend(page.members.into_iter().map(|m| m.user));
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(users),
+            }
+        }
+    }
+
+    /// One page of the members of a scope in user-id order: up to `limit`
+    /// (1 to [`MAX_PAGE`]) after `cursor` (the [`MemberPage::cursor`] of the
+    /// page before; `None`: the first page). With no change in between the
+    /// pages hold every member exactly once (Node: `members`).
+    pub async fn members(
+        &self,
+        scope: Scope,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<MemberPage, Error> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::BadArgument {
+                name: "limit",
+                message: format!("{limit} is not between 1 and {MAX_PAGE}"),
+            });
+        }
+        if let Some(c) = cursor {
+            rollcall_core::ids::check(rollcall_core::IdKind::User, c).map_err(|e| {
+                Error::BadArgument {
+                    name: "cursor",
+                    message: format!("{c:?} is no cursor of a page ({e})"),
+                }
+            })?;
+        }
+        let query = Query::Members {
+            scope,
+            after: cursor.map(str::to_owned),
+            limit,
+        };
+        match self.query(&query).await? {
+            Answer::Members(page) => Ok(page),
             other => Err(Error::Store {
-                message: format!("expected a list of users, got {other:?}"),
+                message: format!("expected a page of members, got {other:?}"),
+            }),
+        }
+    }
+
+    /// The namespaces and rooms a user is in, with since when, sorted
+    /// (Node: `userRooms`).
+    pub async fn user_rooms(&self, user: &str) -> Result<Vec<Place>, Error> {
+        let query = Query::UserScopes {
+            user: user.to_owned(),
+        };
+        match self.query(&query).await? {
+            Answer::Places(places) => Ok(places),
+            other => Err(Error::Store {
+                message: format!("expected places, got {other:?}"),
             }),
         }
     }
 
     /// How many sockets a user holds, over all namespaces (0: offline).
-    pub async fn user_sockets(&self, user: &str) -> Result<u64, Error> {
+    pub async fn user_sockets_count(&self, user: &str) -> Result<u64, Error> {
         self.count(Query::UserSockets {
             user: user.to_owned(),
         })
@@ -135,6 +195,6 @@ impl Reader {
 
     /// Whether a user has at least one socket anywhere in the cluster.
     pub async fn is_user_connected(&self, user: &str) -> Result<bool, Error> {
-        Ok(self.user_sockets(user).await? > 0)
+        Ok(self.user_sockets_count(user).await? > 0)
     }
 }

@@ -40,7 +40,7 @@ async fn a_burst_of_inputs_coalesces_into_few_round_trips() {
         f.await.unwrap();
     }
     eventually("1000 sockets counted", || async {
-        reader.sockets(Scope::Global).await.unwrap() == 1000
+        reader.sockets_count(Scope::Global).await.unwrap() == 1000
     })
     .await;
     assert_eq!(p.users_count(Scope::Global).await.unwrap(), 100);
@@ -76,7 +76,7 @@ async fn an_outage_keeps_the_local_truth_and_heals() {
     let reader = p.reader().clone();
     eventually("bob alone, in /chat dev", || async {
         reader.users_list(Scope::Global).await.ok() == Some(vec!["bob".to_owned()])
-            && reader.sockets(Scope::room("/chat", "dev")).await.ok() == Some(1)
+            && reader.sockets_count(Scope::room("/chat", "dev")).await.ok() == Some(1)
     })
     .await;
     let mut saw_error = false;

@@ -136,6 +136,8 @@ class FakeSocket extends EventEmitter {
     this.id = id;
     this.nsp = nsp;
     this.handshake = { auth: userId === undefined ? {} : { userId } };
+    // As an app's auth middleware sets it (rollcall's default userId).
+    this.data = userId === undefined ? {} : { userId };
     this.rooms = new Set([id]);
   }
 }

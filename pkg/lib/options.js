@@ -176,4 +176,39 @@ function scopeOf(scope, method, defaultNamespace) {
   return [namespace === undefined ? defaultNamespace : namespace, room];
 }
 
-module.exports = { CORE_OPTIONS, configOf, jsMessage, checkId, scopeOf };
+/** The most members one page holds, and the default (core/src/query.rs). */
+const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
+
+/**
+ * `{ limit?, cursor? }` of `members()` -> [limit, cursor | undefined].
+ * @param {unknown} options
+ * @returns {[number, string | undefined]}
+ */
+function pageOf(options) {
+  if (options === undefined || options === null) return [DEFAULT_PAGE, undefined];
+  if (typeof options !== "object") {
+    throw new TypeError("rollcall: members() takes its page as an object { limit, cursor }");
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== "limit" && key !== "cursor") {
+      throw new TypeError(`rollcall: members(): unknown option ${JSON.stringify(key)}`);
+    }
+  }
+  const given = /** @type {{ limit?: unknown, cursor?: unknown }} */ (options);
+  let limit = DEFAULT_PAGE;
+  if (given.limit !== undefined) {
+    if (typeof given.limit !== "number" || !Number.isInteger(given.limit)) {
+      throw new TypeError(`rollcall: members(): limit must be a whole number, got ${String(given.limit)}`);
+    }
+    if (given.limit < 1 || given.limit > MAX_PAGE) {
+      throw new RangeError(`rollcall: members(): limit must be between 1 and ${MAX_PAGE}, got ${given.limit}`);
+    }
+    limit = given.limit;
+  }
+  const cursor =
+    given.cursor === undefined || given.cursor === null ? undefined : checkId(given.cursor, "members() cursor");
+  return [limit, cursor];
+}
+
+module.exports = { CORE_OPTIONS, MAX_PAGE, configOf, jsMessage, checkId, scopeOf, pageOf };

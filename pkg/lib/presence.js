@@ -10,7 +10,7 @@ const crypto = require("node:crypto");
 const os = require("node:os");
 const wasm = require("../rollcall_wasm.js");
 const { MAX_ID_BYTES, now, tooLong, message, warn, timed } = require("./util.js");
-const { configOf, jsMessage, checkId, scopeOf } = require("./options.js");
+const { MAX_PAGE, configOf, jsMessage, checkId, scopeOf, pageOf } = require("./options.js");
 const metrics = require("./metrics.js");
 const { storeOf, exec } = require("./store.js");
 const { traceTargetOf, TraceSink, sameTarget } = require("./trace.js");
@@ -50,10 +50,13 @@ function whereOf(scope) {
     : { namespace: scope.kind === "namespace" ? scope.namespace : "/", room: undefined };
 }
 
-/** @param {any} socket */
+/**
+ * The default `userId`: what the app's auth middleware decided
+ * (`socket.data.userId`), never what the client sent.
+ * @param {any} socket
+ */
 function defaultUserId(socket) {
-  const auth = socket.handshake && socket.handshake.auth;
-  return auth ? auth.userId : undefined;
+  return socket.data ? socket.data.userId : undefined;
 }
 
 class Presence extends EventEmitter {
@@ -82,6 +85,8 @@ class Presence extends EventEmitter {
   #io;
   /** @type {(socket: any) => unknown} */
   #userId;
+  /** Users set by identify(), by socket. @type {WeakMap<object, string | null>} */
+  #identities = new WeakMap();
   /** The `rooms` option: which rooms presence follows (null: every one). @type {((room: string, namespace: string) => boolean) | null} */
   #rooms;
   /** @type {number} */
@@ -365,6 +370,7 @@ class Presence extends EventEmitter {
    */
   #userOf(socket) {
     let user;
+    if (this.#identities.has(socket)) return this.#identities.get(socket) ?? undefined;
     try {
       user = this.#userId(socket);
     } catch (e) {
@@ -624,43 +630,88 @@ class Presence extends EventEmitter {
    * @param {string} [namespace]
    * @param {string} [room]
    * @param {string} [user]
+   * @param {string} [after] `members`: the cursor
+   * @param {number} [limit] `members`: the page size
    * @returns {Promise<any>}
    */
-  #read(what, namespace, room, user) {
+  #read(what, namespace, room, user, after, limit) {
     try {
       if (this.#send === null) {
         this.#flush();
-        return Promise.resolve(JSON.parse(this.#t.readEmbedded(now(), what, namespace, room, user)));
+        return Promise.resolve(
+          JSON.parse(this.#t.readEmbedded(now(), what, namespace, room, user, after, limit)),
+        );
       }
       /** @type {Op} */
-      const op = JSON.parse(this.#t.readOp(what, namespace, room, user));
+      const op = JSON.parse(this.#t.readOp(what, namespace, room, user, after, limit));
       const run = () =>
         this.#timed(this.#exec(op), `rollcall: the store did not answer a read within ${this.#opTimeoutMs} ms`).then(
-          (reply) => JSON.parse(wasm.parseAnswer(what, namespace, room, user, JSON.stringify(reply))),
+          (reply) =>
+            JSON.parse(wasm.parseAnswer(what, namespace, room, user, after, limit, JSON.stringify(reply))),
         );
       // Read-your-writes: the read runs once the store holds every input
       // this node was given before it (the writes still coalesce).
-      if (this.#dead || this.#closing) return run();
-      const mark = this.#t.readBarrier();
-      if (this.#t.isVisible(mark)) return run();
-      return new Promise((resolve, reject) => {
-        /** @type {Waiting} */
-        const w = { mark, go: () => run().then(resolve, reject), timer: null };
-        w.timer = setTimeout(() => {
-          this.#waiting = this.#waiting.filter((x) => x !== w);
-          reject(
-            new Error(
-              `rollcall: a read waited ${this.#opTimeoutMs} ms for this node's writes to reach the store` +
-                (this.#lastError ? ` (last error: ${this.#lastError})` : ""),
-            ),
-          );
-        }, this.#opTimeoutMs);
-        w.timer.unref();
-        this.#waiting.push(w);
-      });
+      return this.#whenVisible("a read").then(run);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Resolves once the store holds every input this node was given so far
+   * (at once without Redis, or when nothing more will be written); rejects
+   * after opTimeoutMs.
+   * @param {string} what who waits, for the error
+   * @returns {Promise<void>}
+   */
+  #whenVisible(what) {
+    if (this.#send === null) {
+      this.#flush();
+      return Promise.resolve();
+    }
+    if (this.#dead || this.#closing) return Promise.resolve();
+    const mark = this.#t.readBarrier();
+    if (this.#t.isVisible(mark)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      /** @type {Waiting} */
+      const w = { mark, go: () => resolve(), timer: null };
+      w.timer = setTimeout(() => {
+        this.#waiting = this.#waiting.filter((x) => x !== w);
+        reject(
+          new Error(
+            `rollcall: ${what} waited ${this.#opTimeoutMs} ms for this node's writes to reach the store` +
+              (this.#lastError ? ` (last error: ${this.#lastError})` : ""),
+          ),
+        );
+      }, this.#opTimeoutMs);
+      w.timer.unref();
+      this.#waiting.push(w);
+    });
+  }
+
+  /**
+   * Sets or changes the user of a connected socket (`null` or `undefined`:
+   * anonymous), for apps that learn who the user is after the socket
+   * connected. Its namespace and rooms move to the new user at once, with
+   * the events that implies (no grace period for the old user: the socket
+   * did not go). Resolves once Redis holds it.
+   * @param {unknown} socket a server-side Socket.IO socket
+   * @param {unknown} userId
+   * @returns {Promise<void>}
+   */
+  identify(socket, userId) {
+    const s = /** @type {any} */ (socket);
+    if (!s || typeof s !== "object" || typeof s.id !== "string" || !s.nsp) {
+      throw new TypeError("rollcall: identify() takes a server-side Socket.IO socket");
+    }
+    const user = userId === null || userId === undefined ? undefined : checkId(userId, "userId", true);
+    if (this.#closing) return Promise.reject(new Error("rollcall: this presence is closed"));
+    // A socket rollcall has not seen yet (an app's "connection" listener
+    // that runs before rollcall's) is counted as this user when it is.
+    this.#identities.set(s, user === undefined ? null : user);
+    if (!s.connected) return Promise.resolve();
+    this.#feed((at) => this.#t.identify(at, s.id, user));
+    return this.#whenVisible("identify()");
   }
 
   /**
@@ -732,13 +783,70 @@ class Presence extends EventEmitter {
   }
 
   /**
-   * The users, sorted; no scope: all namespaces.
+   * The users, sorted; no scope: all namespaces. Read in pages of 1,000,
+   * each its own bounded call, so a scope of a million users never blocks
+   * Redis.
    * @param {unknown} [scope]
    * @returns {Promise<string[]>}
    */
   usersList(scope) {
     const [namespace, room] = scopeOf(scope, "usersList", undefined);
-    return this.#read("list", namespace, room);
+    return this.#allUsers(namespace, room);
+  }
+
+  /**
+   * @param {string | undefined} namespace
+   * @param {string | undefined} room
+   */
+  async #allUsers(namespace, room) {
+    /** @type {string[]} */
+    const users = [];
+    /** @type {string | undefined} */
+    let cursor;
+    do {
+      /** @type {{ members: Array<{ user: string }>, cursor: string | null }} */
+      const page = await this.#read("members", namespace, room, undefined, cursor, MAX_PAGE);
+      for (const m of page.members) users.push(m.user);
+      cursor = page.cursor === null ? undefined : page.cursor;
+    } while (cursor !== undefined);
+    return users;
+  }
+
+  /**
+   * One page of the members of a scope (no scope: all namespaces), in the
+   * order of their user ids: `{ userId, sockets, since }` each (`sockets`
+   * there, over every server; `since`: when they came online there, ms on
+   * the Redis clock), and the `cursor` of the next page (null: the last).
+   * With no change in between the pages hold every member exactly once;
+   * each page is one bounded call.
+   * @param {unknown} [scope]
+   * @param {unknown} [options] `{ limit = 100 (at most 1,000), cursor }`
+   * @returns {Promise<{ members: import("../index.js").Member[], cursor: string | null }>}
+   */
+  members(scope, options) {
+    const [namespace, room] = scopeOf(scope, "members", undefined);
+    const [limit, after] = pageOf(options);
+    return this.#read("members", namespace, room, undefined, after, limit).then(
+      /** @param {{ members: Array<{ user: string, sockets: number, since: number }>, cursor: string | null }} page */
+      (page) => ({
+        members: page.members.map((m) => ({ userId: m.user, sockets: m.sockets, since: m.since })),
+        cursor: page.cursor,
+      }),
+    );
+  }
+
+  /**
+   * The namespaces (`room` undefined) and rooms the user is in, over every
+   * server, sorted, each with `since` (when the user came online there).
+   * @param {unknown} userId
+   * @returns {Promise<Array<{ namespace: string, room: string | undefined, since: number }>>}
+   */
+  userRooms(userId) {
+    const user = checkId(userId, "userId", true);
+    return this.#read("scopes", undefined, undefined, user).then(
+      /** @param {Array<{ scope: any, since: number }>} places */
+      (places) => places.map((p) => ({ ...whereOf(p.scope), since: p.since })),
+    );
   }
 
   /**

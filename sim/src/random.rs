@@ -98,10 +98,14 @@ pub fn run(seed: u64, workload: &Workload, record: bool) -> Cluster {
             (50..=59, Some(n)) => {
                 if let Some(sid) = pick(&c, n, &mut rng) {
                     let room = format!("room{}", rng.below(4));
-                    let input = if rng.chance(70) {
-                        Input::Join { sid, room }
-                    } else {
-                        Input::Leave { sid, room }
+                    let input = match rng.below(10) {
+                        0..=5 => Input::Join { sid, room },
+                        6..=7 => Input::Leave { sid, room },
+                        _ => Input::Identify {
+                            sid,
+                            user: (!rng.chance(15))
+                                .then(|| format!("user{}", rng.below(workload.users))),
+                        },
                     };
                     let _ = c.input(n, input);
                 }

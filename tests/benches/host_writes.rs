@@ -232,7 +232,7 @@ impl Bench {
         for f in pending {
             f.await.expect("a population connect");
         }
-        let sockets = p.sockets(Scope::Global).await.expect("a read");
+        let sockets = p.sockets_count(Scope::Global).await.expect("a read");
         assert_eq!(sockets, POP as u64, "rollcall: the population");
 
         let mut admin = self.admin.clone();
@@ -267,7 +267,7 @@ impl Bench {
 
         let want = users_of(oldest..next);
         assert_eq!(users, want as u64, "rollcall: users after the churn");
-        let sockets = p.sockets(Scope::Global).await.expect("a read");
+        let sockets = p.sockets_count(Scope::Global).await.expect("a read");
         assert_eq!(sockets, POP as u64, "rollcall: sockets after the churn");
         p.shutdown().await.expect("shutdown");
         Trial { elapsed, redis_cpu }

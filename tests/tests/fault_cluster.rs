@@ -77,7 +77,10 @@ async fn fault_10_redis_cluster_no_crossslot() {
         let took = converge(&seeds, &schema, &all, &[], Duration::from_secs(30)).await;
         figure("f10", "counted_ms", ms(took));
         // Reads through the cluster client.
-        let n = a.sockets(Scope::Global).await.expect("a cluster read");
+        let n = a
+            .sockets_count(Scope::Global)
+            .await
+            .expect("a cluster read");
         assert_eq!(n, 1_100);
         // Every key of the prefix is on the one primary that owns its slot.
         let owner = cluster.owner_of(prefix);

@@ -260,11 +260,11 @@ async fn fault_11_hostile_ids_and_corrupt_keyspace_on_real_redis() {
     );
     // Reads with hostile ids answer exactly; the refused 257-byte id is
     // held by nobody.
-    assert_eq!(a.user_sockets("u1:gu2").await.unwrap(), 1);
-    assert_eq!(a.user_sockets("a\0b").await.unwrap(), 1);
-    assert_eq!(a.user_sockets(&long).await.unwrap(), 1);
+    assert_eq!(a.user_sockets_count("u1:gu2").await.unwrap(), 1);
+    assert_eq!(a.user_sockets_count("a\0b").await.unwrap(), 1);
+    assert_eq!(a.user_sockets_count(&long).await.unwrap(), 1);
     assert_eq!(
-        a.user_sockets(&too_long).await.unwrap(),
+        a.user_sockets_count(&too_long).await.unwrap(),
         0,
         "a refused id is counted nowhere"
     );

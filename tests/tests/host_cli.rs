@@ -123,7 +123,7 @@ async fn inspect_shows_nodes_counts_and_violations() {
     let _ = eventually_async(
         "3 sockets counted",
         Duration::from_secs(10),
-        || reader.sockets(Scope::Global),
+        || reader.sockets_count(Scope::Global),
         |n| matches!(n, Ok(3)),
     )
     .await;
@@ -255,7 +255,7 @@ async fn inspect_watch_refreshes_until_ctrl_c() {
         .unwrap();
     node.connect("s1", Some("ann"), "/").await.unwrap();
     // Presence reads wait for this node's own writes.
-    assert_eq!(node.sockets(Scope::Global).await.unwrap(), 1);
+    assert_eq!(node.sockets_count(Scope::Global).await.unwrap(), 1);
 
     let mut child = ChildGuard::spawn(
         Command::new(rollcall_bin())

@@ -42,13 +42,13 @@ async fn stale_reads(p: &Presence) -> u64 {
                 let (sid, user, room) = (format!("s{i}"), format!("u{i}"), format!("r{i}"));
                 let mut wrong = 0;
                 p.connect(&sid, Some(&user), "/").await.unwrap();
-                wrong += u64::from(p.user_sockets(&user).await.unwrap() != 1);
+                wrong += u64::from(p.user_sockets_count(&user).await.unwrap() != 1);
                 p.join(&sid, &room).await.unwrap();
-                wrong += u64::from(p.sockets(Scope::room("/", &room)).await.unwrap() != 1);
+                wrong += u64::from(p.sockets_count(Scope::room("/", &room)).await.unwrap() != 1);
                 p.leave(&sid, &room).await.unwrap();
-                wrong += u64::from(p.sockets(Scope::room("/", &room)).await.unwrap() != 0);
+                wrong += u64::from(p.sockets_count(Scope::room("/", &room)).await.unwrap() != 0);
                 p.disconnect(&sid).await.unwrap();
-                wrong += u64::from(p.user_sockets(&user).await.unwrap() != 0);
+                wrong += u64::from(p.user_sockets_count(&user).await.unwrap() != 0);
                 stale.fetch_add(wrong, Ordering::Relaxed);
             }
         }));
@@ -101,11 +101,11 @@ async fn a_read_that_cannot_see_this_nodes_writes_times_out_then_heals() {
         .await
         .unwrap();
     p.connect("s1", Some("ann"), "/").await.unwrap();
-    assert_eq!(p.user_sockets("ann").await.unwrap(), 1);
+    assert_eq!(p.user_sockets_count("ann").await.unwrap(), 1);
     redis.pause();
     p.connect("s2", Some("bob"), "/").await.unwrap();
     let t0 = Instant::now();
-    let read = p.user_sockets("bob").await;
+    let read = p.user_sockets_count("bob").await;
     let took = t0.elapsed();
     redis.resume();
     match read {

@@ -68,7 +68,7 @@ async fn observe(
 ) -> Result<BTreeMap<Scope, (u64, BTreeSet<String>)>, Error> {
     let mut out = BTreeMap::new();
     for scope in scopes {
-        let sockets = reader.sockets(scope.clone()).await?;
+        let sockets = reader.sockets_count(scope.clone()).await?;
         let users = reader.users_list(scope.clone()).await?;
         if sockets > 0 || !users.is_empty() {
             out.insert(scope.clone(), (sockets, users.into_iter().collect()));
@@ -431,7 +431,7 @@ async fn bad_inputs_are_typed_and_change_nothing() {
     let _ = eventually_async(
         "ann is counted once",
         Duration::from_secs(10),
-        || reader.user_sockets("ann"),
+        || reader.user_sockets_count("ann"),
         |n| matches!(n, Ok(1)),
     )
     .await;

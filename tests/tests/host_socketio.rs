@@ -65,9 +65,9 @@ async fn snapshot(
     r: &Reader,
 ) -> Result<(u64, u64, u64, Vec<String>, Vec<String>), rollcall_host::Error> {
     Ok((
-        r.sockets(Scope::Global).await?,
+        r.sockets_count(Scope::Global).await?,
         r.users_count(Scope::Global).await?,
-        r.sockets(Scope::namespace("/")).await?,
+        r.sockets_count(Scope::namespace("/")).await?,
         r.users_list(Scope::room("/", "lobby")).await?,
         r.users_list(Scope::room("/chat", "dev")).await?,
     ))
@@ -128,7 +128,7 @@ async fn socketioxide_example_counts_real_clients() {
         |s| s.as_ref().is_ok_and(|s| *s == want),
     )
     .await;
-    assert_eq!(reader.user_sockets("ann").await.unwrap(), 1);
+    assert_eq!(reader.user_sockets_count("ann").await.unwrap(), 1);
 
     // Her last tab closes: she is offline.
     ann2.disconnect().await.unwrap();

@@ -194,7 +194,8 @@ pub fn answer_json(answer: &Answer) -> String {
 }
 
 /// Builds a query from its flat JS form. `what`: `clients`, `sockets`,
-/// `users`, `list` or `user`. The scope is a room when `room` is given (in
+/// `users`, `members` (a page: `after` the cursor, `limit`), `user`,
+/// `scopes` or `seen`. The scope is a room when `room` is given (in
 /// `namespace`, default `/`), else a namespace when `namespace` is given,
 /// else global.
 pub fn query(
@@ -202,6 +203,8 @@ pub fn query(
     namespace: Option<String>,
     room: Option<String>,
     user: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
 ) -> Result<Query, String> {
     let scope = match (namespace, room) {
         (ns, Some(room)) => Scope::room(ns.unwrap_or_else(|| "/".to_owned()), room),
@@ -212,7 +215,14 @@ pub fn query(
         "clients" => Query::Clients,
         "sockets" => Query::Sockets { scope },
         "users" => Query::Users { scope },
-        "list" => Query::UserList { scope },
+        "members" => Query::Members {
+            scope,
+            after,
+            limit: limit.unwrap_or(rollcall_core::DEFAULT_PAGE),
+        },
+        "scopes" => Query::UserScopes {
+            user: user.ok_or("rollcall: a scopes query needs a user id")?,
+        },
         "user" => Query::UserSockets {
             user: user.ok_or("rollcall: a user query needs a user id")?,
         },
@@ -345,24 +355,32 @@ mod tests {
     #[test]
     fn queries_and_config_errors_have_a_flat_form() {
         assert_eq!(
-            query("users", None, Some("news".into()), None).unwrap(),
+            query("users", None, Some("news".into()), None, None, None).unwrap(),
             Query::Users {
                 scope: Scope::room("/", "news")
             }
         );
-        assert!(query("user", None, None, None).is_err());
+        assert!(query("user", None, None, None, None, None).is_err());
         assert_eq!(validate_config(r#"{"ttl_ms":10000}"#), None);
         let e = validate_config(r#"{"ttl_ms":100,"heartbeat_ms":100}"#).unwrap();
         assert!(e.contains("\"option\":\"ttl_ms\""), "{e}");
         assert!(e.contains("\"out_of_range\":true"), "{e}");
-        let answer = parse_answer(
-            &Query::UserList {
-                scope: Scope::Global,
-            },
-            r#"["b","a"]"#,
-        )
-        .unwrap();
-        assert_eq!(answer_json(&answer), r#"["a","b"]"#);
+        let page = Query::Members {
+            scope: Scope::Global,
+            after: None,
+            limit: 1,
+        };
+        let answer = parse_answer(&page, r#"[1,"a",2,7]"#).unwrap();
+        assert_eq!(
+            answer_json(&answer),
+            r#"{"members":[{"user":"a","sockets":2,"since":7}],"cursor":"a"}"#
+        );
+        let places = query("scopes", None, None, Some("a".into()), None, None).unwrap();
+        let answer = parse_answer(&places, r#"["g",5,"r1:/x",6]"#).unwrap();
+        assert_eq!(
+            answer_json(&answer),
+            r#"[{"scope":{"kind":"room","namespace":"/","room":"x"},"since":6}]"#
+        );
         assert!(scripts_json().contains("\"sha\""));
     }
 }

@@ -182,6 +182,18 @@ impl RawTracker {
             .map_err(fail)
     }
 
+    /// The socket's user becomes `user` (`undefined`: anonymous).
+    pub fn identify(
+        &mut self,
+        now: f64,
+        sid: String,
+        user: Option<String>,
+    ) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::Identify { sid, user })
+            .map_err(fail)
+    }
+
     #[wasm_bindgen(js_name = clientOpen)]
     pub fn client_open(&mut self, now: f64, cid: String) -> Result<Option<String>, JsError> {
         self.driver
@@ -235,7 +247,8 @@ impl RawTracker {
     }
 
     /// The `read` op answering a query, as JSON. `what`: `clients`,
-    /// `sockets`, `users`, `list` or `user` (see `driver::query`).
+    /// `sockets`, `users`, `members` (with `after` and `limit`), `user`,
+    /// `scopes` or `seen` (see `driver::query`).
     #[wasm_bindgen(js_name = readOp)]
     pub fn read_op(
         &self,
@@ -243,13 +256,16 @@ impl RawTracker {
         namespace: Option<String>,
         room: Option<String>,
         user: Option<String>,
+        after: Option<String>,
+        limit: Option<u32>,
     ) -> Result<String, JsError> {
-        let query = driver::query(what, namespace, room, user).map_err(fail)?;
+        let query = driver::query(what, namespace, room, user, after, limit).map_err(fail)?;
         Ok(self.driver.read_op(&query))
     }
 
-    /// Answers a query from the embedded store, as JSON (a number or a
-    /// sorted array of user ids).
+    /// Answers a query from the embedded store, as JSON (a number, a time
+    /// or null, a page `{members, cursor}`, or an array of places).
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = readEmbedded)]
     pub fn read_embedded(
         &mut self,
@@ -258,8 +274,10 @@ impl RawTracker {
         namespace: Option<String>,
         room: Option<String>,
         user: Option<String>,
+        after: Option<String>,
+        limit: Option<u32>,
     ) -> Result<String, JsError> {
-        let query = driver::query(what, namespace, room, user).map_err(fail)?;
+        let query = driver::query(what, namespace, room, user, after, limit).map_err(fail)?;
         let answer = self.driver.read_embedded(ms(now), &query).map_err(fail)?;
         Ok(driver::answer_json(&answer))
     }
@@ -321,9 +339,11 @@ pub fn parse_answer(
     namespace: Option<String>,
     room: Option<String>,
     user: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
     reply: &str,
 ) -> Result<String, JsError> {
-    let query = driver::query(what, namespace, room, user).map_err(fail)?;
+    let query = driver::query(what, namespace, room, user, after, limit).map_err(fail)?;
     let answer = driver::parse_answer(&query, reply).map_err(fail)?;
     Ok(driver::answer_json(&answer))
 }

@@ -5,8 +5,9 @@ use rollcall_core::Schema;
 use wasm_bindgen::prelude::*;
 
 /// The kind of `key` under `prefix` (a [`rollcall_core::KeyKind`]) as JSON, `{"kind": "live" | "dead" |
-/// "versions" | "nodes" | "clock" | "counts"}`, `{"kind": "users",
-/// "scope_id"}`, `{"kind": "own", "incarnation"}` or `{"kind":
+/// "versions" | "nodes" | "clock" | "counts"}`, `{"kind": "users" |
+/// "members", "scope_id"}`, `{"kind": "user_scopes", "user"}`, `{"kind":
+/// "own", "incarnation"}` or `{"kind":
 /// "kept_reply", "lane": "w" | "r", "incarnation"}`, `{"kind": "feed" |
 /// "seen"}`; `undefined` for a key
 /// of another prefix or no key of the schema.

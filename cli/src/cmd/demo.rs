@@ -159,7 +159,7 @@ async fn observed(
 ) -> Result<BTreeMap<Scope, (u64, u64)>, Error> {
     let mut out = BTreeMap::new();
     for scope in scopes {
-        let sockets = p.sockets(scope.clone()).await?;
+        let sockets = p.sockets_count(scope.clone()).await?;
         let users = p.users_count(scope.clone()).await?;
         out.insert(scope.clone(), (sockets, users));
     }
@@ -182,7 +182,7 @@ async fn converge(
     let scopes: BTreeSet<Scope> = truth.scopes.keys().cloned().collect();
     let deadline = Instant::now() + within;
     loop {
-        let clients = p.clients().await?;
+        let clients = p.clients_count().await?;
         let seen = observed(p, &scopes).await?;
         let ok = matches(truth, clients, &seen);
         if ok || Instant::now() >= deadline {

@@ -136,6 +136,38 @@ impl Local {
         Ok(true)
     }
 
+    /// The socket's user becomes `user` (`None`: anonymous): its namespace
+    /// and rooms count for the new user instead of the old one, in the same
+    /// write. No grace period: the socket did not go, it changed hands.
+    /// `Ok(false)` when it was that user's already.
+    pub fn identify(&mut self, sid: &str, user: Option<&str>) -> Result<bool, Refusal> {
+        let new = match user {
+            Some(u) => Some(self.counters.names.user(u)),
+            None => None,
+        };
+        let (old, ns, rooms) = self.sockets.set_user(sid, new)?;
+        if old == new {
+            return Ok(false);
+        }
+        for room in &rooms {
+            self.counters.room_contribution(*room, old, -1);
+        }
+        self.counters.socket_contribution(ns, old, -1);
+        self.counters.socket_contribution(ns, new, 1);
+        for room in &rooms {
+            self.counters.room_contribution(*room, new, 1);
+        }
+        // A lingering socket of the new user (a reload) gives way, as on
+        // a connect.
+        if let Some(u) = new {
+            self.grace.resume(u, ns, &mut self.counters);
+            for room in &rooms {
+                self.grace.adopt_room(u, ns, *room, &mut self.counters);
+            }
+        }
+        Ok(true)
+    }
+
     /// A low-level client connection opens.
     pub fn client_open(&mut self, cid: &str) -> Result<(), Refusal> {
         if !self.clients.insert(Id::new(cid)) {

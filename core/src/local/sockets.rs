@@ -122,6 +122,20 @@ impl Sockets {
         Ok(Some((socket.user(), room)))
     }
 
+    /// Gives a socket another user: its old user, its namespace and its
+    /// rooms.
+    #[inline]
+    pub(crate) fn set_user(
+        &mut self,
+        sid: &str,
+        user: Option<u32>,
+    ) -> Result<(Option<u32>, u32, Vec<u32>), Refusal> {
+        let socket = self.table.get_mut(sid.as_bytes()).ok_or(Refusal::Unknown)?;
+        let old = socket.user();
+        socket.user = user.unwrap_or(NO_USER);
+        Ok((old, socket.ns, socket.rooms.as_slice(&self.spill).to_vec()))
+    }
+
     /// How many sockets.
     pub(crate) fn len(&self) -> usize {
         self.table.len()

@@ -161,3 +161,60 @@ fn a_reconnect_that_skips_a_room_lets_that_room_go_at_the_deadline() {
         vec![("sr1:/b".to_string(), -1), ("u5:r1:/bann".to_string(), -1)]
     );
 }
+
+#[test]
+fn identify_moves_a_sockets_namespace_and_rooms_to_the_new_user_in_one_write() {
+    let mut l = Local::new();
+    l.connect("s1", None, "/").unwrap();
+    l.join("s1", "lobby").unwrap();
+    commit_all(&mut l);
+    let user = |scope: Scope, u: &str| Field::User(scope, u.into()).encode();
+    let lobby = || Scope::room("/", "lobby");
+
+    assert_eq!(l.identify("s1", Some("ann")), Ok(true));
+    let mut want = vec![
+        (user(Scope::Global, "ann"), 1),
+        (user(Scope::namespace("/"), "ann"), 1),
+        (user(lobby(), "ann"), 1),
+    ];
+    want.sort();
+    let got = l.take_deltas(usize::MAX);
+    let named: Vec<(String, i64)> = got.iter().map(|(f, _, d)| (f.clone(), *d)).collect();
+    assert_eq!(named, want, "socket counts are unchanged: no delta");
+    l.commit_deltas(&got.into_iter().map(|(_, k, d)| (k, d)).collect::<Vec<_>>());
+    assert_eq!(
+        l.identify("s1", Some("ann")),
+        Ok(false),
+        "the same user: nothing"
+    );
+    assert!(!l.has_dirty());
+
+    // To bob: ann goes at once (no grace: the socket did not leave).
+    assert_eq!(l.identify("s1", Some("bob")), Ok(true));
+    let got = fields(&mut l);
+    assert!(got.contains(&(user(lobby(), "ann"), -1)), "{got:?}");
+    assert!(got.contains(&(user(Scope::Global, "bob"), 1)), "{got:?}");
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert_eq!(l.user_count(), 1);
+    assert_eq!(l.identify("nope", Some("bob")), Err(Refusal::Unknown));
+}
+
+#[test]
+fn identify_to_a_user_in_their_grace_period_resumes_them() {
+    let mut l = Local::new();
+    l.connect("s1", Some("ann"), "/").unwrap();
+    l.join("s1", "lobby").unwrap();
+    l.connect("s2", None, "/").unwrap();
+    l.join("s2", "lobby").unwrap();
+    commit_all(&mut l);
+    l.disconnect("s1", 0, 1_000).unwrap(); // ann lingers
+    l.identify("s2", Some("ann")).unwrap();
+    l.expire_lingering(5_000);
+    let got = fields(&mut l);
+    // ann's counts stay at 1 everywhere (her linger gave way); one socket fewer.
+    assert!(
+        got.iter().all(|(f, _)| !f.starts_with('u')),
+        "ann never left: {got:?}"
+    );
+    assert_eq!(l.socket_count(), 1);
+}

@@ -25,7 +25,7 @@ end
 -- clock went back by more than stall_ms (a failover or a restore onto a
 -- host that is behind), leases move back with it and keep what they had
 -- left, so reaping goes on instead of waiting for the old time.
-local function clock(stall_ms)
+local function tick(stall_ms)
   local now = now_ms()
   local key = base .. 'clock'
   local last = tonumber(redis.call('GET', key))
@@ -47,16 +47,34 @@ local function clock(stall_ms)
   end
   return now
 end
+-- The time of this call (when a user came online in a scope).
+local at = nil
+local function clock(stall_ms)
+  at = tick(stall_ms)
+  return at
+end
 
--- Where a field of a node's own zset is counted cluster-wide (schema.rs).
+-- Where a field of a node's own zset is counted cluster-wide (schema.rs):
+-- the key, the hash field, and for a user field its scope id.
 local function target(field)
   if string.sub(field, 1, 1) == 'u' then
     local colon = string.find(field, ':', 2, true)
     local n = tonumber(string.sub(field, 2, colon - 1))
-    return base .. 'u:' .. string.sub(field, colon + 1, colon + n),
-      string.sub(field, colon + n + 1), true
+    local scope = string.sub(field, colon + 1, colon + n)
+    return base .. 'u:' .. scope, string.sub(field, colon + n + 1), scope
   end
-  return base .. 'count', field, false
+  return base .. 'count', field, nil
+end
+
+-- A user's edge in a scope: the scope's member list (`m:`, in id order)
+-- and the user's scopes with since when (`w:`) follow it.
+local function enter(scope, user)
+  redis.call('ZADD', base .. 'm:' .. scope, 0, user)
+  redis.call('HSET', base .. 'w:' .. user, scope, at)
+end
+local function exit(scope, user)
+  redis.call('ZREM', base .. 'm:' .. scope, user)
+  redis.call('HDEL', base .. 'w:' .. user, scope)
 end
 
 -- Moves one field of a node's own share by d, and its cluster-wide counter
@@ -76,14 +94,16 @@ local function move(own, field, d)
   else
     redis.call('ZADD', own, have + d, field)
   end
-  local key, name, is_user = target(field)
+  local key, name, scope = target(field)
   local total = redis.call('HINCRBY', key, name, d)
   if total <= 0 then
     redis.call('HDEL', key, name)
-    if is_user and total - d > 0 then
+    if scope and total - d > 0 then
+      exit(scope, name)
       return -1
     end
-  elseif is_user and total - d <= 0 then
+  elseif scope and total - d <= 0 then
+    enter(scope, name)
     return 1
   end
   return 0
@@ -91,13 +111,19 @@ end
 
 -- Refuses, before anything is written, a call whose counter keys hold
 -- another type than a hash (or the feed another than a stream, last seen
--- another than a zset): a script error half way would leave a node's share moved
--- and its counters not, a mismatch no re-assert sees. `fields[from]`,
--- `fields[from + step]`, ... are the fields the call moves.
+-- or a member list another than a zset): a script error half way would
+-- leave a node's share moved and its counters not, a mismatch no
+-- re-assert sees. `fields[from]`, `fields[from + step]`, ... are the
+-- fields the call moves.
 local function check_types(fields, from, step)
   local keys = { [base .. 'count'] = true }
   for i = from, #fields, step do
-    keys[(target(fields[i]))] = true
+    local key, name, scope = target(fields[i])
+    keys[key] = true
+    if scope then
+      keys[base .. 'm:' .. scope] = 'zset'
+      keys[base .. 'w:' .. name] = true
+    end
   end
   keys[base .. 'feed'] = 'stream'
   keys[base .. 'seen'] = 'zset'

@@ -1,6 +1,6 @@
--- rollcall read: ARGV = what, argument (`seen`: then keep_ms). KEYS[1] is
--- <base>live. Each is O(1) but `list`, which returns the users of a scope
--- (unsorted), and `seen` (O(log n)).
+-- rollcall read: ARGV = what, argument (`seen`: then keep_ms; `members`:
+-- then after, limit). KEYS[1] is <base>live. Each is O(1) but `seen`
+-- (O(log n)), `members` (O(log n + limit)) and `scopes` (the user's scopes).
 local base = string.sub(KEYS[1], 1, #KEYS[1] - 4)
 local what, arg = ARGV[1], ARGV[2]
 if what == 'clients' then
@@ -9,8 +9,32 @@ elseif what == 'sockets' then
   return tonumber(redis.call('HGET', base .. 'count', 's' .. arg)) or 0
 elseif what == 'users' then
   return redis.call('HLEN', base .. 'u:' .. arg)
-elseif what == 'list' then
-  return redis.call('HKEYS', base .. 'u:' .. arg)
+elseif what == 'members' then
+  -- {more, user, sockets, since, ...}: up to limit users after ARGV[3] in
+  -- id order; more is 1 when another user follows the last one.
+  local from, limit = '-', tonumber(ARGV[4])
+  if ARGV[3] ~= '' then
+    from = '(' .. ARGV[3]
+  end
+  local users = redis.call('ZRANGEBYLEX', base .. 'm:' .. arg, from, '+', 'LIMIT', 0, limit + 1)
+  local out = { 0 }
+  if #users > limit then
+    out[1] = 1
+    users[#users] = nil
+  end
+  for _, user in ipairs(users) do
+    out[#out + 1] = user
+    out[#out + 1] = tonumber(redis.call('HGET', base .. 'u:' .. arg, user)) or 0
+    out[#out + 1] = tonumber(redis.call('HGET', base .. 'w:' .. user, arg)) or 0
+  end
+  return out
+elseif what == 'scopes' then
+  -- {scope id, since, ...}, in no order.
+  local all = redis.call('HGETALL', base .. 'w:' .. arg)
+  for i = 2, #all, 2 do
+    all[i] = tonumber(all[i])
+  end
+  return all
 elseif what == 'user' then
   return tonumber(redis.call('HGET', base .. 'u:g', arg)) or 0
 elseif what == 'seen' then

@@ -54,6 +54,16 @@ impl ZSet {
     pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
         self.order.iter().map(|(s, m)| (m.as_str(), *s))
     }
+
+    /// The members after `(score, member)` in Redis order (on a zset whose
+    /// scores are all equal, ZRANGEBYLEX `(member +`), without walking the
+    /// ones before.
+    pub fn iter_after(&self, score: i64, member: &str) -> impl Iterator<Item = (&str, i64)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.order
+            .range((Excluded((score, member.to_owned())), Unbounded))
+            .map(|(s, m)| (m.as_str(), *s))
+    }
 }
 
 /// A stream id, `<ms>-<seq>`.

@@ -33,6 +33,7 @@ impl Keyspace {
             adopted: Vec::new(),
             keep_as: None,
             feed: None,
+            at: 0,
         };
         let result = match &call {
             Call::Register(a) => run.register(now, a),
@@ -58,6 +59,8 @@ struct Run<'a> {
     adopted: Vec<Adopted>,
     keep_as: Option<(String, String)>,
     feed: Option<FeedCall>,
+    /// The prelude's `at`: the time of this call, as `clock` gave it.
+    at: i64,
 }
 
 /// The prelude's `feed`: what a call that makes transitions records.
@@ -74,6 +77,12 @@ impl Run<'_> {
     }
 
     fn clock(&mut self, now: Millis, stall_ms: i64) -> Result<i64, Failed> {
+        self.at = self.tick(now, stall_ms)?;
+        Ok(self.at)
+    }
+
+    /// The prelude's `tick`: advances the shared clock, returns now.
+    fn tick(&mut self, now: Millis, stall_ms: i64) -> Result<i64, Failed> {
         let now = now as i64;
         let key = self.schema.clock();
         let live = self.live();
@@ -121,14 +130,29 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn target(&self, field: &str) -> Result<(String, String, bool), Failed> {
+    /// The key, the hash field, and for a user field its scope id.
+    fn target(&self, field: &str) -> Result<(String, String, Option<String>), Failed> {
         match Field::target(field) {
             Some(Target::User { scope_id, user }) => {
-                Ok((self.schema.users_of_id(&scope_id), user, true))
+                Ok((self.schema.users_of_id(&scope_id), user, Some(scope_id)))
             }
-            Some(Target::Count(name)) => Ok((self.schema.counts(), name, false)),
+            Some(Target::Count(name)) => Ok((self.schema.counts(), name, None)),
             None => Err(format!("rollcall: malformed field {field:?}")),
         }
+    }
+
+    /// The prelude's `enter`: a user came online in a scope.
+    fn enter(&mut self, scope_id: &str, user: &str) -> Result<(), Failed> {
+        self.ks
+            .zadd(&self.schema.members_of_id(scope_id), user, 0)?;
+        let at = self.at;
+        self.ks.hset(&self.schema.user_scopes(user), scope_id, at)
+    }
+
+    /// The prelude's `exit`: a user went offline in a scope.
+    fn exit(&mut self, scope_id: &str, user: &str) -> Result<(), Failed> {
+        self.ks.zrem(&self.schema.members_of_id(scope_id), user)?;
+        self.ks.hdel(&self.schema.user_scopes(user), scope_id)
     }
 
     fn mv(&mut self, own: &str, field: &str, mut d: i64) -> Result<i8, Failed> {
@@ -144,15 +168,21 @@ impl Run<'_> {
         } else {
             self.ks.zadd(own, field, have + d)?;
         }
-        let (key, name, is_user) = self.target(field)?;
+        let (key, name, scope) = self.target(field)?;
         let total = self.ks.hincrby(&key, &name, d)?;
-        if total <= 0 {
-            self.ks.hdel(&key, &name)?;
-            if is_user && total - d > 0 {
+        if let Some(scope) = scope {
+            if total <= 0 && total - d > 0 {
+                self.ks.hdel(&key, &name)?;
+                self.exit(&scope, &name)?;
                 return Ok(-1);
             }
-        } else if is_user && total - d <= 0 {
-            return Ok(1);
+            if total > 0 && total - d <= 0 {
+                self.enter(&scope, &name)?;
+                return Ok(1);
+            }
+        }
+        if total <= 0 {
+            self.ks.hdel(&key, &name)?;
         }
         Ok(0)
     }
@@ -160,23 +190,23 @@ impl Run<'_> {
     /// `check_types` of the prelude: refuses, before anything is written, a
     /// call whose counter keys hold another type than a hash.
     fn check_types<'f>(&self, fields: impl IntoIterator<Item = &'f str>) -> Result<(), Failed> {
-        let mut keys = BTreeSet::from([self.schema.counts()]);
+        let mut hashes = BTreeSet::from([self.schema.counts()]);
+        let mut zsets = BTreeSet::from([self.schema.seen()]);
         for field in fields {
-            keys.insert(self.target(field)?.0);
-        }
-        for key in keys {
-            if let Some(v) = self.ks.keys.get(&key)
-                && !matches!(v, Value::Hash(_))
-            {
-                return Err(wrongtype(&key));
+            let (key, name, scope) = self.target(field)?;
+            hashes.insert(key);
+            if let Some(scope) = scope {
+                zsets.insert(self.schema.members_of_id(&scope));
+                hashes.insert(self.schema.user_scopes(&name));
             }
         }
-        let is_stream: fn(&Value) -> bool = |v| matches!(v, Value::Stream(_));
+        let is_hash: fn(&Value) -> bool = |v| matches!(v, Value::Hash(_));
         let is_zset: fn(&Value) -> bool = |v| matches!(v, Value::ZSet(_));
-        for (key, fits) in [
-            (self.schema.feed(), is_stream),
-            (self.schema.seen(), is_zset),
-        ] {
+        let is_stream: fn(&Value) -> bool = |v| matches!(v, Value::Stream(_));
+        let typed = (hashes.into_iter().map(|k| (k, is_hash)))
+            .chain(zsets.into_iter().map(|k| (k, is_zset)))
+            .chain([(self.schema.feed(), is_stream)]);
+        for (key, fits) in typed {
             if self.ks.keys.get(&key).is_some_and(|v| !fits(v)) {
                 return Err(wrongtype(&key));
             }
@@ -595,10 +625,47 @@ impl Run<'_> {
                     .hash(&self.schema.users_of_id(scope_id))?
                     .map_or(0, |h| h.len() as i64),
             ),
-            Read::List { scope_id } => Reply::Array(
+            Read::Members {
+                scope_id,
+                after,
+                limit,
+            } => {
+                let limit = *limit as usize;
+                let mut users: Vec<String> =
+                    match self.ks.zset(&self.schema.members_of_id(scope_id))? {
+                        // ZRANGEBYLEX (after + LIMIT 0 limit+1: every score is 0.
+                        // No user id is empty: after "" is from the first.
+                        Some(z) => z
+                            .iter_after(0, after)
+                            .take(limit + 1)
+                            .map(|(m, _)| m.to_owned())
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                let more = users.len() > limit;
+                users.truncate(limit);
+                let mut out = vec![Reply::Int(i64::from(more))];
+                let counts = self.schema.users_of_id(scope_id);
+                for user in users {
+                    let sockets = self.ks.hget(&counts, &user)?.unwrap_or(0);
+                    let since = self
+                        .ks
+                        .hget(&self.schema.user_scopes(&user), scope_id)?
+                        .unwrap_or(0);
+                    out.extend([Reply::Str(user), Reply::Int(sockets), Reply::Int(since)]);
+                }
+                Reply::Array(out)
+            }
+            Read::Scopes { user } => Reply::Array(
                 self.ks
-                    .hash(&self.schema.users_of_id(scope_id))?
-                    .map(|h| h.keys().cloned().map(Reply::Str).collect())
+                    .hash(&self.schema.user_scopes(user))?
+                    .map(|h| {
+                        h.iter()
+                            .flat_map(|(scope, since)| {
+                                [Reply::Str(scope.clone()), Reply::Int(*since)]
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ),
             Read::User { user } => Reply::Int(

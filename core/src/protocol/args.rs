@@ -462,10 +462,20 @@ pub enum Read {
         /// [`crate::Scope::encode`]d.
         scope_id: String,
     },
-    /// The users of the scope.
-    List {
+    /// A page of the scope's users in id order: up to `limit` after
+    /// `after` (empty: from the first), each with its sockets and since.
+    Members {
         /// [`crate::Scope::encode`]d.
         scope_id: String,
+        /// The last user of the page before (a cursor), or empty.
+        after: String,
+        /// At most this many users.
+        limit: u32,
+    },
+    /// The scopes one user is in, with since when.
+    Scopes {
+        /// The user.
+        user: String,
     },
     /// One user's sockets, over all namespaces.
     User {
@@ -489,7 +499,19 @@ impl Args for Read {
             Read::Clients => ("clients", ""),
             Read::Sockets { scope_id } => ("sockets", scope_id.as_str()),
             Read::Users { scope_id } => ("users", scope_id.as_str()),
-            Read::List { scope_id } => ("list", scope_id.as_str()),
+            Read::Members {
+                scope_id,
+                after,
+                limit,
+            } => {
+                return vec![
+                    "members".to_owned(),
+                    scope_id.clone(),
+                    after.clone(),
+                    limit.to_string(),
+                ];
+            }
+            Read::Scopes { user } => ("scopes", user.as_str()),
             Read::User { user } => ("user", user.as_str()),
             Read::Seen { user, keep_ms } => {
                 return vec!["seen".to_owned(), user.clone(), keep_ms.to_string()];
@@ -506,7 +528,19 @@ impl Args for Read {
             "clients" => Read::Clients,
             "sockets" => Read::Sockets { scope_id: arg },
             "users" => Read::Users { scope_id: arg },
-            "list" => Read::List { scope_id: arg },
+            "members" => {
+                let argv = Argv {
+                    script: Self::SCRIPT,
+                    argv,
+                };
+                Read::Members {
+                    scope_id: arg,
+                    after: argv.text(2, "after")?.to_owned(),
+                    limit: u32::try_from(argv.number(3, "limit")?)
+                        .map_err(|_| argv.fail("ARGV[4] (limit) is out of range".to_owned()))?,
+                }
+            }
+            "scopes" => Read::Scopes { user: arg },
             "user" => Read::User { user: arg },
             "seen" => Read::Seen {
                 user: arg,

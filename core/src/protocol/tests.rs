@@ -150,10 +150,16 @@ fn samples() -> Vec<(Call, Vec<String>)> {
             strings(&["users", "n/"]),
         ),
         (
-            Call::Read(Read::List {
+            Call::Read(Read::Members {
                 scope_id: "g".into(),
+                after: "ann".into(),
+                limit: 100,
             }),
-            strings(&["list", "g"]),
+            strings(&["members", "g", "ann", "100"]),
+        ),
+        (
+            Call::Read(Read::Scopes { user: "ann".into() }),
+            strings(&["scopes", "ann"]),
         ),
         (
             Call::Read(Read::User { user: "ann".into() }),

@@ -49,6 +49,16 @@ pub enum Input {
         /// The room.
         room: String,
     },
+    /// A connected socket's user changed (`user: None`: anonymous): its
+    /// namespace and rooms move to the new user, with the transitions that
+    /// implies (no grace period for the old user).
+    Identify {
+        /// The socket.
+        sid: String,
+        /// Its user from now on.
+        #[serde(default)]
+        user: Option<String>,
+    },
     /// A low-level (engine) connection opened; it may carry sockets of
     /// several namespaces.
     ClientOpen {

@@ -67,6 +67,17 @@ impl Tracker {
                     .map(drop)
                     .map_err(|_| InputError::UnknownSocket { sid })
             }
+            Input::Identify { sid, user } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Socket, &sid)?;
+                if let Some(u) = &user {
+                    ids::check(IdKind::User, u)?;
+                }
+                self.local
+                    .identify(&sid, user.as_deref())
+                    .map(drop)
+                    .map_err(|_| InputError::UnknownSocket { sid })
+            }
             Input::ClientOpen { cid } => {
                 refuse_closed(true)?;
                 ids::check(IdKind::Client, &cid)?;

@@ -147,6 +147,8 @@ function redisCli(port, ...args) {
   });
 }
 
+let arrivals = 0;
+
 /** One forked server process and its IPC conversation. */
 class Node {
   constructor(index, child) {
@@ -159,7 +161,8 @@ class Node {
     this.next = 1;
     this.stopped = false;
     child.on("message", (m) => {
-      if (m.event) this.events.push({ ...m, server: index, at: Date.now() });
+      // seq: the order of arrival over every server of the test process.
+      if (m.event) this.events.push({ ...m, server: index, at: Date.now(), seq: ++arrivals });
       if (m.change) this.changes.push(m.change);
       if (m.id !== undefined && this.pending.has(m.id)) {
         this.pending.get(m.id)(m);
@@ -343,11 +346,28 @@ async function startRustNode(index, { redisUrl, ttlMs }) {
   return node;
 }
 
+/**
+ * The tests' auth middleware: it sets socket.data.userId (what rollcall
+ * reads by default) to the id the client sends, as an app would after it
+ * checked a token. A middleware belongs to one namespace (io.use is "/"'s):
+ * each of `namespaces` gets it.
+ */
+function trustClientUserId(io, namespaces = ["/"]) {
+  for (const ns of namespaces) {
+    const nsp = typeof ns === "string" || ns instanceof RegExp ? io.of(ns) : ns;
+    nsp.use((socket, next) => {
+      socket.data.userId = socket.handshake.auth.userId;
+      next();
+    });
+  }
+}
+
 /** A Socket.IO server on a free port, in this process. */
 async function startServer(ioOptions = {}) {
   const { Server } = require("socket.io");
   const httpServer = http.createServer();
   const io = new Server(httpServer, ioOptions);
+  trustClientUserId(io, ["/", "/chat"]);
   // Clients ask to join and leave rooms; the ack says it is done.
   const roomControl = (socket) => {
     socket.on("join", (room, ack) => {
@@ -435,6 +455,7 @@ async function startClients() {
 
 module.exports = {
   APP,
+  trustClientUserId,
   requireRollcall,
   importRollcall,
   waitFor,

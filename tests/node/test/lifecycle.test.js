@@ -14,7 +14,7 @@
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const http = require("node:http");
-const { requireRollcall, waitFor, startRedis, freePort } = require("./helpers");
+const { requireRollcall, waitFor, startRedis, freePort, trustClientUserId } = require("./helpers");
 
 const { Presence } = requireRollcall();
 const FAST = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500, retryMs: 200 };
@@ -91,6 +91,7 @@ describe("lifecycle", () => {
       const httpServer = http.createServer();
       const { Server } = require("socket.io");
       const io = new Server(httpServer);
+      trustClientUserId(io);
       const rejects = (socket, how) => socket.handshake.auth.reject === how;
       // The app's listeners, all registered before rollcall's.
       io.on("connect", (s) => rejects(s, "connect") && s.disconnect());
@@ -161,6 +162,7 @@ describe("lifecycle", () => {
       const { Server } = require("socket.io");
       const port1 = await freePort();
       const io = new Server();
+      trustClientUserId(io);
       io.listen(port1);
       const presence = await Presence.attach(io, {
         ...FAST,

@@ -11,7 +11,7 @@
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const http = require("node:http");
-const { requireRollcall, waitFor, startRedis } = require("./helpers");
+const { requireRollcall, waitFor, startRedis, trustClientUserId } = require("./helpers");
 
 const { Presence } = requireRollcall();
 const FAST = { ttlMs: 4000, heartbeatMs: 1000, reapMs: 1000, retryMs: 200 };
@@ -56,6 +56,7 @@ describe("read-your-writes", () => {
       const { Server } = require("socket.io");
       const httpServer = http.createServer();
       const io = new Server(httpServer);
+      trustClientUserId(io);
       const presence = await Presence.attach(io, {
         ...FAST,
         ...(store ? { redis: store.client, prefix: `ryw-${mode}` } : {}),

@@ -3,7 +3,7 @@
 
 const { test, describe, after, beforeEach, afterEach } = require("node:test");
 const assert = require("node:assert/strict");
-const { requireRollcall, waitFor, startServer, connect, room, recordEvents } = require("./helpers");
+const { requireRollcall, waitFor, startServer, connect, room, recordEvents, trustClientUserId } = require("./helpers");
 
 const { Presence } = requireRollcall();
 const FAST = { ttlMs: 2000, heartbeatMs: 500, reapMs: 500 };
@@ -102,7 +102,7 @@ describe("single server (no Redis)", () => {
     await open("bob", { ns: "/chat" });
     // A namespace created after attach, through a parent namespace.
     const dyn = server.io.of(/^\/dyn-\w+$/);
-    void dyn;
+    trustClientUserId(server.io, [dyn]); // a parent's middleware covers its children
     await open("cy", { ns: "/dyn-1" });
     await waitFor(
       async () => {
@@ -383,6 +383,7 @@ describe("Socket.IO setups", () => {
   test("attach before the server is bound to a port: low-level clients are still counted", async () => {
     const { Server } = require("socket.io");
     const io = new Server();
+    trustClientUserId(io);
     const presence = await Presence.attach(io, FAST);
     const { freePort } = require("./helpers");
     const port = await freePort();
