@@ -73,6 +73,16 @@ async fn two_nodes_page_and_place(a: Presence, b: Presence) {
             a.input(join(&format!("a{i}"), "lobby")).await.unwrap();
         }
     }
+    // A read waits for its own node's writes only: wait for the other's.
+    for p in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while p.users_count(Scope::Global).await.unwrap() != 25
+            || p.users_count(Scope::room("/", "lobby")).await.unwrap() != 12
+        {
+            assert!(tokio::time::Instant::now() < deadline, "25 users within 20 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     let (all, pages) = all_pages(&b, Scope::Global, 7).await;
     assert_eq!(pages, 4, "25 members in pages of 7");
     let users: Vec<&str> = all.iter().map(|(u, _, _)| u.as_str()).collect();
