@@ -4,7 +4,7 @@
 # this folder's npm packages, starts its own redis-server processes on free
 # ports and stops them. Raw results: pkg/bench/results/*.json; the table:
 # pkg/bench/results/summary.md. Timings only: never run by CI.
-# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed members).
+# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed leave members).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -30,5 +30,6 @@ want reads && { echo "==> 4. reads: node reads.js"; node reads.js; }
 want reap && { echo "==> 6. reap: node reap.js"; node reap.js; }
 want rooms && { echo "==> 7. the rooms option: node rooms.js"; node rooms.js; }
 want feed && { echo "==> 10. the change feed: node feed.js"; node feed.js; }
+want leave && { echo "==> 10. a leave at the feed's cap: node leave.js"; node leave.js; }
 want members && { echo "==> 11. member pages of a big room: node members.js"; node members.js; }
 node summary.js | tee results/summary.md

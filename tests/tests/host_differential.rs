@@ -374,6 +374,8 @@ async fn differential(seed: u64, grace_ms: Millis) {
         reap_slice: 2,
         max_write_fields: 3,
         retry_ms: 50,
+        // A feed that is always at its cap: the trimming is compared too.
+        changes_max_len: 7,
         ..Config::default()
     };
     let schema = Schema::new(&config.prefix);

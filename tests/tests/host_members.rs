@@ -79,7 +79,10 @@ async fn two_nodes_page_and_place(a: Presence, b: Presence) {
         while p.users_count(Scope::Global).await.unwrap() != 25
             || p.users_count(Scope::room("/", "lobby")).await.unwrap() != 12
         {
-            assert!(tokio::time::Instant::now() < deadline, "25 users within 20 s");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "25 users within 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -278,7 +278,9 @@ end
 -- mark, max = the feed's length cap (0: no feed), seen_ms, now}: each of
 -- its transitions is appended to `{p}:feed` in the same script, so the
 -- feed holds each transition exactly once and in the order Redis made
--- them (an adopted one is already there); a user's global offline stamps
+-- them (an adopted one is already there); it is trimmed to max once per
+-- call (an exact MAXLEN on each XADD cost more than all the rest of a
+-- reap at the cap); a user's global offline stamps
 -- `{p}:seen`, an online clears it, stamps older than seen_ms go. Both keys
 -- expire after seen_ms without a change.
 local feed = nil
@@ -298,7 +300,7 @@ local function publish()
       field, mark = offline[i - #online], feed.down
     end
     if feed.max > 0 then
-      redis.call('XADD', stream, 'MAXLEN', feed.max, '*', 'c', feed.base .. ':' .. (i - 1), 't', mark,
+      redis.call('XADD', stream, '*', 'c', feed.base .. ':' .. (i - 1), 't', mark,
         'f', field, 'a', feed.now)
     end
     local key, name = target(field)
@@ -312,6 +314,7 @@ local function publish()
     end
   end
   if feed.max > 0 then
+    redis.call('XTRIM', stream, 'MAXLEN', feed.max)
     redis.call('PEXPIRE', stream, feed.seen_ms)
   end
   if stamped then

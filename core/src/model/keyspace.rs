@@ -133,9 +133,9 @@ fn unpack(text: &str) -> Vec<(String, String)> {
 }
 
 impl Stream {
-    /// XADD key MAXLEN max * fields...: the new entry's id (after the last
-    /// one, at `now` ms when that is later).
-    pub fn add(&mut self, now: u64, max_len: usize, fields: &[(String, String)]) -> StreamId {
+    /// XADD key * fields...: the new entry's id (after the last one, at
+    /// `now` ms when that is later).
+    pub fn add(&mut self, now: u64, fields: &[(String, String)]) -> StreamId {
         let id = if now > self.last.ms {
             StreamId { ms: now, seq: 0 }
         } else {
@@ -146,10 +146,14 @@ impl Stream {
         };
         self.last = id;
         self.entries.push_back((id, pack(fields)));
+        id
+    }
+
+    /// XTRIM key MAXLEN max: the oldest entries go, down to `max_len`.
+    pub fn trim(&mut self, max_len: usize) {
         while self.entries.len() > max_len {
             self.entries.pop_front();
         }
-        id
     }
 
     /// Entries after `from`, at most `count` (XREAD COUNT count STREAMS key from).
@@ -457,8 +461,9 @@ mod tests {
             })
             .collect();
         for f in &fields {
-            x.add(5, 6, f);
+            x.add(5, f);
         }
+        x.trim(6);
         let back: Vec<(StreamId, Vec<(String, String)>)> =
             x.after(StreamId::default(), 100).collect();
         assert_eq!(back.len(), 6, "trimmed to max_len");
@@ -472,7 +477,7 @@ mod tests {
         let after = x.after(StreamId { ms: 5, seq: 5 }, 100).count();
         assert_eq!(after, 2);
         assert_eq!(
-            x.add(4, 6, &fields[0]),
+            x.add(4, &fields[0]),
             StreamId { ms: 5, seq: 8 },
             "never back in time"
         );

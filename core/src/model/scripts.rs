@@ -246,10 +246,7 @@ impl Run<'_> {
             if call.feed.max_len > 0 {
                 let entry =
                     crate::feed::entry_fields(&format!("{}:{i}", call.base), mark, field, call.now);
-                let max = usize::try_from(call.feed.max_len).unwrap_or(usize::MAX);
-                self.ks
-                    .stream_mut(&stream)?
-                    .add(call.now as u64, max, &entry);
+                self.ks.stream_mut(&stream)?.add(call.now as u64, &entry);
             }
             let (key, name, _) = self.target(field)?;
             if key == global {
@@ -260,6 +257,10 @@ impl Run<'_> {
                     self.ks.zadd(&seen, &name, call.now)?;
                 }
             }
+        }
+        if call.feed.max_len > 0 {
+            let max = usize::try_from(call.feed.max_len).unwrap_or(usize::MAX);
+            self.ks.stream_mut(&stream)?.trim(max);
         }
         if stamped {
             let below = call.now - call.feed.seen_ms as i64;
