@@ -79,6 +79,9 @@ pub(crate) struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     events: broadcast::Sender<Event>,
     status: Arc<watch::Sender<Status>>,
+    /// How many replies of the store were answers, not failures: the
+    /// progress a shutdown waits on.
+    answers: Arc<watch::Sender<u64>>,
     /// The tracker's clock (milliseconds) counts from here.
     start: Instant,
     op_timeout: Duration,
@@ -103,6 +106,7 @@ impl Driver {
         commands: mpsc::UnboundedReceiver<Command>,
         events: broadcast::Sender<Event>,
         status: Arc<watch::Sender<Status>>,
+        answers: Arc<watch::Sender<u64>>,
         op_timeout: Duration,
         recording: Option<Recording>,
         readiness: Readiness,
@@ -113,6 +117,7 @@ impl Driver {
             commands,
             events,
             status,
+            answers,
             start: Instant::now(),
             op_timeout,
             calls: JoinSet::new(),
@@ -321,6 +326,9 @@ impl Driver {
             let reply = replies
                 .next()
                 .unwrap_or_else(|| Reply::error("rollcall: the call was lost in the host"));
+            if !matches!(reply, Reply::Error { .. }) {
+                self.answers.send_modify(|n| *n += 1);
+            }
             // A malformed reply: the session reports it as a store error
             // event (the tracker counts the call as failed and heals).
             let _ = self.feed(Input::Reply { token, reply });

@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) reader: Reader,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) status: Arc<watch::Sender<Status>>,
+    /// Answers of the store so far (the driver's progress).
+    pub(crate) answers: Arc<watch::Sender<u64>>,
     pub(crate) task: Mutex<Option<JoinHandle<()>>>,
     pub(crate) node: String,
     pub(crate) config: Config,
@@ -356,21 +358,32 @@ impl Presence {
         }
         let _ = self.inner.commands.send(Command::Shutdown);
         let mut status = self.inner.status.subscribe();
+        let mut answers = self.inner.answers.subscribe();
         let after = self.inner.shutdown_timeout;
-        let done = tokio::time::timeout(
-            after,
-            status.wait_for(|s| matches!(s, Status::Closed | Status::Stopped)),
-        )
-        .await;
-        match done {
-            Ok(Ok(s)) if *s == Status::Closed => Ok(()),
-            Ok(_) => Err(Error::Closed),
-            Err(_) => {
-                self.kill();
-                Err(Error::Timeout {
-                    what: "shutdown".into(),
-                    after,
-                })
+        // Bounded by a lack of progress, not by the whole time: each answer
+        // of the store starts the wait again.
+        loop {
+            tokio::select! {
+                s = status.wait_for(|s| matches!(s, Status::Closed | Status::Stopped)) => {
+                    return match s {
+                        Ok(s) if *s == Status::Closed => Ok(()),
+                        _ => Err(Error::Closed),
+                    };
+                }
+                changed = answers.changed() => {
+                    if changed.is_err() {
+                        // The driver is gone: its status says how it ended.
+                        let ended = *self.inner.status.borrow();
+                        return if ended == Status::Closed { Ok(()) } else { Err(Error::Closed) };
+                    }
+                }
+                () = tokio::time::sleep(after) => {
+                    self.kill();
+                    return Err(Error::Timeout {
+                        what: "shutdown (no answer of the store)".into(),
+                        after,
+                    });
+                }
             }
         }
     }
