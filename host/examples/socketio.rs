@@ -204,8 +204,10 @@ fn on_connect(socket: SocketRef, auth: Option<Value>, presence: &Presence, engin
 
 /// The answer to `presence`, asked with `{ scopes: [{ namespace, room? }],
 /// users: [userId] }` (both optional): cluster-wide `clients`, `sockets`,
-/// `users` and the sorted `list` of users, `{ sockets, users }` per asked
-/// scope, and the socket count of each asked user.
+/// `users` and the sorted `list` of users, `{ sockets, users, members }` per
+/// asked scope (`members`: the first page, `[user, sockets]` each), and the
+/// socket count and the rooms (`[namespace, room or null]`) of each asked
+/// user.
 async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_host::Error> {
     let mut scopes = Vec::new();
     for s in ask
@@ -219,12 +221,15 @@ async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_ho
             Some(room) => Scope::room(ns, room),
             None => Scope::namespace(ns),
         };
+        let page = p.members(scope.clone(), 1000, None).await?;
         scopes.push(json!({
             "sockets": p.sockets_count(scope.clone()).await?,
             "users": p.users_count(scope).await?,
+            "members": page.members.iter().map(|m| json!([m.user, m.sockets])).collect::<Vec<_>>(),
         }));
     }
     let mut users = serde_json::Map::new();
+    let mut rooms = serde_json::Map::new();
     for u in ask
         .get("users")
         .and_then(Value::as_array)
@@ -233,6 +238,16 @@ async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_ho
     {
         if let Some(u) = u.as_str() {
             users.insert(u.to_owned(), p.user_sockets_count(u).await?.into());
+            let places = p
+                .user_rooms(u)
+                .await?
+                .into_iter()
+                .map(|place| match place.scope {
+                    Scope::Room { namespace, room } => json!([namespace, room]),
+                    Scope::Namespace { namespace } => json!([namespace, null]),
+                    Scope::Global => json!(["", null]),
+                });
+            rooms.insert(u.to_owned(), places.collect::<Vec<_>>().into());
         }
     }
     Ok(json!({
@@ -242,6 +257,7 @@ async fn presence_report(p: &Presence, ask: &Value) -> Result<Value, rollcall_ho
         "list": p.users_list(Scope::Global).await?,
         "scopes": scopes,
         "userSockets": users,
+        "userRooms": rooms,
     }))
 }
 

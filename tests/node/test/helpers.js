@@ -288,6 +288,18 @@ class RustNode {
     return r;
   }
 
+  /** The first page of a scope's members, `{ userId, sockets }` each, as the Rust host reads it. */
+  async members(scope = { namespace: "/" }, timeout = 3000) {
+    const r = await this.control.timeout(timeout).emitWithAck("presence", { scopes: [scope], users: [] });
+    if (r.error) throw new Error(`rust server ${this.index}: ${r.error}`);
+    return r.scopes[0].members.map(([userId, sockets]) => ({ userId, sockets }));
+  }
+
+  /** A user's `[namespace, room | null]` pairs, as the Rust host reads them. */
+  async userRooms(user) {
+    return (await this.report([user])).userRooms[user];
+  }
+
   /** Answered once the server has handled everything sent before. */
   async ask(cmd) {
     if (cmd !== "ping") throw new Error(`rust server: no command ${cmd}`);

@@ -8,7 +8,8 @@
 
 const { describe, test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { requireRollcall, waitFor, startRedis, startNode, startServer, connect, room } = require("./helpers");
+const { requireRollcall, waitFor, startRedis, startNode, startRustNode, startServer, connect, room } =
+  require("./helpers");
 
 const USERS = 23;
 const name = (i) => `user-${String(i).padStart(2, "0")}`;
@@ -205,5 +206,60 @@ describe("members() and userRooms() on the embedded store", () => {
       userRooms: async (user) => presence.userRooms(user),
     };
     await badPages(local);
+  });
+});
+
+describe("members() and userRooms() across a Node and a Rust server", () => {
+  let redis;
+  let nodes = [];
+  const sockets = [];
+
+  before(async () => {
+    redis = await startRedis();
+    nodes = await Promise.all([
+      startNode(0, { redisUrl: redis.url, clientKind: "node-redis", timings: { ttlMs: 3000, heartbeatMs: 500 } }),
+      startRustNode(1, { redisUrl: redis.url, ttlMs: 3000 }),
+    ]);
+  });
+
+  after(async () => {
+    for (const s of sockets) s.close();
+    for (const n of nodes) if (n.alive) n.child.kill("SIGKILL");
+    if (redis) await redis.stop();
+  });
+
+  test("each host pages the users of the other; userRooms answers alike", async () => {
+    const [js, rust] = nodes;
+    const open = async (n, userId) => {
+      const s = await connect(n.url, { userId });
+      sockets.push(s);
+      return s;
+    };
+    // ann on both, bob on Node in the lobby, cy on Rust in the lobby.
+    await open(js, "ann");
+    await open(rust, "ann");
+    await room(await open(js, "bob"), "lobby");
+    await room(await open(rust, "cy"), "lobby");
+    const want = [
+      ["ann", 2],
+      ["bob", 1],
+      ["cy", 1],
+    ];
+    await waitFor(async () => {
+      const page = (await js.ask("members", { scope: { namespace: "/" } })).page;
+      assert.deepEqual(page.members.map((m) => [m.userId, m.sockets]), want);
+      assert.deepEqual((await rust.members()).map((m) => [m.userId, m.sockets]), want);
+    }, { what: "both hosts list every user of the namespace" });
+    const lobby = (await js.ask("members", { scope: { room: "lobby" } })).page.members.map((m) => m.userId);
+    assert.deepEqual(lobby, ["bob", "cy"]);
+    assert.deepEqual((await rust.members({ namespace: "/", room: "lobby" })).map((m) => m.userId), ["bob", "cy"]);
+    for (const user of ["bob", "cy"]) {
+      const fromJs = (await js.ask("userRooms", { user })).rooms.map((r) => [r.namespace, r.room ?? null]);
+      assert.deepEqual(fromJs, [
+        ["/", null],
+        ["/", "lobby"],
+      ]);
+      assert.deepEqual(await rust.userRooms(user), fromJs, `${user}: the Rust host agrees`);
+    }
   });
 });
