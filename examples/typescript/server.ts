@@ -23,7 +23,12 @@ interface ServerEvents {
   offline(userId: string, reason: OfflineReason): void;
 }
 
-type AppSocket = Socket<ClientEvents, ServerEvents>;
+/** What the auth middleware decides; rollcall reads `userId` by default. */
+interface SocketData {
+  userId?: string;
+}
+
+type AppSocket = Socket<ClientEvents, ServerEvents, Record<string, never>, SocketData>;
 
 /** The user a socket claims; a real app decides it from a session or token. */
 function userOf(socket: { handshake: { auth: Record<string, unknown> } }): string | undefined {
@@ -34,9 +39,15 @@ function userOf(socket: { handshake: { auth: Record<string, unknown> } }): strin
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   const http = createServer();
-  const io = new Server<ClientEvents, ServerEvents>(http);
+  const io = new Server<ClientEvents, ServerEvents, Record<string, never>, SocketData>(http);
+  // The server decides who a socket is (here a stand-in that believes the
+  // client); rollcall reads socket.data.userId.
+  io.use((socket, next) => {
+    socket.data.userId = userOf(socket);
+    next();
+  });
 
-  const options: PresenceOptions = { userId: userOf };
+  const options: PresenceOptions = {};
   const redis = process.env.REDIS_URL ? createClient({ url: process.env.REDIS_URL }) : undefined;
   if (redis) {
     redis.on("error", (e: Error) => console.error("redis:", e.message));
