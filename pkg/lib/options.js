@@ -176,9 +176,8 @@ function scopeOf(scope, method, defaultNamespace) {
   return [namespace === undefined ? defaultNamespace : namespace, room];
 }
 
-/** The most members one page holds, and the default (core/src/query.rs). */
-const MAX_PAGE = 1000;
-const DEFAULT_PAGE = 100;
+/** A page's default and largest size, as the core has them. */
+const [DEFAULT_PAGE, MAX_PAGE] = Array.from(wasm.pageLimits());
 
 /**
  * `{ limit?, cursor? }` of `members()` -> [limit, cursor | undefined].

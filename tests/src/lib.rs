@@ -27,3 +27,10 @@ pub use rollcall_sim::random::Rng;
 pub fn unique_prefix(what: &str) -> String {
     format!("t-{what}-{:08x}", rollcall_host::node_id::random_u32())
 }
+
+/// The namespaces and rooms `user` is in, as `p` reads them (the scopes
+/// of [`rollcall_host::Presence::user_rooms`], in its order).
+pub async fn rooms_of(p: &rollcall_host::Presence, user: &str) -> Vec<rollcall_host::Scope> {
+    let places = p.user_rooms(user).await.expect("user_rooms");
+    places.into_iter().map(|place| place.scope).collect()
+}

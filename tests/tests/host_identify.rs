@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use rollcall_host::{Event, Input, MemoryStore, OfflineReason, Presence, Scope};
-use rollcall_tests::{RedisServer, unique_prefix};
+use rollcall_tests::{RedisServer, rooms_of, unique_prefix};
 use tokio::sync::broadcast::Receiver;
 
 fn builder(prefix: &str) -> rollcall_host::Builder {
@@ -66,13 +66,7 @@ async fn story(p: Presence) {
         lines(&mut rx, 3).await,
         ["+ann /", "+ann global", "+ann lobby"]
     );
-    let rooms: Vec<Scope> = p
-        .user_rooms("ann")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.scope)
-        .collect();
+    let rooms = rooms_of(&p, "ann").await;
     assert_eq!(rooms, [Scope::namespace("/"), Scope::room("/", "lobby")]);
 
     p.identify("s1", Some("bob")).await.unwrap();

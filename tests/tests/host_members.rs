@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rollcall_host::{Error, Input, MemoryStore, Presence, Scope};
-use rollcall_tests::{RedisServer, unique_prefix};
+use rollcall_tests::{RedisServer, rooms_of, unique_prefix};
 
 fn builder(prefix: &str, name: &str) -> rollcall_host::Builder {
     Presence::builder()
@@ -120,13 +120,7 @@ async fn two_nodes_page_and_place(a: Presence, b: Presence) {
     // Where is user-03 (a socket on each node; on a in the lobby)?
     // (Each read sees its own node's inputs; the other's are there already.)
     b.input(join("b3", "vip")).await.unwrap();
-    let places: Vec<Scope> = b
-        .user_rooms("user-03")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.scope)
-        .collect();
+    let places = rooms_of(&b, "user-03").await;
     assert_eq!(
         places,
         vec![
@@ -142,13 +136,7 @@ async fn two_nodes_page_and_place(a: Presence, b: Presence) {
     })
     .await
     .unwrap();
-    let places: Vec<Scope> = a
-        .user_rooms("user-03")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.scope)
-        .collect();
+    let places = rooms_of(&a, "user-03").await;
     assert_eq!(places, vec![Scope::namespace("/"), Scope::room("/", "vip")]);
     assert!(a.user_rooms("nobody").await.unwrap().is_empty());
 

@@ -425,6 +425,13 @@ pub fn core_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
+/// A `members()` page's default and largest size, `[default, max]`
+/// (`rollcall_core::DEFAULT_PAGE`, `MAX_PAGE`).
+#[wasm_bindgen(js_name = pageLimits)]
+pub fn page_limits() -> Vec<u32> {
+    vec![rollcall_core::DEFAULT_PAGE, rollcall_core::MAX_PAGE]
+}
+
 /// The core's options, as a JSON object of every option (snake_case, in
 /// `Config`'s order) with a value of its kind: the host derives its option
 /// names and checks from it. The values are not all the defaults.

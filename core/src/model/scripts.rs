@@ -170,19 +170,15 @@ impl Run<'_> {
         }
         let (key, name, scope) = self.target(field)?;
         let total = self.ks.hincrby(&key, &name, d)?;
-        if let Some(scope) = scope {
-            if total <= 0 && total - d > 0 {
-                self.ks.hdel(&key, &name)?;
+        if total <= 0 {
+            self.ks.hdel(&key, &name)?;
+            if let Some(scope) = scope.filter(|_| total - d > 0) {
                 self.exit(&scope, &name)?;
                 return Ok(-1);
             }
-            if total > 0 && total - d <= 0 {
-                self.enter(&scope, &name)?;
-                return Ok(1);
-            }
-        }
-        if total <= 0 {
-            self.ks.hdel(&key, &name)?;
+        } else if let Some(scope) = scope.filter(|_| total - d <= 0) {
+            self.enter(&scope, &name)?;
+            return Ok(1);
         }
         Ok(0)
     }
