@@ -47,6 +47,21 @@ pub struct Config {
     /// Left out of a serialized config while it has its default.
     #[serde(skip_serializing_if = "is_default_last_seen_ms")]
     pub last_seen_ms: Millis,
+    /// Largest data a socket may show, in bytes of its JSON text. Left out
+    /// of a serialized config while it has its default.
+    #[serde(skip_serializing_if = "is_default_max_data_bytes")]
+    pub max_data_bytes: u32,
+}
+
+/// Default of [`Config::max_data_bytes`].
+pub const DEFAULT_MAX_DATA_BYTES: u32 = 1024;
+
+/// Largest [`Config::max_data_bytes`] (a Redis value per socket should
+/// stay small: every member page carries it).
+pub const MAX_DATA_BYTES: u32 = 1 << 20;
+
+fn is_default_max_data_bytes(n: &u32) -> bool {
+    *n == DEFAULT_MAX_DATA_BYTES
 }
 
 /// Default of [`Config::changes_max_len`].
@@ -86,6 +101,7 @@ impl Default for Config {
             max_write_fields: DEFAULT_MAX_WRITE_FIELDS,
             changes_max_len: DEFAULT_CHANGES_MAX_LEN,
             last_seen_ms: DEFAULT_LAST_SEEN_MS,
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
         }
     }
 }
@@ -186,6 +202,13 @@ impl Config {
                 "changes_max_len",
                 true,
                 format!("must be 0 to 10000000, got {}", self.changes_max_len),
+            );
+        }
+        if !(2..=MAX_DATA_BYTES).contains(&self.max_data_bytes) {
+            return bad(
+                "max_data_bytes",
+                true,
+                format!("must be 2 to {MAX_DATA_BYTES}, got {}", self.max_data_bytes),
             );
         }
         if !(1..=MAX_LAST_SEEN_MS).contains(&self.last_seen_ms) {

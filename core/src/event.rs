@@ -58,6 +58,17 @@ pub enum Event {
         /// See [`Event::UserOnline`]'s.
         change_id: String,
     },
+    /// The user's data changed (a socket set, changed or dropped its
+    /// data), cluster-wide; reported by the node whose call made it.
+    UserUpdated {
+        /// Who.
+        user: String,
+        /// The user's data after the change: one JSON object text per
+        /// socket with data, in a stable order.
+        data: Vec<String>,
+        /// See [`Event::UserOnline`]'s.
+        change_id: String,
+    },
     /// This node finished reaping a dead node.
     NodeReaped {
         /// The dead node's id.

@@ -31,6 +31,8 @@ pub enum ChangeKind {
     Joined,
     /// Their last socket in a namespace or a room is gone.
     Left,
+    /// Their data changed (a socket set, changed or dropped its data).
+    Updated,
 }
 
 impl ChangeKind {
@@ -41,6 +43,7 @@ impl ChangeKind {
             ChangeKind::Offline => "offline",
             ChangeKind::Joined => "joined",
             ChangeKind::Left => "left",
+            ChangeKind::Updated => "updated",
         }
     }
 }
@@ -54,7 +57,8 @@ pub struct Change {
     pub kind: ChangeKind,
     /// Who.
     pub user: String,
-    /// Where: global for online and offline, else a namespace or a room.
+    /// Where: global for online, offline and updated, else a namespace or
+    /// a room.
     pub scope: Scope,
     /// Why a user went offline or left; `None` for online and joined.
     pub reason: Option<OfflineReason>,
@@ -65,6 +69,9 @@ pub struct Change {
     /// The transition's change id, as the events carry it
     /// (`<incarnation>:<call id>:<index>`).
     pub change_id: String,
+    /// For `updated`: the user's data after the change, a JSON array (one
+    /// object per socket with data); `None` for the other kinds.
+    pub data: Option<String>,
 }
 
 // The field names of an entry (the Lua spells them in `publish`).
@@ -72,6 +79,9 @@ const CHANGE_ID: &str = "c";
 const MARK: &str = "t";
 const FIELD: &str = "f";
 const AT: &str = "a";
+const DATA: &str = "v";
+/// The `t` of an update (the marks of transitions are [`Mark`]s).
+const UPDATE: &str = "u";
 
 /// The (field, value) pairs of one feed entry, in the order the Lua
 /// appends them.
@@ -81,6 +91,23 @@ pub fn entry_fields(change_id: &str, mark: Mark, field: &str, at: i64) -> Vec<(S
         (MARK.to_owned(), mark.as_str().to_owned()),
         (FIELD.to_owned(), field.to_owned()),
         (AT.to_owned(), at.to_string()),
+    ]
+}
+
+/// The (field, value) pairs of the feed entry of a user's data update:
+/// `t` is `u`, `f` the user, `v` the data as one JSON array.
+pub fn update_fields(
+    change_id: &str,
+    user: &str,
+    at: i64,
+    data: &[String],
+) -> Vec<(String, String)> {
+    vec![
+        (CHANGE_ID.to_owned(), change_id.to_owned()),
+        (MARK.to_owned(), UPDATE.to_owned()),
+        (FIELD.to_owned(), user.to_owned()),
+        (AT.to_owned(), at.to_string()),
+        (DATA.to_owned(), format!("[{}]", data.join(","))),
     ]
 }
 
@@ -106,11 +133,31 @@ pub fn decode(id: &str, fields: &[(String, String)]) -> Result<Change, BadEntry>
             .ok_or_else(|| BadEntry(format!("{id}: no {name:?}")))
     };
     let change_id = get(CHANGE_ID)?;
-    let mark = Mark::parse(get(MARK)?).ok_or_else(|| BadEntry(format!("{id}: mark")))?;
-    let field = get(FIELD)?;
     let at = get(AT)?
         .parse()
         .map_err(|_| BadEntry(format!("{id}: time")))?;
+    // `<node>/<k>:<call id>:<index>`: the node id may hold ':' or '/'.
+    let node = change_id
+        .rsplitn(3, ':')
+        .nth(2)
+        .and_then(|inc| inc.rsplit_once('/'))
+        .map(|(node, _)| node.to_owned())
+        .ok_or_else(|| BadEntry(format!("{id}: change id {change_id:?}")))?;
+    if get(MARK)? == UPDATE {
+        return Ok(Change {
+            id: id.to_owned(),
+            kind: ChangeKind::Updated,
+            user: get(FIELD)?.to_owned(),
+            scope: Scope::Global,
+            reason: None,
+            node,
+            at,
+            change_id: change_id.to_owned(),
+            data: Some(get(DATA)?.to_owned()),
+        });
+    }
+    let mark = Mark::parse(get(MARK)?).ok_or_else(|| BadEntry(format!("{id}: mark")))?;
+    let field = get(FIELD)?;
     let Some(Target::User { scope_id, user }) = Field::target(field) else {
         return Err(BadEntry(format!("{id}: field {field:?}")));
     };
@@ -121,13 +168,6 @@ pub fn decode(id: &str, fields: &[(String, String)]) -> Result<Change, BadEntry>
         (Mark::Offline(r), true) => (ChangeKind::Offline, Some(r)),
         (Mark::Offline(r), false) => (ChangeKind::Left, Some(r)),
     };
-    // `<node>/<k>:<call id>:<index>`: the node id may hold ':' or '/'.
-    let node = change_id
-        .rsplitn(3, ':')
-        .nth(2)
-        .and_then(|inc| inc.rsplit_once('/'))
-        .map(|(node, _)| node.to_owned())
-        .ok_or_else(|| BadEntry(format!("{id}: change id {change_id:?}")))?;
     Ok(Change {
         id: id.to_owned(),
         kind,
@@ -137,6 +177,7 @@ pub fn decode(id: &str, fields: &[(String, String)]) -> Result<Change, BadEntry>
         node,
         at,
         change_id: change_id.to_owned(),
+        data: None,
     })
 }
 
@@ -321,6 +362,7 @@ mod tests {
                     node: "node:a/b".into(),
                     at: 1_700 + i as u64,
                     change_id: "node:a/b/7:12:3".into(),
+                    data: None,
                 }
             );
         }

@@ -8,6 +8,8 @@
 //! 4. No user online (globally) has a last-seen stamp.
 //! 5. A user is in a scope's member list (score 0) and the scope in the
 //!    user's scopes exactly while the user is counted in the scope.
+//! 6. A socket's data is stored (`d:<user>`, not empty) exactly while its
+//!    marker (score 1) is in a registered incarnation's own share.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +31,9 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
     let mut counted: BTreeSet<(String, String)> = BTreeSet::new();
     let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
     let mut placed: BTreeSet<(String, String)> = BTreeSet::new();
+    // (data key, slot) pairs of the stored data and of the own markers.
+    let mut stored: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut markers: BTreeSet<(String, String)> = BTreeSet::new();
 
     for entry in dump {
         if !entry.key.starts_with(schema.base()) {
@@ -70,6 +75,14 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
                     placed.insert((scope_id.clone(), user.clone()));
                 }
             }
+            (Some(KeyKind::Data { .. }), DumpValue::Hash(fields)) => {
+                for (slot, json) in fields {
+                    if json.is_empty() {
+                        bad.push(format!("{} {slot:?} is empty", entry.key));
+                    }
+                    stored.insert((entry.key.clone(), slot.clone()));
+                }
+            }
             (Some(KeyKind::Own { incarnation }), DumpValue::Zset(members)) => {
                 own.insert(incarnation, members);
             }
@@ -94,6 +107,13 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
                 bad.push(format!("{inc:?} holds {field:?} at {count}"));
             }
             let target = match Field::target(field) {
+                Some(Target::Data { user, sid }) => {
+                    if *count != 1 {
+                        bad.push(format!("{inc:?} holds data marker {field:?} at {count}"));
+                    }
+                    markers.insert((schema.data(&user), crate::schema::data_slot(inc, &sid)));
+                    continue;
+                }
                 Some(Target::Count(f)) => (schema.counts(), f),
                 Some(Target::User { scope_id, user }) => (schema.users_of_id(&scope_id), user),
                 None => {
@@ -124,6 +144,14 @@ pub fn check(dump: &[DumpEntry], schema: &Schema) -> Vec<String> {
                 "{key} {field:?} is missing, but the nodes' own counts sum to {want}"
             ));
         }
+    }
+    for (key, slot) in stored.difference(&markers) {
+        bad.push(format!(
+            "{key} {slot:?} is stored, but no node holds its marker"
+        ));
+    }
+    for (key, slot) in markers.difference(&stored) {
+        bad.push(format!("{key} {slot:?} is marked, but not stored"));
     }
     for inc in versions {
         if !registered.contains(inc) {

@@ -96,6 +96,9 @@ pub struct Member {
     pub sockets: u64,
     /// When they came online in the scope (ms, Redis clock).
     pub since: u64,
+    /// Their data: one JSON object text per socket with data, over every
+    /// node and every scope, in a stable order.
+    pub data: Vec<String>,
 }
 
 /// A namespace or room a user is in ([`Query::UserScopes`]).
@@ -183,28 +186,37 @@ fn number(r: &Reply, what: &str) -> Result<u64, BadAnswer> {
     }
 }
 
-/// `{more, user, sockets, since, ...}` (read.lua).
+/// `{more, (user, sockets, since, n, json * n)...}` (read.lua).
 fn parse_members(items: &[Reply]) -> Result<Answer, BadAnswer> {
-    let (more, rest) = items
+    let (more, mut rest) = items
         .split_first()
         .ok_or_else(|| BadAnswer("an empty member page".to_owned()))?;
     let more = number(more, "a page flag")? == 1;
-    if !rest.len().is_multiple_of(3) {
-        return Err(BadAnswer(format!(
-            "a member page of {} items, not triples",
-            rest.len()
-        )));
+    let mut members = Vec::new();
+    while !rest.is_empty() {
+        let [user, sockets, since, n, tail @ ..] = rest else {
+            return Err(BadAnswer(format!(
+                "a member page ends in {} items, not a member",
+                rest.len()
+            )));
+        };
+        let n = usize::try_from(number(n, "a data count")?).unwrap_or(usize::MAX);
+        if n > tail.len() {
+            return Err(BadAnswer(format!(
+                "a data count of {n} past the page's end"
+            )));
+        }
+        members.push(Member {
+            user: text(user, "a user")?,
+            sockets: number(sockets, "a socket count")?,
+            since: number(since, "a since")?,
+            data: tail[..n]
+                .iter()
+                .map(|d| text(d, "data"))
+                .collect::<Result<_, _>>()?,
+        });
+        rest = &tail[n..];
     }
-    let members = rest
-        .chunks(3)
-        .map(|m| {
-            Ok(Member {
-                user: text(&m[0], "a user")?,
-                sockets: number(&m[1], "a socket count")?,
-                since: number(&m[2], "a since")?,
-            })
-        })
-        .collect::<Result<Vec<_>, BadAnswer>>()?;
     let cursor = match (more, members.last()) {
         (true, Some(last)) => Some(last.user.clone()),
         (true, None) => return Err(BadAnswer("an empty page that says more".to_owned())),

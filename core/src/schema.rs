@@ -15,6 +15,7 @@
 //! | `{p}:u:<scope>` | hash | user -> sockets of that user in the scope |
 //! | `{p}:m:<scope>` | zset | the users of the scope, every score 0: pages in user-id order |
 //! | `{p}:w:<user>` | hash | scope -> when the user came online there (ms, Redis clock) |
+//! | `{p}:d:<user>` | hash | `<len(inc)>:<inc><sid>` -> one socket's data (JSON) |
 //! | `{p}:i:<incarnation>` | zset | one node's own share: field -> count |
 //! | `{p}:o:<lane>:<incarnation>` | string | the kept reply of a lane's last call ([`crate::protocol`]) |
 //! | `{p}:feed` | stream | the change feed: one entry per transition ([`crate::feed`]) |
@@ -23,6 +24,10 @@
 //! `m:` and `w:` follow `u:`: a user is in `m:<scope>` and `<scope>` is in
 //! `w:<user>` exactly while the user's field of `u:<scope>` exists; the
 //! scripts keep them so at each user's edge (`enter`/`exit` in the prelude).
+//!
+//! A socket's data is in `d:<user>` exactly while its marker
+//! `d<len(user)>:<user><sid>` (score 1, [`data_field`]) is in its node's own
+//! zset, so a reap removes it like a count (`put` in the prelude).
 //!
 //! The feed and the last-seen stamps outlive the nodes (a watcher resumes
 //! from the feed, `last_seen` answers after a restart); both are bounded
@@ -52,6 +57,7 @@ const USERS: &str = "u:";
 const MEMBERS: &str = "m:";
 const WHERE: &str = "w:";
 const OWN: &str = "i:";
+const DATA: &str = "d:";
 const KEPT: &str = "o:";
 const FEED: &str = "feed";
 const SEEN: &str = "seen";
@@ -91,6 +97,11 @@ pub enum KeyKind {
     },
     /// `{p}:w:<user>`: the scopes of one user, with since when.
     UserScopes {
+        /// The user.
+        user: String,
+    },
+    /// `{p}:d:<user>`: the data of one user's sockets.
+    Data {
         /// The user.
         user: String,
     },
@@ -196,6 +207,12 @@ impl Schema {
         format!("{}{WHERE}{user}", self.base)
     }
 
+    /// The data of one user's sockets (a hash of JSON texts by
+    /// [`data_slot`]).
+    pub fn data(&self, user: &str) -> String {
+        format!("{}{DATA}{user}", self.base)
+    }
+
     /// One incarnation's own share.
     pub fn own(&self, incarnation: &str) -> String {
         format!("{}{OWN}{incarnation}", self.base)
@@ -229,6 +246,7 @@ impl Schema {
             KeyKind::Users { scope_id } => self.users_of_id(scope_id),
             KeyKind::Members { scope_id } => self.members_of_id(scope_id),
             KeyKind::UserScopes { user } => self.user_scopes(user),
+            KeyKind::Data { user } => self.data(user),
             KeyKind::Own { incarnation } => self.own(incarnation),
             KeyKind::KeptReply { lane, incarnation } => self.kept_reply(*lane, incarnation),
             KeyKind::Feed => self.feed(),
@@ -263,6 +281,11 @@ impl Schema {
         }
         if let Some(user) = name.strip_prefix(WHERE) {
             return Some(KeyKind::UserScopes {
+                user: user.to_owned(),
+            });
+        }
+        if let Some(user) = name.strip_prefix(DATA) {
+            return Some(KeyKind::Data {
                 user: user.to_owned(),
             });
         }
@@ -325,6 +348,42 @@ pub enum Target {
         /// The user.
         user: String,
     },
+    /// A socket's data marker: the socket `sid` of `user` has data in
+    /// `{p}:d:<user>` (see [`data_field`]).
+    Data {
+        /// The user.
+        user: String,
+        /// The socket.
+        sid: String,
+    },
+}
+
+/// The marker of socket `sid`'s data in its node's own zset, when the
+/// socket is `user`'s: `d<len(user)>:<user><sid>`.
+pub fn data_field(user: &str, sid: &str) -> String {
+    let mut name = String::with_capacity(user.len() + sid.len() + 5);
+    name.push('d');
+    push_decimal(&mut name, user.len());
+    name.push(':');
+    name.push_str(user);
+    name.push_str(sid);
+    name
+}
+
+/// The field of socket `sid` of incarnation `inc` in `{p}:d:<user>`:
+/// `<len(inc)>:<inc><sid>` (the prelude's `put` builds it).
+pub fn data_slot(inc: &str, sid: &str) -> String {
+    let mut name = String::with_capacity(inc.len() + sid.len() + 4);
+    push_decimal(&mut name, inc.len());
+    name.push(':');
+    name.push_str(inc);
+    name.push_str(sid);
+    name
+}
+
+/// Whether a field of an own zset is a data marker ([`data_field`]).
+pub fn is_data_field(name: &str) -> bool {
+    name.starts_with('d')
 }
 
 impl Field {
@@ -364,7 +423,13 @@ impl Field {
     /// The cluster-wide counter of an encoded field name, exactly as the Lua
     /// `target` function computes it (it never needs to decode the scope).
     pub fn target(name: &str) -> Option<Target> {
-        if let Some(rest) = name.strip_prefix('u') {
+        if let Some(rest) = name.strip_prefix('d') {
+            let (len, rest) = split_len(rest)?;
+            Some(Target::Data {
+                user: rest.get(..len)?.to_owned(),
+                sid: rest.get(len..)?.to_owned(),
+            })
+        } else if let Some(rest) = name.strip_prefix('u') {
             let (len, rest) = split_len(rest)?;
             Some(Target::User {
                 scope_id: rest.get(..len)?.to_owned(),
@@ -398,6 +463,21 @@ pub(crate) fn push_user_field(buf: &mut String, scope_id: &str, user: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_fields_name_their_user_and_socket() {
+        let name = data_field("u:1{x}", "sid:9");
+        assert!(is_data_field(&name));
+        assert_eq!(
+            Field::target(&name),
+            Some(Target::Data {
+                user: "u:1{x}".into(),
+                sid: "sid:9".into()
+            })
+        );
+        assert_eq!(Field::decode(&name), None);
+        assert_eq!(data_slot("n:1/2", "s"), "5:n:1/2s");
+    }
 
     #[test]
     fn keys_share_one_hash_tag() {
@@ -460,6 +540,9 @@ mod tests {
             },
             KeyKind::UserScopes {
                 user: "w:{u}:1".into(),
+            },
+            KeyKind::Data {
+                user: "d:{u}:2".into(),
             },
             KeyKind::Own {
                 incarnation: "n{1}/3".into(),

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use rollcall_core::model::Value;
+use rollcall_core::schema::{Target, data_slot, is_data_field};
 use rollcall_core::{Config, Input, Scope, Transition};
 use rollcall_sim::{Cluster, NodeState};
 
@@ -42,6 +43,11 @@ enum Action {
         node: u8,
         pick: u16,
         user: Option<u8>,
+    },
+    SetData {
+        node: u8,
+        pick: u16,
+        value: Option<u8>,
     },
     ClientOpen {
         node: u8,
@@ -72,6 +78,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (node.clone(), any::<u16>(), 0u8..3).prop_map(|(node, pick, room)| Action::Leave { node, pick, room }),
         2 => (node.clone(), any::<u16>(), proptest::option::weighted(0.8, 0u8..6))
             .prop_map(|(node, pick, user)| Action::Identify { node, pick, user }),
+        3 => (node.clone(), any::<u16>(), proptest::option::weighted(0.8, 0u8..4))
+            .prop_map(|(node, pick, value)| Action::SetData { node, pick, value }),
         1 => node.clone().prop_map(|node| Action::ClientOpen { node }),
         1 => (node.clone(), any::<u16>()).prop_map(|(node, pick)| Action::ClientClose { node, pick }),
         6 => (1u8..8).prop_map(Action::Deliver),
@@ -90,6 +98,8 @@ fn action() -> impl Strategy<Value = Action> {
 struct Run {
     c: Cluster,
     next_id: u64,
+    /// The data each socket was last given.
+    data: BTreeMap<String, String>,
 }
 
 impl Run {
@@ -160,6 +170,18 @@ impl Run {
                 {
                     let user = user.map(|u| format!("user{u}"));
                     self.feed(n, Input::Identify { sid, user });
+                }
+            }
+            Action::SetData { node, pick, value } => {
+                if let Some(n) = self.running(node)
+                    && let Some(sid) = self.pick_socket(n, pick)
+                {
+                    let data = value.map(|v| format!(r#"{{"v":{v}}}"#));
+                    match &data {
+                        Some(d) => self.data.insert(sid.clone(), d.clone()),
+                        None => self.data.remove(&sid),
+                    };
+                    self.feed(n, Input::SetData { sid, data });
                 }
             }
             Action::ClientOpen { node } => {
@@ -245,9 +267,32 @@ impl Run {
                 None => Vec::new(),
                 Some(other) => return Err(TestCaseError::fail(format!("{key} is {other:?}"))),
             };
-            let mut stored = stored;
+            let (markers, mut stored): (Vec<_>, Vec<_>) =
+                stored.into_iter().partition(|(f, _)| is_data_field(f));
             stored.sort();
             prop_assert_eq!(&stored, &t.local_fields(), "node {}'s share", i);
+            // Its sockets' data is shown, exactly: a marker each, and the
+            // JSON in its user's data hash.
+            let data = t.local_data();
+            let marked: Vec<&str> = markers.iter().map(|(f, _)| f.as_str()).collect();
+            let wanted: Vec<&str> = data.iter().map(|(f, _)| f.as_str()).collect();
+            prop_assert_eq!(marked, wanted, "node {}'s data markers", i);
+            let sockets = t.local_socket_ids();
+            for (field, json) in &data {
+                let Some(Target::Data { user, sid }) = rollcall_core::Field::target(field) else {
+                    return Err(TestCaseError::fail(format!("{field} is no data field")));
+                };
+                // Grace periods are over: only connected sockets show data,
+                // the data they were last given.
+                prop_assert!(sockets.contains(&sid.as_str()), "{} shows data, gone", sid);
+                prop_assert_eq!(self.data.get(&sid), Some(json), "{}'s data", sid);
+                let slot = data_slot(t.incarnation().as_deref().unwrap_or(""), &sid);
+                let stored = match c.store.get(&schema.data(&user)) {
+                    Some(Value::Texts(h)) => h.get(&slot).cloned(),
+                    _ => None,
+                };
+                prop_assert_eq!(stored.as_ref(), Some(json), "{} {}", field, slot);
+            }
             expected_owners.push(key);
         }
         for entry in c.store.dump() {
@@ -410,6 +455,7 @@ fn run_case(
     let mut run = Run {
         c: Cluster::new(config(grace, slice, max_write)),
         next_id: 0,
+        data: BTreeMap::new(),
     };
     for i in 0..nodes {
         run.c.add_node(&format!("n{i}"));

@@ -3,7 +3,7 @@
 //! the Lua scripts do the same.
 
 use rollcall_core::model::{DumpValue, Keyspace, Value};
-use rollcall_core::protocol::ScriptReply;
+use rollcall_core::protocol::{ScriptReply, Updated};
 use rollcall_core::{Op, Reply, Schema, Script, Token};
 
 const HB: &str = "500";
@@ -585,14 +585,143 @@ fn page(st: &mut Store, scope: &str, after: &str, limit: u32) -> (i64, Vec<(Stri
     let Reply::Int(more) = items[0] else {
         panic!("a flag first: {items:?}")
     };
-    let members = items[1..]
-        .chunks(3)
-        .map(|m| match m {
-            [Reply::Str(u), Reply::Int(n), Reply::Int(t)] => (u.clone(), *n, *t),
-            other => panic!("a triple: {other:?}"),
-        })
-        .collect();
+    let mut members = Vec::new();
+    let mut rest = &items[1..];
+    while let [
+        Reply::Str(u),
+        Reply::Int(n),
+        Reply::Int(t),
+        Reply::Int(d),
+        tail @ ..,
+    ] = rest
+    {
+        members.push((u.clone(), *n, *t));
+        rest = &tail[*d as usize..];
+    }
+    assert!(rest.is_empty(), "members: {items:?}");
     (more, members)
+}
+
+/// The data of each member of a page of `scope`.
+fn page_data(st: &mut Store, scope: &str) -> Vec<(String, Vec<String>)> {
+    let reply = st.call(9_000, Script::Read, &["members", scope, "", "100"]);
+    let Ok(rollcall_core::Answer::Members(page)) = (rollcall_core::Query::Members {
+        scope: rollcall_core::Scope::decode(scope).unwrap(),
+        after: None,
+        limit: 100,
+    })
+    .parse(&reply) else {
+        panic!("a member page: {reply:?}");
+    };
+    page.members.into_iter().map(|m| (m.user, m.data)).collect()
+}
+
+#[test]
+fn socket_data_is_stored_per_user_reported_when_it_changes_and_reaped_with_its_node() {
+    let mut st = Store::new();
+    let a = st.register(1_000, "a", "1");
+    let b = st.register(1_000, "b", "1");
+    let apply = |st: &mut Store, now, inc: &str, ver: &str, pairs: &[(&str, &str)], id: &str| {
+        let mut args = vec![HB, inc, TTL, ver];
+        for (f, v) in pairs {
+            args.extend([*f, *v]);
+        }
+        st.parsed_as(now, Script::Apply, &args, id)
+    };
+    let ann = |data: &[&str]| Updated {
+        user: s("ann"),
+        data: data.iter().map(|d| s(d)).collect(),
+    };
+    let r = apply(
+        &mut st,
+        1_001,
+        &a,
+        "0",
+        &[("u1:gann", "1"), ("d3:anns1", r#"{"s":"x"}"#)],
+        "1",
+    );
+    assert_eq!(r.online, ["u1:gann"]);
+    assert_eq!(r.updated, [ann(&[r#"{"s":"x"}"#])]);
+    assert_eq!(st.zscore("i:a/1", "d3:anns1"), Some(1));
+    // A second socket of hers on b: both, in slot order (a's first).
+    let r = apply(
+        &mut st,
+        1_002,
+        &b,
+        "0",
+        &[("u1:gann", "1"), ("d3:anns2", r#"{"s":"y"}"#)],
+        "2",
+    );
+    assert_eq!(r.updated, [ann(&[r#"{"s":"x"}"#, r#"{"s":"y"}"#])]);
+    // The same data again changes nothing and reports nothing.
+    let r = apply(
+        &mut st,
+        1_003,
+        &a,
+        "1",
+        &[("d3:anns1", r#"{"s":"x"}"#)],
+        "3",
+    );
+    assert!(r.updated.is_empty());
+    // Sent again after a lost reply: the kept reply, with her data now.
+    let r = apply(
+        &mut st,
+        1_004,
+        &b,
+        "1",
+        &[("d3:anns2", r#"{"s":"z"}"#)],
+        "4",
+    );
+    assert_eq!(r.updated, [ann(&[r#"{"s":"x"}"#, r#"{"s":"z"}"#])]);
+    let again = apply(
+        &mut st,
+        1_005,
+        &b,
+        "1",
+        &[("d3:anns2", r#"{"s":"z"}"#)],
+        "4",
+    );
+    assert_eq!(again, r);
+    // Members carry the data of every socket of the user.
+    assert_eq!(
+        page_data(&mut st, "g"),
+        [(s("ann"), vec![s(r#"{"s":"x"}"#), s(r#"{"s":"z"}"#)])]
+    );
+    // The feed has each update once, with the data as one JSON array.
+    let updates: Vec<_> = st.feed().into_iter().filter(|e| e.1 == "u").collect();
+    assert_eq!(
+        updates.iter().map(|e| (e.0, e.2)).collect::<Vec<_>>(),
+        [("a/1:1:1", "ann"), ("b/1:2:0", "ann"), ("b/1:4:0", "ann")]
+    );
+    let x = st.ks.stream(&st.schema.feed()).unwrap();
+    let last = x.after(Default::default(), usize::MAX).last().unwrap().1;
+    assert_eq!(last[4], (s("v"), s(r#"[{"s":"x"},{"s":"z"}]"#)));
+    // b dies (a renews, b does not): the reaper drops its data and
+    // reports what is left of hers.
+    for now in (1_400..=3_400).step_by(400) {
+        st.status(now, Script::Heartbeat, &[HB, &a, TTL, "2"]);
+    }
+    let r = st.parsed(3_500, Script::Reap, &[HB, &a, "100", ""]);
+    assert_eq!(r.status.as_str(), "DONE");
+    assert!(r.offline.is_empty(), "ann is still on a");
+    assert_eq!(r.updated, [ann(&[r#"{"s":"x"}"#])]);
+    // Her last socket's data removed: an update with no data.
+    let r = apply(&mut st, 3_501, &a, "2", &[("d3:anns1", "")], "d9");
+    assert_eq!(r.updated, [ann(&[])]);
+    assert_eq!(st.ks.get("{t}:d:ann"), None);
+    // Data and user going together: the offline says it, no update.
+    apply(&mut st, 3_502, &a, "3", &[("d3:anns1", "{}")], "d10");
+    let r = apply(
+        &mut st,
+        3_503,
+        &a,
+        "4",
+        &[("u1:gann", "-1"), ("d3:anns1", "")],
+        "d11",
+    );
+    assert_eq!(r.offline, ["u1:gann"]);
+    assert!(r.updated.is_empty());
+    assert!(rollcall_core::invariants::check(&st.ks.dump(), &st.schema).is_empty());
 }
 
 #[test]

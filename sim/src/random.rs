@@ -98,9 +98,13 @@ pub fn run(seed: u64, workload: &Workload, record: bool) -> Cluster {
             (50..=59, Some(n)) => {
                 if let Some(sid) = pick(&c, n, &mut rng) {
                     let room = format!("room{}", rng.below(4));
-                    let input = match rng.below(10) {
+                    let input = match rng.below(12) {
                         0..=5 => Input::Join { sid, room },
                         6..=7 => Input::Leave { sid, room },
+                        8..=9 => Input::SetData {
+                            sid,
+                            data: (!rng.chance(20)).then(|| format!(r#"{{"v":{}}}"#, rng.below(4))),
+                        },
                         _ => Input::Identify {
                             sid,
                             user: (!rng.chance(15))

@@ -71,7 +71,9 @@ pub fn expected_counters<'a>(
                 Some(Target::User { scope_id, user }) => {
                     (format!("{}u:{scope_id}", schema.base()), user)
                 }
-                None => unreachable!("a field the workload built decodes"),
+                Some(Target::Data { .. }) | None => {
+                    unreachable!("a count field the workload built decodes")
+                }
             };
             *out.entry(target).or_insert(0) += 1;
         }

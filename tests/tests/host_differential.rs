@@ -164,7 +164,7 @@ impl Sim {
             (!n.sockets.is_empty())
                 .then(|| n.sockets[rng.below(n.sockets.len() as u64) as usize].clone())
         };
-        let input = match self.rng.below(10) {
+        let input = match self.rng.below(12) {
             0..=3 => {
                 self.serial += 1;
                 let sid = format!("s{}", self.serial);
@@ -202,6 +202,22 @@ impl Sim {
                 self.nodes[i].clients.push(cid.clone());
                 Input::ClientOpen { cid }
             }
+            // Data with odd text (quotes, braces, non-ASCII), or none.
+            9 => match pick_sock(&mut self.rng, n) {
+                Some(sid) => Input::SetData {
+                    sid,
+                    data: (!self.rng.chance(20))
+                        .then(|| format!(r#"{{"s":"é \"{}\" {{x}}"}}"#, self.rng.below(3))),
+                },
+                None => return,
+            },
+            10 => match pick_sock(&mut self.rng, n) {
+                Some(sid) => Input::Identify {
+                    sid,
+                    user: (!self.rng.chance(20)).then(|| self.rng.pick(&USERS).to_string()),
+                },
+                None => return,
+            },
             _ => match n.clients.first().cloned() {
                 Some(cid) => {
                     self.nodes[i].clients.remove(0);

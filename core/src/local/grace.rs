@@ -23,6 +23,8 @@ struct Linger {
     rooms: Vec<u32>,
     /// The namespace share is still held too.
     whole: bool,
+    /// The socket whose data is shown while the namespace share is held.
+    data: Option<Box<str>>,
 }
 
 /// Deadline first, then the order the periods began: expiry goes in this
@@ -38,12 +40,23 @@ pub(crate) struct Grace {
     by_user: FxHashMap<(u32, u32), Vec<LingerId>>,
     /// The next linger's place among those of the same deadline.
     seq: u64,
+    /// Sockets whose data stopped being shown (their linger gave back its
+    /// namespace share), for [`Grace::take_ended`].
+    ended: Vec<Box<str>>,
 }
 
 impl Grace {
     /// The last socket of `user` in `ns` went, in `rooms`; its share keeps
-    /// counting until `deadline`.
-    pub(crate) fn begin(&mut self, deadline: Millis, user: u32, ns: u32, rooms: Vec<u32>) {
+    /// counting until `deadline`, and its data (socket `data`) is shown
+    /// while its namespace share is.
+    pub(crate) fn begin(
+        &mut self,
+        deadline: Millis,
+        user: u32,
+        ns: u32,
+        rooms: Vec<u32>,
+        data: Option<Box<str>>,
+    ) {
         let id = (deadline, self.seq);
         self.seq += 1;
         self.by_user.entry((user, ns)).or_default().push(id);
@@ -54,8 +67,14 @@ impl Grace {
                 ns,
                 rooms,
                 whole: true,
+                data,
             },
         );
+    }
+
+    /// The sockets whose data stopped being shown since the last call.
+    pub(crate) fn take_ended(&mut self) -> Vec<Box<str>> {
+        std::mem::take(&mut self.ended)
     }
 
     /// A reconnect of `user` in `ns`: the oldest whole linger of that user
@@ -74,6 +93,7 @@ impl Grace {
         };
         let linger = self.lingering.get_mut(&id).expect("indexed");
         linger.whole = false;
+        self.ended.extend(linger.data.take());
         let empty = linger.rooms.is_empty();
         counters.socket_contribution(ns, Some(user), -1);
         if empty {
@@ -114,6 +134,7 @@ impl Grace {
             }
             let (id, linger) = entry.remove_entry();
             self.unindex(linger.user, linger.ns, id);
+            self.ended.extend(linger.data);
             for room in &linger.rooms {
                 counters.room_contribution(*room, Some(linger.user), -1);
             }
@@ -162,13 +183,15 @@ mod tests {
         counted(&mut c, ann, ns, &[room]);
         counted(&mut c, bob, ns, &[]);
         let mut g = Grace::default();
-        g.begin(300, ann, ns, vec![room]);
-        g.begin(200, bob, ns, vec![]);
+        g.begin(300, ann, ns, vec![room], None);
+        g.begin(200, bob, ns, vec![], Some("b1".into()));
         assert_eq!(g.next_deadline(), Some(200));
         g.expire(199, &mut c);
         assert_eq!(c.desired(Key::user(ns, bob)), 1);
+        assert!(g.take_ended().is_empty());
         g.expire(250, &mut c);
         assert_eq!(c.desired(Key::user(ns, bob)), 0);
+        assert_eq!(g.take_ended(), [Box::from("b1")]);
         assert_eq!(c.desired(Key::user(room, ann)), 1);
         assert_eq!(g.next_deadline(), Some(300));
         g.expire(300, &mut c);
@@ -186,11 +209,13 @@ mod tests {
         let (a, b) = (c.names.room(ns, "a"), c.names.room(ns, "b"));
         counted(&mut c, ann, ns, &[a, b]);
         let mut g = Grace::default();
-        g.begin(100, ann, ns, vec![a, b]);
+        g.begin(100, ann, ns, vec![a, b], Some("a1".into()));
         // The new socket counts itself; the linger gives back the same.
         counted(&mut c, ann, ns, &[]);
         g.resume(ann, ns, &mut c);
         assert_eq!(c.desired(Key::user(ns, ann)), 1);
+        // The new socket holds the namespace: the old one's data goes.
+        assert_eq!(g.take_ended(), [Box::from("a1")]);
         c.room_contribution(a, Some(ann), 1);
         g.adopt_room(ann, ns, a, &mut c);
         assert_eq!(c.desired(Key::user(a, ann)), 1);

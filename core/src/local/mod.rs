@@ -9,9 +9,11 @@
 //! - [`counters`]: desired against committed, per key;
 //! - [`dirty`]: which counters the next write sends;
 //! - [`grace`]: the grace period of a disconnected user;
-//! - [`sockets`]: the socket table.
+//! - [`sockets`]: the socket table;
+//! - [`data`]: each socket's data, desired against committed.
 
 mod counters;
+mod data;
 mod dirty;
 mod grace;
 mod interner;
@@ -27,6 +29,8 @@ use crate::compact::Id;
 use crate::op::Millis;
 use crate::schema::Field;
 use counters::Counters;
+use data::Data;
+pub(crate) use data::DataWrite;
 use grace::Grace;
 pub(crate) use key::Key;
 use sockets::{Socket, Sockets};
@@ -42,6 +46,8 @@ pub(crate) struct Local {
     clients: FxHashSet<Id>,
     /// The sockets lingering in a grace period.
     grace: Grace,
+    /// The sockets' data.
+    data: Data,
 }
 
 /// Why an input about a socket or client was refused.
@@ -61,6 +67,7 @@ impl Local {
             sockets: Sockets::default(),
             clients: FxHashSet::default(),
             grace: Grace::default(),
+            data: Data::default(),
         }
     }
 
@@ -79,8 +86,12 @@ impl Local {
         let user = user.map(|u| c.names.user(u));
         c.socket_contribution(ns, user, 1);
         slot.insert(Socket::new(user, ns));
+        // A lingering socket of the same id (ids are reused only by hand)
+        // shows its data no more.
+        self.data.drop_socket(sid);
         if let Some(u) = user {
             self.grace.resume(u, ns, &mut self.counters);
+            self.end_lingering_data();
         }
         Ok(())
     }
@@ -94,7 +105,9 @@ impl Local {
             Some(user) if grace > 0 && self.counters.desired(Key::user(ns, user)) == 1 => {
                 let rooms = self.sockets.rooms(&socket).to_vec();
                 self.sockets.free(socket);
-                self.grace.begin(now.saturating_add(grace), user, ns, rooms);
+                let data = self.data.shows(sid).then(|| sid.into());
+                self.grace
+                    .begin(now.saturating_add(grace), user, ns, rooms, data);
             }
             _ => {
                 for room in self.sockets.rooms(&socket) {
@@ -102,6 +115,7 @@ impl Local {
                 }
                 self.sockets.free(socket);
                 self.counters.socket_contribution(ns, user, -1);
+                self.data.drop_socket(sid);
             }
         }
         Ok(())
@@ -149,6 +163,7 @@ impl Local {
         if old == new {
             return Ok(false);
         }
+        self.data.set_user(sid, user);
         for room in &rooms {
             self.counters.room_contribution(*room, old, -1);
         }
@@ -164,8 +179,28 @@ impl Local {
             for room in &rooms {
                 self.grace.adopt_room(u, ns, *room, &mut self.counters);
             }
+            self.end_lingering_data();
         }
         Ok(true)
+    }
+
+    /// A connected socket's data becomes `json` (`None`: none). Shown
+    /// while the socket has a user.
+    pub fn set_data(&mut self, sid: &str, json: Option<&str>) -> Result<(), Refusal> {
+        let user = self.sockets.user_of(sid)?;
+        let user = user.map(|u| self.counters.names.user_name(u));
+        self.data.set(sid, user, json);
+        Ok(())
+    }
+
+    /// The data of sockets whose grace period gave back its namespace
+    /// share is shown no more (unless the id is connected again).
+    fn end_lingering_data(&mut self) {
+        for sid in self.grace.take_ended() {
+            if self.sockets.user_of(&sid).is_err() {
+                self.data.drop_socket(&sid);
+            }
+        }
     }
 
     /// A low-level client connection opens.
@@ -190,6 +225,7 @@ impl Local {
     #[inline]
     pub fn expire_lingering(&mut self, now: Millis) {
         self.grace.expire(now, &mut self.counters);
+        self.end_lingering_data();
     }
 
     /// When the next grace period ends.
@@ -218,16 +254,38 @@ impl Local {
     /// calls.
     pub fn mark_all_dirty(&mut self) {
         self.counters.mark_all_dirty();
+        self.data.mark_all_dirty();
+    }
+
+    /// The data writes that follow the counters' deltas: at most `limit`,
+    /// in socket id order (see [`Local::take_deltas`]).
+    pub fn take_data(&mut self, limit: usize) -> Vec<DataWrite> {
+        self.data.take(limit)
+    }
+
+    /// Every socket's data, as a re-assert sends it; clears the marks.
+    pub fn data_snapshot(&mut self) -> Vec<DataWrite> {
+        self.data.snapshot()
+    }
+
+    /// An apply's data writes went through.
+    pub fn commit_data(&mut self, writes: &[DataWrite]) {
+        self.data.commit(writes);
+    }
+
+    /// A re-assert went through: Redis holds exactly `snapshot` of data.
+    pub fn commit_data_snapshot(&mut self, snapshot: &[DataWrite]) {
+        self.data.commit_snapshot(snapshot);
     }
 
     /// How many fields the whole local truth has (a re-assert's size).
     pub fn field_count(&self) -> usize {
-        self.counters.field_count()
+        self.counters.field_count() + self.data.field_count()
     }
 
     /// Something may be left to write.
     pub fn has_dirty(&self) -> bool {
-        self.counters.has_dirty()
+        self.counters.has_dirty() || self.data.has_dirty()
     }
 
     /// The whole local truth, sorted by field name; clears the dirty marks.
@@ -248,6 +306,7 @@ impl Local {
     /// Redis holds nothing of this node (a new incarnation).
     pub fn forget_committed(&mut self) {
         self.counters.forget_committed();
+        self.data.forget_committed();
     }
 
     // ----- local truth, for hosts and tests -----
@@ -276,6 +335,11 @@ impl Local {
     /// Every field this node wants counted, with its count, sorted.
     pub fn desired_fields(&self) -> Vec<(String, u32)> {
         self.counters.desired_fields()
+    }
+
+    /// The data the sockets show: (marker field, JSON), sorted by field.
+    pub fn desired_data(&self) -> Vec<(String, String)> {
+        self.data.desired()
     }
 
     /// Sockets of this node, sorted by id (for hosts that need to list them).

@@ -72,6 +72,12 @@ impl Names {
         self.users.intern(user)
     }
 
+    /// The name of an interned user.
+    #[inline]
+    pub(crate) fn user_name(&self, user: u32) -> &str {
+        self.users.name(user)
+    }
+
     /// The key of `field`, if its names are interned.
     pub(crate) fn lookup(&self, field: &Field) -> Option<Key> {
         match field {

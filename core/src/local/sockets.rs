@@ -65,6 +65,15 @@ impl Sockets {
         }
     }
 
+    /// The user of a connected socket (`None`: anonymous).
+    #[inline]
+    pub(crate) fn user_of(&self, sid: &str) -> Result<Option<u32>, Refusal> {
+        self.table
+            .get(sid.as_bytes())
+            .map(Socket::user)
+            .ok_or(Refusal::Unknown)
+    }
+
     /// Takes a socket out of the table; [`Refusal::Unknown`] when absent.
     /// Its rooms stay readable ([`Sockets::rooms`]) until
     /// [`Sockets::free`].

@@ -66,6 +66,62 @@ local function target(field)
   return base .. 'count', field, nil
 end
 
+-- Per-socket data (schema.rs): a marker `d<n>:<user><sid>` (score 1) in
+-- the node's own zset, so a reap finds it like a count, and the JSON in
+-- `d:<user>` under `<#inc>:<inc><sid>`. A call remembers whose data it
+-- changed (`updated`, in order) and replies their data as it leaves it.
+local function is_data(field)
+  return string.byte(field, 1) == 100
+end
+local function data_target(field)
+  local colon = string.find(field, ':', 2, true)
+  local n = tonumber(string.sub(field, 2, colon - 1))
+  local user = string.sub(field, colon + 1, colon + n)
+  return base .. 'd:' .. user, user, string.sub(field, colon + n + 1)
+end
+local updated, touched = {}, {}
+local function touch(user)
+  if not touched[user] then
+    touched[user] = true
+    updated[#updated + 1] = user
+  end
+end
+-- Sets (json ~= '') or removes (json == '') one socket's data in `own`'s
+-- share.
+local function put(own, field, json)
+  local key, user, sid = data_target(field)
+  local inc = string.sub(own, #base + 3)
+  local slot = #inc .. ':' .. inc .. sid
+  if json == '' then
+    if redis.call('ZREM', own, field) == 0 then
+      return
+    end
+    redis.call('HDEL', key, slot)
+  else
+    redis.call('ZADD', own, 1, field)
+    if redis.call('HGET', key, slot) == json then
+      return
+    end
+    redis.call('HSET', key, slot, json)
+  end
+  touch(user)
+end
+-- A user's data, one JSON text per socket, in slot order.
+local function data_of(user)
+  local all = redis.call('HGETALL', base .. 'd:' .. user)
+  local slots, by = {}, {}
+  for i = 1, #all, 2 do
+    slots[#slots + 1] = all[i]
+    by[all[i]] = all[i + 1]
+  end
+  table.sort(slots)
+  local out = {}
+  for i, slot in ipairs(slots) do
+    out[i] = by[slot]
+  end
+  return out
+end
+
 -- A user's edge in a scope: the scope's member list (`m:`, in id order)
 -- and the user's scopes with since when (`w:`) follow it.
 local function enter(scope, user)
@@ -82,6 +138,12 @@ end
 -- reaches 0 is deleted. Returns 1 when a user came online in the field's
 -- scope, -1 when one went offline, else 0.
 local function move(own, field, d)
+  if is_data(field) then
+    if d < 0 then
+      put(own, field, '')
+    end
+    return 0
+  end
   local have = tonumber(redis.call('ZSCORE', own, field)) or 0
   if have + d < 0 then
     d = -have
@@ -119,6 +181,9 @@ local function check_types(fields, from, step)
   local keys = { [base .. 'count'] = true }
   for i = from, #fields, step do
     local key, name, scope = target(fields[i])
+    if is_data(fields[i]) then
+      key = data_target(fields[i])
+    end
     keys[key] = true
     if scope then
       keys[base .. 'm:' .. scope] = 'zset'
@@ -288,8 +353,8 @@ local feed = nil
 local function record(inc, id, down, max, seen_ms, now)
   feed = { base = inc .. ':' .. id, down = down, max = tonumber(max), seen_ms = tonumber(seen_ms), now = now }
 end
-local function publish()
-  if not feed or #online + #offline == 0 then
+local function publish(data)
+  if not feed or #online + #offline + #data == 0 then
     return
   end
   local stream, seen, global = base .. 'feed', base .. 'seen', base .. 'u:g'
@@ -314,6 +379,10 @@ local function publish()
     end
   end
   if feed.max > 0 then
+    for k, user in ipairs(data) do
+      redis.call('XADD', stream, '*', 'c', feed.base .. ':' .. (#online + #offline + k - 1),
+        't', 'u', 'f', user, 'a', feed.now, 'v', '[' .. table.concat(data[user], ',') .. ']')
+    end
     redis.call('XTRIM', stream, 'MAXLEN', feed.max)
     redis.call('PEXPIRE', stream, feed.seen_ms)
   end
@@ -323,18 +392,61 @@ local function publish()
   end
 end
 
+-- The users of `updated` still online, each with their data as this call
+-- leaves it (`data[user]`): one gone offline is told by its offline.
+local function updates()
+  local data = {}
+  for _, user in ipairs(updated) do
+    if redis.call('HEXISTS', base .. 'u:g', user) == 1 then
+      data[#data + 1] = user
+      data[user] = data_of(user)
+    end
+  end
+  return data
+end
+
+-- After the adopted block (its count 0 when there is none),
+-- {#updated, (user, n, json * n)...}: users whose data the call changed.
 local function reply(status, detail)
-  publish()
+  local data = updates()
+  publish(data)
   local out = append({ status, detail, #online }, online, offline)
   local m = #adopted / 3
-  if m > 0 then
+  if m > 0 or #data > 0 then
     append(out, { m }, adopted)
+  end
+  if #data > 0 then
+    out[#out + 1] = #data
+    for _, user in ipairs(data) do
+      append(out, { user, #data[user] }, data[user])
+    end
   end
   if keep_as then
     local kept = { keep_id, status, detail, tostring(#online), tostring(m) }
     redis.call('SET', keep_as, pack(append(kept, online, offline, adopted)))
   end
   return out
+end
+
+-- The kept reply `again` of a write that ran already (it adopts nothing),
+-- with the data, as it is now, of the users whose data `fields[from]`,
+-- `fields[from + 2]`, ... set: told again, at least once (the feed has it
+-- once).
+local function recalled(again, fields, from)
+  for i = from, #fields, 2 do
+    if is_data(fields[i]) then
+      local _, user = data_target(fields[i])
+      touch(user)
+    end
+  end
+  local data = updates()
+  if #data > 0 then
+    append(again, { 0, #data })
+    for _, user in ipairs(data) do
+      append(again, { user, #data[user] }, data[user])
+    end
+  end
+  return again
 end
 
 -- The fence of every write: the incarnation must still be registered. Its

@@ -1,6 +1,6 @@
 -- rollcall read: ARGV = what, argument (`seen`: then keep_ms; `members`:
 -- then after, limit). KEYS[1] is <base>live. Each is O(1) but `seen`
--- (O(log n)), `members` (O(log n + limit)) and `scopes` (the user's scopes).
+-- (O(log n)), `members` (O(log n + limit x sockets per user)) and `scopes` (the user's scopes).
 local base = string.sub(KEYS[1], 1, #KEYS[1] - 4)
 local what, arg = ARGV[1], ARGV[2]
 if what == 'clients' then
@@ -10,8 +10,9 @@ elseif what == 'sockets' then
 elseif what == 'users' then
   return redis.call('HLEN', base .. 'u:' .. arg)
 elseif what == 'members' then
-  -- {more, user, sockets, since, ...}: up to limit users after ARGV[3] in
-  -- id order; more is 1 when another user follows the last one.
+  -- {more, (user, sockets, since, n, json * n)...}: up to limit users
+  -- after ARGV[3] in id order, each with their data (one JSON text per
+  -- socket, in slot order); more is 1 when another user follows the last.
   local from, limit = '-', tonumber(ARGV[4])
   if ARGV[3] ~= '' then
     from = '(' .. ARGV[3]
@@ -26,6 +27,17 @@ elseif what == 'members' then
     out[#out + 1] = user
     out[#out + 1] = tonumber(redis.call('HGET', base .. 'u:' .. arg, user)) or 0
     out[#out + 1] = tonumber(redis.call('HGET', base .. 'w:' .. user, arg)) or 0
+    local all = redis.call('HGETALL', base .. 'd:' .. user)
+    local slots, by = {}, {}
+    for i = 1, #all, 2 do
+      slots[#slots + 1] = all[i]
+      by[all[i]] = all[i + 1]
+    end
+    table.sort(slots)
+    out[#out + 1] = #slots
+    for _, slot in ipairs(slots) do
+      out[#out + 1] = by[slot]
+    end
   end
   return out
 elseif what == 'scopes' then

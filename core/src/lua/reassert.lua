@@ -1,6 +1,6 @@
 -- reassert: ARGV = stall_ms, incarnation, ttl_ms, new version, call id,
 -- max_write_fields, feed_max, seen_ms, then field, count pairs: the node's
--- whole local truth.
+-- whole local truth (for a data field: the JSON).
 -- Sets its share to exactly that and moves the cluster-wide counters by the
 -- difference. A share in Redis larger than max_write_fields (the node lost
 -- track of it: say its clients dropped while its writes failed) is not
@@ -13,7 +13,7 @@ if not renew(now, inc, tonumber(ARGV[3])) then
 end
 local again = recall('w', inc, ARGV[5])
 if again then
-  return again
+  return recalled(again, ARGV, 9)
 end
 local own = base .. 'i:' .. inc
 if redis.call('ZCARD', own) > tonumber(ARGV[6]) then
@@ -36,8 +36,12 @@ for i = 1, #have, 2 do
   end
 end
 for i = 9, #ARGV, 2 do
-  local cur = tonumber(redis.call('ZSCORE', own, ARGV[i])) or 0
-  note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1]) - cur))
+  if is_data(ARGV[i]) then
+    put(own, ARGV[i], ARGV[i + 1])
+  else
+    local cur = tonumber(redis.call('ZSCORE', own, ARGV[i])) or 0
+    note(ARGV[i], move(own, ARGV[i], tonumber(ARGV[i + 1]) - cur))
+  end
 end
 redis.call('HSET', base .. 'ver', inc, ARGV[4])
 return reply('OK', '')

@@ -190,8 +190,10 @@ impl Stream {
 pub enum Value {
     /// A string.
     Str(String),
-    /// A hash of integer fields (rollcall's hashes hold counts only).
+    /// A hash of integer fields (counts, times).
     Hash(BTreeMap<String, i64>),
+    /// A hash of text fields (sockets' data).
+    Texts(BTreeMap<String, String>),
     /// A sorted set.
     ZSet(ZSet),
     /// A stream.
@@ -292,6 +294,9 @@ impl Keyspace {
                     Value::Hash(h) => {
                         DumpValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.to_string())).collect())
                     }
+                    Value::Texts(h) => {
+                        DumpValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
+                    }
                     Value::ZSet(z) => {
                         DumpValue::Zset(z.iter().map(|(m, s)| (m.to_owned(), s)).collect())
                     }
@@ -381,10 +386,45 @@ impl Keyspace {
         }
     }
 
+    pub(super) fn texts(&self, key: &str) -> Result<Option<&BTreeMap<String, String>>, Failed> {
+        match self.keys.get(key) {
+            None => Ok(None),
+            Some(Value::Texts(h)) => Ok(Some(h)),
+            Some(_) => Err(wrongtype(key)),
+        }
+    }
+
+    /// HSET of a text field.
+    pub(super) fn tset(&mut self, key: &str, field: &str, value: &str) -> Result<(), Failed> {
+        match self
+            .keys
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Texts(BTreeMap::new()))
+        {
+            Value::Texts(h) => {
+                h.insert(field.to_owned(), value.to_owned());
+                Ok(())
+            }
+            _ => Err(wrongtype(key)),
+        }
+    }
+
+    /// HDEL of a text field.
+    pub(super) fn tdel(&mut self, key: &str, field: &str) -> Result<(), Failed> {
+        if let Some(Value::Texts(h)) = self.keys.get_mut(key) {
+            h.remove(field);
+        } else if self.keys.contains_key(key) {
+            return Err(wrongtype(key));
+        }
+        self.drop_if_empty(key);
+        Ok(())
+    }
+
     /// Redis deletes a hash or zset when its last element goes.
     pub(super) fn drop_if_empty(&mut self, key: &str) {
         let empty = match self.keys.get(key) {
             Some(Value::Hash(h)) => h.is_empty(),
+            Some(Value::Texts(h)) => h.is_empty(),
             Some(Value::ZSet(z)) => z.is_empty(),
             _ => false,
         };

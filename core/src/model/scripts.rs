@@ -8,9 +8,9 @@ use crate::event::OfflineReason;
 use crate::op::{Millis, Op, Reply};
 use crate::protocol::{
     Adopted, Apply, Call, Feed, Heartbeat, Lane, Mark, Read, Reap, Reassert, Register, Retire,
-    ScriptReply, Status, change_id,
+    ScriptReply, Status, Updated, change_id,
 };
-use crate::schema::{Field, Schema, Target};
+use crate::schema::{Field, Schema, Target, is_data_field};
 use crate::scope::Scope;
 
 use super::keyspace::{Failed, Keyspace, Value, wrongtype};
@@ -31,6 +31,7 @@ impl Keyspace {
             online: Vec::new(),
             offline: Vec::new(),
             adopted: Vec::new(),
+            updated: Vec::new(),
             keep_as: None,
             feed: None,
             at: 0,
@@ -57,6 +58,9 @@ struct Run<'a> {
     online: Vec<String>,
     offline: Vec<String>,
     adopted: Vec<Adopted>,
+    /// The prelude's `updated`: users whose data the call changed, in
+    /// first-change order.
+    updated: Vec<String>,
     keep_as: Option<(String, String)>,
     feed: Option<FeedCall>,
     /// The prelude's `at`: the time of this call, as `clock` gave it.
@@ -137,6 +141,7 @@ impl Run<'_> {
                 Ok((self.schema.users_of_id(&scope_id), user, Some(scope_id)))
             }
             Some(Target::Count(name)) => Ok((self.schema.counts(), name, None)),
+            Some(Target::Data { user, sid }) => Ok((self.schema.data(&user), sid, None)),
             None => Err(format!("rollcall: malformed field {field:?}")),
         }
     }
@@ -155,7 +160,90 @@ impl Run<'_> {
         self.ks.hdel(&self.schema.user_scopes(user), scope_id)
     }
 
+    /// The prelude's `touch`.
+    fn touch(&mut self, user: &str) {
+        if !self.updated.iter().any(|u| u == user) {
+            self.updated.push(user.to_owned());
+        }
+    }
+
+    /// The prelude's `put`: sets (`json` not empty) or removes one socket's
+    /// data in `own`'s share.
+    fn put(&mut self, own: &str, field: &str, json: &str) -> Result<(), Failed> {
+        let Some(Target::Data { user, sid }) = Field::target(field) else {
+            return Err(format!("rollcall: malformed field {field:?}"));
+        };
+        let key = self.schema.data(&user);
+        let inc = &own[self.schema.own("").len()..];
+        let slot = crate::schema::data_slot(inc, &sid);
+        if json.is_empty() {
+            if !self.ks.zrem(own, field)? {
+                return Ok(());
+            }
+            self.ks.tdel(&key, &slot)?;
+        } else {
+            self.ks.zadd(own, field, 1)?;
+            if self
+                .ks
+                .texts(&key)?
+                .and_then(|h| h.get(&slot))
+                .map(String::as_str)
+                == Some(json)
+            {
+                return Ok(());
+            }
+            self.ks.tset(&key, &slot, json)?;
+        }
+        self.touch(&user);
+        Ok(())
+    }
+
+    /// The prelude's `data_of`: a user's data, in slot order.
+    fn data_of(&self, user: &str) -> Result<Vec<String>, Failed> {
+        Ok(self
+            .ks
+            .texts(&self.schema.data(user))?
+            .map(|h| h.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// The prelude's `updates`: the users of `updated` still online, with
+    /// their data.
+    fn updates(&mut self) -> Result<Vec<Updated>, Failed> {
+        let global = self.schema.users(&Scope::Global);
+        let mut out = Vec::new();
+        for user in std::mem::take(&mut self.updated) {
+            if self.ks.hget(&global, &user)?.is_some() {
+                let data = self.data_of(&user)?;
+                out.push(Updated { user, data });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The prelude's `recalled`: a kept reply with the data, as it is now,
+    /// of the users whose data `fields` set.
+    fn recalled<'f>(
+        &mut self,
+        mut again: ScriptReply,
+        fields: impl IntoIterator<Item = &'f str>,
+    ) -> Result<ScriptReply, Failed> {
+        for field in fields {
+            if let Some(Target::Data { user, .. }) = Field::target(field) {
+                self.touch(&user);
+            }
+        }
+        again.updated = self.updates()?;
+        Ok(again)
+    }
+
     fn mv(&mut self, own: &str, field: &str, mut d: i64) -> Result<i8, Failed> {
+        if is_data_field(field) {
+            if d < 0 {
+                self.put(own, field, "")?;
+            }
+            return Ok(0);
+        }
         let have = self.ks.zscore(own, field)?.unwrap_or(0);
         if have + d < 0 {
             d = -have;
@@ -196,7 +284,7 @@ impl Run<'_> {
                 hashes.insert(self.schema.user_scopes(&name));
             }
         }
-        let is_hash: fn(&Value) -> bool = |v| matches!(v, Value::Hash(_));
+        let is_hash: fn(&Value) -> bool = |v| matches!(v, Value::Hash(_) | Value::Texts(_));
         let is_zset: fn(&Value) -> bool = |v| matches!(v, Value::ZSet(_));
         let is_stream: fn(&Value) -> bool = |v| matches!(v, Value::Stream(_));
         let typed = (hashes.into_iter().map(|k| (k, is_hash)))
@@ -223,11 +311,11 @@ impl Run<'_> {
 
     /// The prelude's `publish`: each transition of this call into the feed
     /// and last seen.
-    fn publish(&mut self) -> Result<(), Failed> {
+    fn publish(&mut self, data: &[Updated]) -> Result<(), Failed> {
         let Some(call) = self.feed.as_ref() else {
             return Ok(());
         };
-        if self.online.is_empty() && self.offline.is_empty() {
+        if self.online.is_empty() && self.offline.is_empty() && data.is_empty() {
             return Ok(());
         }
         let (stream, seen) = (self.schema.feed(), self.schema.seen());
@@ -255,6 +343,12 @@ impl Run<'_> {
             }
         }
         if call.feed.max_len > 0 {
+            let first = self.online.len() + self.offline.len();
+            for (k, u) in data.iter().enumerate() {
+                let id = format!("{}:{}", call.base, first + k);
+                let entry = crate::feed::update_fields(&id, &u.user, call.now, &u.data);
+                self.ks.stream_mut(&stream)?.add(call.now as u64, &entry);
+            }
             let max = usize::try_from(call.feed.max_len).unwrap_or(usize::MAX);
             self.ks.stream_mut(&stream)?.trim(max);
         }
@@ -274,13 +368,15 @@ impl Run<'_> {
     }
 
     fn reply(&mut self, status: Status, detail: &str) -> Result<ScriptReply, Failed> {
-        self.publish()?;
+        let updated = self.updates()?;
+        self.publish(&updated)?;
         let reply = ScriptReply {
             status,
             detail: detail.to_owned(),
             online: std::mem::take(&mut self.online),
             offline: std::mem::take(&mut self.offline),
             adopted: std::mem::take(&mut self.adopted),
+            updated,
         };
         if let Some((key, id)) = self.keep_as.take() {
             self.ks.set_string(&key, &reply.pack_kept(&id));
@@ -418,18 +514,24 @@ impl Run<'_> {
             return self.reply(Status::Fenced, "");
         }
         if let Some(again) = self.recall(Lane::Write, inc, &a.call_id)? {
-            return Ok(again);
+            return self.recalled(again, a.data.iter().map(|(f, _)| f.as_str()));
         }
         if !self.version_is(inc, a.version)? {
             return self.reply(Status::Drift, "");
         }
-        self.check_types(a.deltas.iter().map(|(f, _)| f.as_str()))?;
+        self.check_types(
+            (a.deltas.iter().map(|(f, _)| f.as_str()))
+                .chain(a.data.iter().map(|(f, _)| f.as_str())),
+        )?;
         self.ks.hincrby(&self.schema.versions(), inc, 1)?;
         self.record(inc, &a.call_id, OfflineReason::Disconnect, a.feed, now);
         let own = self.schema.own(inc);
         for (field, delta) in &a.deltas {
             let edge = self.mv(&own, field, *delta)?;
             self.note(field, edge);
+        }
+        for (field, json) in &a.data {
+            self.put(&own, field, json)?;
         }
         self.reply(Status::Ok, "")
     }
@@ -441,14 +543,16 @@ impl Run<'_> {
             return self.reply(Status::Fenced, "");
         }
         if let Some(again) = self.recall(Lane::Write, inc, &a.call_id)? {
-            return Ok(again);
+            return self.recalled(again, a.data.iter().map(|(f, _)| f.as_str()));
         }
         let own = self.schema.own(inc);
         if self.ks.zcard(&own)? as u64 > a.max_write_fields {
             return self.reply(Status::Rotate, "");
         }
         let want = &a.counts;
-        let wanted: BTreeSet<&str> = want.iter().map(|(f, _)| f.as_str()).collect();
+        let wanted: BTreeSet<&str> = (want.iter().map(|(f, _)| f.as_str()))
+            .chain(a.data.iter().map(|(f, _)| f.as_str()))
+            .collect();
         let have: Vec<(String, i64)> = match self.ks.zset(&own)? {
             Some(z) => z.iter().map(|(m, s)| (m.to_owned(), s)).collect(),
             None => Vec::new(),
@@ -456,7 +560,8 @@ impl Run<'_> {
         self.check_types(
             have.iter()
                 .map(|(f, _)| f.as_str())
-                .chain(want.iter().map(|(f, _)| f.as_str())),
+                .chain(want.iter().map(|(f, _)| f.as_str()))
+                .chain(a.data.iter().map(|(f, _)| f.as_str())),
         )?;
         self.record(inc, &a.call_id, OfflineReason::Disconnect, a.feed, now);
         for (field, count) in have {
@@ -469,6 +574,9 @@ impl Run<'_> {
             let cur = self.ks.zscore(&own, field)?.unwrap_or(0);
             let edge = self.mv(&own, field, count - cur)?;
             self.note(field, edge);
+        }
+        for (field, json) in &a.data {
+            self.put(&own, field, json)?;
         }
         self.ks
             .hset(&self.schema.versions(), inc, a.version as i64)?;
@@ -649,7 +757,14 @@ impl Run<'_> {
                         .ks
                         .hget(&self.schema.user_scopes(&user), scope_id)?
                         .unwrap_or(0);
-                    out.extend([Reply::Str(user), Reply::Int(sockets), Reply::Int(since)]);
+                    let data = self.data_of(&user)?;
+                    out.extend([
+                        Reply::Str(user),
+                        Reply::Int(sockets),
+                        Reply::Int(since),
+                        Reply::Int(data.len() as i64),
+                    ]);
+                    out.extend(data.into_iter().map(Reply::Str));
                 }
                 Reply::Array(out)
             }

@@ -12,6 +12,7 @@ use std::fmt;
 
 use crate::event::OfflineReason;
 use crate::protocol::{Lane, Mark};
+use crate::schema::is_data_field;
 use crate::scripts::Script;
 
 /// An argument list a script cannot run with.
@@ -84,22 +85,37 @@ impl<'a> Argv<'a> {
 
     /// The (field, integer) pairs from argument `from` on.
     #[inline(never)]
-    fn pairs(&self, from: usize) -> Result<Vec<(String, i64)>, ArgError> {
+    /// The (field, number) pairs from `from`, and apart from them the
+    /// (data field, JSON) pairs ([`is_data_field`]), each in order.
+    fn pairs_and_data(&self, from: usize) -> Result<(Pairs, Vec<(String, String)>), ArgError> {
         let rest = self.argv.get(from..).unwrap_or_default();
         if rest.len() % 2 != 0 {
-            return Err(self.fail("field/number arguments must come in pairs".into()));
+            return Err(self.fail("field/value arguments must come in pairs".into()));
         }
-        rest.chunks(2)
-            .enumerate()
-            .map(|(n, pair)| {
+        let mut data = Vec::new();
+        let mut numbers = Vec::new();
+        for (n, pair) in rest.chunks(2).enumerate() {
+            if is_data_field(&pair[0]) {
+                data.push((pair[0].clone(), pair[1].clone()));
+            } else {
+                numbers.push(n);
+            }
+        }
+        let pairs = numbers
+            .into_iter()
+            .map(|n| {
+                let pair = &rest[2 * n..2 * n + 2];
                 let v = pair[1].parse().map_err(|_| {
                     self.fail(format!("ARGV[{}] must be an integer", from + 2 * n + 2))
                 })?;
                 Ok((pair[0].clone(), v))
             })
-            .collect()
+            .collect::<Result<Pairs, ArgError>>()?;
+        Ok((pairs, data))
     }
 }
+
+type Pairs = Vec<(String, i64)>;
 
 /// A version compared as text by the scripts: `None` (sent as `""`)
 /// matches none, nor does a text that is no version number.
@@ -118,6 +134,13 @@ fn push_pairs(out: &mut Vec<String>, pairs: &[(String, i64)]) {
     for (field, n) in pairs {
         out.push(field.clone());
         out.push(n.to_string());
+    }
+}
+
+fn push_data(out: &mut Vec<String>, data: &[(String, String)]) {
+    for (field, json) in data {
+        out.push(field.clone());
+        out.push(json.clone());
     }
 }
 
@@ -214,13 +237,16 @@ pub struct Apply {
     pub feed: Feed,
     /// (field, delta) pairs.
     pub deltas: Vec<(String, i64)>,
+    /// (data field, JSON) pairs after them: a socket's data set, or
+    /// removed with `""`.
+    pub data: Vec<(String, String)>,
 }
 
 impl Args for Apply {
     const SCRIPT: Script = Script::Apply;
 
     fn encode(&self) -> Vec<String> {
-        let mut out = Vec::with_capacity(7 + 2 * self.deltas.len());
+        let mut out = Vec::with_capacity(7 + 2 * (self.deltas.len() + self.data.len()));
         out.extend([
             self.stall_ms.to_string(),
             self.incarnation.clone(),
@@ -230,6 +256,7 @@ impl Args for Apply {
         ]);
         self.feed.push(&mut out);
         push_pairs(&mut out, &self.deltas);
+        push_data(&mut out, &self.data);
         out
     }
 
@@ -238,6 +265,7 @@ impl Args for Apply {
             script: Self::SCRIPT,
             argv,
         };
+        let (deltas, data) = a.pairs_and_data(7)?;
         Ok(Apply {
             stall_ms: a.number(0, "stall_ms")?,
             incarnation: a.text(1, "incarnation")?.to_owned(),
@@ -245,7 +273,8 @@ impl Args for Apply {
             version: canonical(a.text(3, "version")?),
             call_id: a.text(4, "call id")?.to_owned(),
             feed: Feed::read(&a, 5)?,
-            deltas: a.pairs(7)?,
+            deltas,
+            data,
         })
     }
 }
@@ -269,13 +298,15 @@ pub struct Reassert {
     pub feed: Feed,
     /// (field, count) pairs: the node's whole local truth.
     pub counts: Vec<(String, i64)>,
+    /// (data field, JSON) pairs after them: every socket's data.
+    pub data: Vec<(String, String)>,
 }
 
 impl Args for Reassert {
     const SCRIPT: Script = Script::Reassert;
 
     fn encode(&self) -> Vec<String> {
-        let mut out = Vec::with_capacity(8 + 2 * self.counts.len());
+        let mut out = Vec::with_capacity(8 + 2 * (self.counts.len() + self.data.len()));
         out.extend([
             self.stall_ms.to_string(),
             self.incarnation.clone(),
@@ -286,6 +317,7 @@ impl Args for Reassert {
         ]);
         self.feed.push(&mut out);
         push_pairs(&mut out, &self.counts);
+        push_data(&mut out, &self.data);
         out
     }
 
@@ -294,6 +326,7 @@ impl Args for Reassert {
             script: Self::SCRIPT,
             argv,
         };
+        let (counts, data) = a.pairs_and_data(8)?;
         Ok(Reassert {
             stall_ms: a.number(0, "stall_ms")?,
             incarnation: a.text(1, "incarnation")?.to_owned(),
@@ -302,7 +335,8 @@ impl Args for Reassert {
             call_id: a.text(4, "call id")?.to_owned(),
             max_write_fields: a.number(5, "max_write_fields")?,
             feed: Feed::read(&a, 6)?,
-            counts: a.pairs(8)?,
+            counts,
+            data,
         })
     }
 }

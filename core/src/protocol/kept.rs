@@ -74,6 +74,7 @@ impl ScriptReply {
                 online: owned(&fields[..n]),
                 offline: owned(&fields[n..]),
                 adopted,
+                updated: vec![],
             },
         ))
     }
@@ -91,6 +92,7 @@ mod tests {
             online: vec!["u1:gann".into()],
             offline: vec!["u1:gbob".into(), "u1:g:é".into()],
             adopted: vec![],
+            updated: vec![],
         };
         let text = reply.pack_kept("17");
         assert_eq!(text, "2:175:SLICE3:n/11:11:07:u1:gann7:u1:gbob7:u1:g:é");
@@ -105,6 +107,7 @@ mod tests {
                 mark: Mark::Online,
                 field: "u1:gann".into(),
             }],
+            updated: vec![],
         };
         let text = adopting.pack_kept("3");
         assert_eq!(text, "1:34:DONE3:d/21:01:17:u1:gbob7:d/2:5:01:+7:u1:gann");
@@ -128,6 +131,7 @@ mod tests {
                 online: vec![],
                 offline: vec![],
                 adopted: vec![],
+                updated: vec![],
             };
             let text = reply.pack_kept("");
             assert_eq!(

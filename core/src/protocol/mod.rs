@@ -18,7 +18,7 @@ pub use args::{Apply, ArgError, Args, Feed, Heartbeat, Read, Reap, Reassert, Reg
 pub use call::Call;
 pub use lane::Lane;
 pub use reply::{
-    Adopted, BadReply, Change, Mark, ScriptReply, UserEdge, change_base, change_id,
+    Adopted, BadReply, Change, Mark, ScriptReply, Updated, UserEdge, change_base, change_id,
     unexpected_status,
 };
 pub use status::Status;

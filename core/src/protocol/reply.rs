@@ -2,7 +2,10 @@
 //! `[status, detail, n, online*n, offline*]`, flat strings and one integer,
 //! the same under RESP2 and RESP3; a reap that finished a dead incarnation
 //! and adopted transitions from its kept replies appends
-//! `m, (change id, mark, field)*m` (a second integer, then triples). The Lua prelude's `reply` builds it;
+//! `m, (change id, mark, field)*m` (a second integer, then triples); a call
+//! that changed the data of users still online appends, after the adopted
+//! block (`m` then 0 when none was adopted), `u, (user, n, json*n)*u`. The
+//! Lua prelude's `reply` builds it;
 //! [`ScriptReply::encode`] (the model's side) and [`ScriptReply::parse`]
 //! (the tracker's and the simulator's) are its only spellings in Rust.
 
@@ -34,6 +37,19 @@ pub struct ScriptReply {
     /// handled), each with the change id it was made under; reported
     /// before this call's own.
     pub adopted: Vec<Adopted>,
+    /// The users, still online, whose data the call changed, with their
+    /// data as it left it; reported after the transitions. Not kept: a
+    /// retried write reports them again, as they are then.
+    pub updated: Vec<Updated>,
+}
+
+/// A user's data after a call changed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Updated {
+    /// The user.
+    pub user: String,
+    /// One JSON text per socket with data, in slot order.
+    pub data: Vec<String>,
 }
 
 /// One transition a reap adopted from a dead incarnation's kept reply.
@@ -182,7 +198,7 @@ impl ScriptReply {
         ]);
         out.extend(self.online.iter().cloned().map(Reply::Str));
         out.extend(self.offline.iter().cloned().map(Reply::Str));
-        if !self.adopted.is_empty() {
+        if !self.adopted.is_empty() || !self.updated.is_empty() {
             out.push(Reply::Int(self.adopted.len() as i64));
             for a in &self.adopted {
                 out.extend([
@@ -190,6 +206,14 @@ impl ScriptReply {
                     Reply::Str(a.mark.as_str().to_owned()),
                     Reply::Str(a.field.clone()),
                 ]);
+            }
+        }
+        if !self.updated.is_empty() {
+            out.push(Reply::Int(self.updated.len() as i64));
+            for u in &self.updated {
+                out.push(Reply::Str(u.user.clone()));
+                out.push(Reply::Int(u.data.len() as i64));
+                out.extend(u.data.iter().cloned().map(Reply::Str));
             }
         }
         Reply::Array(out)
@@ -234,19 +258,19 @@ impl ScriptReply {
             return Err(shape(format!("{name:?} is not a user field")));
         }
         let mut adopted = Vec::new();
+        let mut updated = Vec::new();
         if own_end < items.len() {
-            let m = match items[own_end] {
-                Reply::Int(m)
-                    if m > 0 && (m as usize).checked_mul(3) == Some(items.len() - own_end - 1) =>
-                {
-                    m as usize
-                }
-                ref other => {
-                    return Err(shape(format!(
-                        "adopted count (item {own_end}) is invalid: {other:?}"
-                    )));
-                }
+            let int = |i: usize, what: &str| match items.get(i) {
+                Some(Reply::Int(n)) if *n >= 0 => Ok(*n as usize),
+                other => Err(shape(format!("{what} (item {i}) is invalid: {other:?}"))),
             };
+            let m = int(own_end, "adopted count")?;
+            let end = own_end + 1 + 3 * m;
+            if end > items.len() || (m == 0 && end == items.len()) {
+                return Err(shape(format!(
+                    "adopted count (item {own_end}) is invalid: {m}"
+                )));
+            }
             for k in 0..m {
                 let at = own_end + 1 + 3 * k;
                 let change_id = text(at, "change id")?;
@@ -264,6 +288,25 @@ impl ScriptReply {
                     field,
                 });
             }
+            if end < items.len() {
+                let u = int(end, "updated count")?;
+                let mut at = end + 1;
+                for _ in 0..u {
+                    let user = text(at, "user")?;
+                    let n = int(at + 1, "data count")?;
+                    let data = (at + 2..at + 2 + n)
+                        .map(|i| text(i, "data"))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    updated.push(Updated { user, data });
+                    at += 2 + n;
+                }
+                if u == 0 || at != items.len() {
+                    return Err(shape(format!(
+                        "updated block (item {end}) is invalid: {} items after it",
+                        items.len() - end - 1
+                    )));
+                }
+            }
         }
         let status = Status::parse(&status).ok_or(BadReply::Status { script, status })?;
         let offline = fields.split_off(n);
@@ -273,7 +316,18 @@ impl ScriptReply {
             online: fields,
             offline,
             adopted,
+            updated,
         })
+    }
+
+    /// The users whose data the call changed, each with its change id:
+    /// after the call's own transitions, `<base>:<#online + #offline + k>`.
+    pub fn updates<'a>(&'a self, base: &'a str) -> impl Iterator<Item = (&'a Updated, String)> {
+        let first = self.online.len() + self.offline.len();
+        self.updated
+            .iter()
+            .enumerate()
+            .map(move |(k, u)| (u, format!("{base}:{}", first + k)))
     }
 
     /// The user transitions the reply reports, online ones first. Fields
@@ -375,6 +429,7 @@ mod tests {
                     online,
                     offline,
                     adopted: vec![],
+                    updated: vec![],
                 };
                 let wire = reply.encode();
                 assert_eq!(ScriptReply::parse(Script::Reap, &wire), Ok(reply));
@@ -390,6 +445,7 @@ mod tests {
             online: vec![ann()],
             offline: vec![bob_in_room()],
             adopted: vec![],
+            updated: vec![],
         };
         let s = |t: &str| Reply::Str(t.to_owned());
         assert_eq!(
@@ -409,10 +465,83 @@ mod tests {
                 online: vec![],
                 offline: vec![],
                 adopted: vec![],
+                updated: vec![],
             }
             .encode(),
             Reply::Array(vec![s("OK"), s(""), Reply::Int(0)])
         );
+    }
+
+    #[test]
+    fn data_updates_follow_the_adopted_block_and_take_the_next_change_ids() {
+        let reply = ScriptReply {
+            status: Status::Ok,
+            detail: String::new(),
+            online: vec![ann()],
+            offline: vec![],
+            adopted: vec![],
+            updated: vec![
+                Updated {
+                    user: "ann".into(),
+                    data: vec![r#"{"a":1}"#.into(), "{}".into()],
+                },
+                Updated {
+                    user: "bob".into(),
+                    data: vec![],
+                },
+            ],
+        };
+        let s = |t: &str| Reply::Str(t.to_owned());
+        let wire = reply.encode();
+        assert_eq!(
+            wire,
+            Reply::Array(vec![
+                s("OK"),
+                s(""),
+                Reply::Int(1),
+                s("u1:gann"),
+                Reply::Int(0),
+                Reply::Int(2),
+                s("ann"),
+                Reply::Int(2),
+                s(r#"{"a":1}"#),
+                s("{}"),
+                s("bob"),
+                Reply::Int(0),
+            ])
+        );
+        assert_eq!(ScriptReply::parse(Script::Apply, &wire), Ok(reply.clone()));
+        let ids: Vec<String> = reply.updates("n/1:4").map(|(_, id)| id).collect();
+        assert_eq!(ids, ["n/1:4:1", "n/1:4:2"]);
+        let head = || vec![s("OK"), s(""), Reply::Int(0)];
+        for tail in [
+            // An adopted count of 0 with nothing after it.
+            vec![Reply::Int(0)],
+            // Fewer data items than counted, or more.
+            vec![
+                Reply::Int(0),
+                Reply::Int(1),
+                s("ann"),
+                Reply::Int(2),
+                s("{}"),
+            ],
+            vec![
+                Reply::Int(0),
+                Reply::Int(1),
+                s("ann"),
+                Reply::Int(0),
+                s("{}"),
+            ],
+            // An updated count of 0.
+            vec![Reply::Int(0), Reply::Int(0)],
+        ] {
+            let mut bad = head();
+            bad.extend(tail);
+            assert!(
+                ScriptReply::parse(Script::Apply, &Reply::Array(bad.clone())).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -434,6 +563,7 @@ mod tests {
                     field: bob_in_room(),
                 },
             ],
+            updated: vec![],
         };
         let s = |t: &str| Reply::Str(t.to_owned());
         let wire = reply.encode();
@@ -512,6 +642,7 @@ mod tests {
             online: vec![bob_in_room()],
             offline: vec![ann()],
             adopted: vec![],
+            updated: vec![],
         };
         assert_eq!(
             reply.edges(),

@@ -47,9 +47,22 @@ fn samples() -> Vec<(Call, Vec<String>)> {
                     seen_ms: 60000,
                 },
                 deltas: vec![("c".into(), 1), ("u1:gann".into(), -1)],
+                data: vec![("d3:anns1".into(), r#"{"a":1}"#.into())],
             }),
             strings(&[
-                "500", "n/8", "2000", "3", "12", "9", "60000", "c", "1", "u1:gann", "-1",
+                "500",
+                "n/8",
+                "2000",
+                "3",
+                "12",
+                "9",
+                "60000",
+                "c",
+                "1",
+                "u1:gann",
+                "-1",
+                "d3:anns1",
+                r#"{"a":1}"#,
             ]),
         ),
         (
@@ -65,6 +78,7 @@ fn samples() -> Vec<(Call, Vec<String>)> {
                     seen_ms: 60000,
                 },
                 counts: vec![("sg".into(), 2)],
+                data: vec![],
             }),
             strings(&[
                 "500", "n/8", "2000", "4", "13", "100", "9", "60000", "sg", "2",
@@ -237,7 +251,7 @@ fn malformed_arguments_name_the_script_and_the_argument() {
         (
             Script::Apply,
             &["5", "n/1", "9", "0", "1", "9", "60000", "c"],
-            "field/number arguments must come in pairs",
+            "field/value arguments must come in pairs",
         ),
         (
             Script::Apply,

@@ -41,6 +41,8 @@ pub(crate) fn disposition(error: &InputError) -> Disposition {
         | InputError::UnknownClient { .. }
         | InputError::Closed => Disposition::Ignore,
         InputError::BadReply { .. } => Disposition::StoreError,
-        InputError::BadId(_) | InputError::UnknownToken { .. } => Disposition::Refuse,
+        InputError::BadId(_) | InputError::BadData { .. } | InputError::UnknownToken { .. } => {
+            Disposition::Refuse
+        }
     }
 }

@@ -59,6 +59,16 @@ pub enum Input {
         #[serde(default)]
         user: Option<String>,
     },
+    /// A connected socket's data (a JSON object, at most
+    /// [`crate::Config::max_data_bytes`] long) replaces its previous data;
+    /// `None` removes it. Shown cluster-wide while the socket has a user.
+    SetData {
+        /// The socket.
+        sid: String,
+        /// The JSON text of an object.
+        #[serde(default)]
+        data: Option<String>,
+    },
     /// A low-level (engine) connection opened; it may carry sockets of
     /// several namespaces.
     ClientOpen {
@@ -135,6 +145,15 @@ pub enum InputError {
         /// What was wrong.
         reason: String,
     },
+    /// Data that is not the JSON text of an object, or is too long.
+    BadData {
+        /// The socket.
+        sid: String,
+        /// What is wrong with it.
+        reason: String,
+        /// It is too long (a JS `RangeError`), rather than malformed.
+        too_long: bool,
+    },
     /// The tracker is shutting down or closed.
     Closed,
 }
@@ -160,6 +179,9 @@ impl fmt::Display for InputError {
                     "malformed reply to the {} script: {reason}",
                     script.name()
                 )
+            }
+            InputError::BadData { sid, reason, .. } => {
+                write!(f, "data of socket {sid:?}: {reason}")
             }
             InputError::Closed => f.write_str("the tracker is shut down"),
         }

@@ -2,6 +2,7 @@
 //! [`crate::protocol`], from the write and the tracker's state.
 
 use crate::event::OfflineReason;
+use crate::local::DataWrite;
 use crate::op::{Op, Token};
 use crate::protocol::{Apply, Call, Feed, Heartbeat, Lane, Reap, Reassert, Register, Retire};
 use crate::schema::incarnation;
@@ -30,7 +31,7 @@ impl Tracker {
                 replace: self.first_registration || keep.is_some(),
                 keep: *keep,
             }),
-            Write::Apply(deltas) => {
+            Write::Apply(deltas, data) => {
                 debug_assert_eq!(fields.len(), deltas.len());
                 Call::Apply(Apply {
                     stall_ms,
@@ -44,9 +45,14 @@ impl Tracker {
                         .zip(deltas)
                         .map(|(f, (_, d))| (f, *d))
                         .collect(),
+                    data: data_pairs(data),
                 })
             }
-            Write::Reassert { snapshot, version } => {
+            Write::Reassert {
+                snapshot,
+                data,
+                version,
+            } => {
                 debug_assert_eq!(fields.len(), snapshot.len());
                 Call::Reassert(Reassert {
                     stall_ms,
@@ -61,6 +67,7 @@ impl Tracker {
                         .zip(snapshot)
                         .map(|(f, (_, n))| (f, i64::from(*n)))
                         .collect(),
+                    data: data_pairs(data),
                 })
             }
             Write::Heartbeat => Call::Heartbeat(Heartbeat {
@@ -139,4 +146,11 @@ impl Tracker {
             seen_ms: self.config.last_seen_ms,
         }
     }
+}
+
+/// The (field, JSON) pairs of data writes, as the scripts take them.
+fn data_pairs(data: &[DataWrite]) -> Vec<(String, String)> {
+    data.iter()
+        .map(|w| (w.field.clone(), w.json.clone()))
+        .collect()
 }

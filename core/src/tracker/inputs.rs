@@ -78,6 +78,16 @@ impl Tracker {
                     .map(drop)
                     .map_err(|_| InputError::UnknownSocket { sid })
             }
+            Input::SetData { sid, data } => {
+                refuse_closed(true)?;
+                ids::check(IdKind::Socket, &sid)?;
+                if let Some(json) = &data {
+                    check_data(&sid, json, self.config.max_data_bytes)?;
+                }
+                self.local
+                    .set_data(&sid, data.as_deref())
+                    .map_err(|_| InputError::UnknownSocket { sid })
+            }
             Input::ClientOpen { cid } => {
                 refuse_closed(true)?;
                 ids::check(IdKind::Client, &cid)?;
@@ -107,5 +117,28 @@ impl Tracker {
                 Ok(())
             }
         }
+    }
+}
+
+/// Data must be the JSON text of an object, at most `max` bytes long.
+fn check_data(sid: &str, json: &str, max: u32) -> Result<(), InputError> {
+    let bad = |reason: String, too_long: bool| InputError::BadData {
+        sid: sid.to_owned(),
+        reason,
+        too_long,
+    };
+    if json.len() > max as usize {
+        return Err(bad(
+            format!(
+                "{} bytes of JSON, more than max_data_bytes ({max})",
+                json.len()
+            ),
+            true,
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err(bad("not a JSON object".to_owned(), false)),
+        Err(e) => Err(bad(format!("not JSON ({e})"), false)),
     }
 }

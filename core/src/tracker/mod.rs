@@ -241,6 +241,12 @@ impl Tracker {
         self.local.desired_fields()
     }
 
+    /// The data this node's sockets show: (marker field, JSON), sorted by
+    /// field ([`crate::schema::data_field`]).
+    pub fn local_data(&self) -> Vec<(String, String)> {
+        self.local.desired_data()
+    }
+
     /// Ids of the sockets connected to this node, sorted.
     pub fn local_socket_ids(&self) -> Vec<&str> {
         self.local.socket_ids()

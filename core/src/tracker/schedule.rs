@@ -66,7 +66,7 @@ impl Tracker {
                 // deltas for the next one.
                 let covers = match write {
                     Write::Reassert { .. } => self.inputs,
-                    Write::Apply(_) if !self.local.has_dirty() => self.inputs,
+                    Write::Apply(..) if !self.local.has_dirty() => self.inputs,
                     _ => self.acked_inputs,
                 };
                 Pending {
@@ -113,6 +113,7 @@ impl Tracker {
                 return Some((
                     Write::Reassert {
                         snapshot,
+                        data: self.local.data_snapshot(),
                         version: self.version + 1,
                     },
                     fields,
@@ -150,9 +151,10 @@ impl Tracker {
                 // The lease was last renewed a heartbeat before it is due.
                 let renewed_at = self.heartbeat_due.saturating_sub(self.config.heartbeat_ms);
                 let urgent = now >= renewed_at.saturating_add(self.config.ttl_ms / 2);
-                if !deltas.is_empty() {
+                let data = self.local.take_data(max.saturating_sub(deltas.len()));
+                if !deltas.is_empty() || !data.is_empty() {
                     self.fresh = false;
-                    return Some((Write::Apply(deltas), fields));
+                    return Some((Write::Apply(deltas, data), fields));
                 } else if now >= self.heartbeat_due && (urgent || self.old.is_empty()) {
                     Write::Heartbeat
                 } else if let Some(old) = self.old_write() {

@@ -1,7 +1,7 @@
 //! The state of a tracker's phase machine: its phase, the writes it sends
 //! and the calls it has in flight.
 
-use crate::local::Key;
+use crate::local::{DataWrite, Key};
 use crate::op::{Op, Token};
 use crate::scripts::Script;
 
@@ -13,9 +13,11 @@ pub(super) enum Write {
     Register {
         keep: Option<u64>,
     },
-    Apply(Vec<(Key, i64)>),
+    /// Counter deltas, then data writes.
+    Apply(Vec<(Key, i64)>, Vec<DataWrite>),
     Reassert {
         snapshot: Vec<(Key, u32)>,
+        data: Vec<DataWrite>,
         version: u64,
     },
     Heartbeat,
@@ -36,7 +38,7 @@ impl Write {
     pub(super) fn script(&self) -> Script {
         match self {
             Write::Register { .. } => Script::Register,
-            Write::Apply(_) => Script::Apply,
+            Write::Apply(..) => Script::Apply,
             Write::Reassert { .. } => Script::Reassert,
             Write::Heartbeat | Write::RenewOld(_) => Script::Heartbeat,
             Write::Retire | Write::RetireOld(_) => Script::Retire,
@@ -49,7 +51,7 @@ impl Write {
     pub(super) fn has_call_id(&self) -> bool {
         matches!(
             self,
-            Write::Apply(_)
+            Write::Apply(..)
                 | Write::Reassert { .. }
                 | Write::Heartbeat
                 | Write::SelfReap

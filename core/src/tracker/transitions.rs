@@ -59,8 +59,9 @@ impl Tracker {
         let reason = sent_reason(&pending.sent).unwrap_or(OfflineReason::Disconnect);
         let bad = |reason: String| Err(InputError::BadReply { script, reason });
         // Transitions first: `Closed` must be the last event of all.
-        step.events
-            .extend(transitions(&parsed, reason, &base_of(&pending.sent)));
+        let base = base_of(&pending.sent);
+        step.events.extend(transitions(&parsed, reason, &base));
+        step.events.extend(updates(&parsed, &base));
         match (pending.what, parsed.status) {
             (Write::Register { keep }, Status::Ok) => {
                 let Ok(k) = parsed.detail.parse::<u64>() else {
@@ -87,19 +88,28 @@ impl Tracker {
                 }
                 self.reap_due = now.saturating_add(self.config.reap_ms);
             }
-            (Write::Apply(deltas), Status::Ok) => {
+            (Write::Apply(deltas, data), Status::Ok) => {
                 self.local.commit_deltas(&deltas);
+                self.local.commit_data(&data);
                 self.version += 1;
                 self.acked_inputs = self.acked_inputs.max(pending.covers);
             }
-            (Write::Reassert { snapshot, version }, Status::Ok) => {
+            (
+                Write::Reassert {
+                    snapshot,
+                    data,
+                    version,
+                },
+                Status::Ok,
+            ) => {
                 self.local.commit_snapshot(&snapshot);
+                self.local.commit_data_snapshot(&data);
                 self.acked_inputs = self.acked_inputs.max(pending.covers);
                 self.version = version;
                 self.needs_reassert = false;
             }
             (Write::Heartbeat, Status::Ok) => {}
-            (Write::Apply(_) | Write::Reassert { .. } | Write::Heartbeat, Status::Drift) => {
+            (Write::Apply(..) | Write::Reassert { .. } | Write::Heartbeat, Status::Drift) => {
                 self.needs_reassert = true;
             }
             // Redis holds more of this incarnation than one call may walk:
@@ -108,7 +118,7 @@ impl Tracker {
                 self.needs_reassert = true;
                 self.must_rotate = true;
             }
-            (Write::Apply(_) | Write::Reassert { .. } | Write::Heartbeat, Status::Fenced) => {
+            (Write::Apply(..) | Write::Reassert { .. } | Write::Heartbeat, Status::Fenced) => {
                 self.fenced(pending.k, step);
             }
             (Write::RenewOld(_), Status::Drift | Status::Ok) => {}
@@ -172,7 +182,9 @@ impl Tracker {
                 return Err(e.into());
             }
         };
-        let events = transitions(&parsed, OfflineReason::Reaped, &base_of(&pending.sent));
+        let base = base_of(&pending.sent);
+        let mut events = transitions(&parsed, OfflineReason::Reaped, &base);
+        events.extend(updates(&parsed, &base));
         match parsed.status {
             // More to do: go on at once (each call is bounded).
             Status::Slice => self.reap_due = now,
@@ -233,7 +245,7 @@ impl Tracker {
     /// whole, which heals whatever happened.
     pub(super) fn write_failed(&mut self, now: Millis, what: &Write) {
         self.retry_at = now.saturating_add(self.config.retry_ms);
-        if matches!(what, Write::Apply(_) | Write::Reassert { .. }) {
+        if matches!(what, Write::Apply(..) | Write::Reassert { .. }) {
             self.needs_reassert = true;
         }
     }
@@ -243,6 +255,18 @@ impl Tracker {
         self.phase = Phase::Closed;
         step.events.push(Event::Closed);
     }
+}
+
+/// The data updates of a reply, as events, after its transitions.
+fn updates(reply: &ScriptReply, base: &str) -> Vec<Event> {
+    reply
+        .updates(base)
+        .map(|(u, change_id)| Event::UserUpdated {
+            user: u.user.clone(),
+            data: u.data.clone(),
+            change_id,
+        })
+        .collect()
 }
 
 /// The offline reason a reap was sent with (`None` for other calls).
