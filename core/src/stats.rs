@@ -25,6 +25,8 @@ pub struct Stats {
     pub users_offline: u64,
     /// Per-namespace and per-room transitions this node emitted.
     pub scope_transitions: u64,
+    /// Users' data updates this node emitted.
+    pub users_updated: u64,
     /// Dead nodes this node finished reaping.
     pub reaped_nodes: u64,
     /// Times this node found itself fenced (reaped while alive).
@@ -53,6 +55,7 @@ impl Stats {
                     ..
                 } => self.users_offline += 1,
                 Event::UserOnline { .. } | Event::UserOffline { .. } => self.scope_transitions += 1,
+                Event::UserUpdated { .. } => self.users_updated += 1,
                 Event::NodeReaped { .. } => self.reaped_nodes += 1,
                 Event::Fenced { .. } => self.fenced += 1,
                 Event::StoreError { .. } => self.store_errors += 1,
@@ -166,11 +169,12 @@ pub const METRICS: [Metric; 12] = {
 
 impl Stats {
     /// `rollcall_events_total` by its `type` label, in export order.
-    pub fn events_by_type(&self) -> [(&'static str, u64); 6] {
+    pub fn events_by_type(&self) -> [(&'static str, u64); 7] {
         [
             ("user_online", self.users_online),
             ("user_offline", self.users_offline),
             ("scope_transition", self.scope_transitions),
+            ("user_updated", self.users_updated),
             ("node_reaped", self.reaped_nodes),
             ("fenced", self.fenced),
             ("store_error", self.store_errors),

@@ -94,6 +94,16 @@ fn stats_count_every_call_sent_and_every_event_emitted() {
         "ann (two namespaces) and bob; the anonymous socket is no user"
     );
     assert_eq!(t.local_sockets(), 4);
+    feed(
+        &mut t,
+        &mut ks,
+        now,
+        Input::SetData {
+            sid: "s1".into(),
+            data: Some(r#"{"status":"away"}"#.into()),
+        },
+        &mut fail,
+    );
     // Failed calls: store errors, sent again.
     fail = 2;
     feed(
@@ -139,6 +149,7 @@ fn stats_count_every_call_sent_and_every_event_emitted() {
                 ..
             } => want.users_offline += 1,
             Event::UserOnline { .. } | Event::UserOffline { .. } => want.scope_transitions += 1,
+            Event::UserUpdated { .. } => want.users_updated += 1,
             Event::NodeReaped { .. } => want.reaped_nodes += 1,
             Event::Fenced { .. } => want.fenced += 1,
             Event::StoreError { .. } => want.store_errors += 1,
@@ -154,6 +165,7 @@ fn stats_count_every_call_sent_and_every_event_emitted() {
         "{want:?}"
     );
     assert!(want.scope_transitions > 0 && want.reaps > 0, "{want:?}");
+    assert!(want.users_updated >= 1, "{want:?}");
 }
 
 #[test]
