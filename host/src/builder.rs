@@ -115,6 +115,13 @@ impl Builder {
         self
     }
 
+    /// The longest a socket's data may be, in bytes of JSON
+    /// ([`crate::Presence::set_data`]); 2 to 1,048,576. Default 1024.
+    pub fn max_data_bytes(mut self, bytes: u32) -> Builder {
+        self.config.max_data_bytes = bytes;
+        self
+    }
+
     /// Wait before retrying a failed call.
     pub fn retry(mut self, after: Duration) -> Builder {
         self.config.retry_ms = ms(after);

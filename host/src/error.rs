@@ -54,7 +54,8 @@ pub enum Error {
     },
     /// An option is invalid.
     Config(ConfigError),
-    /// The tracker refused an input (unknown socket, bad id, shut down).
+    /// The tracker refused an input (unknown socket, bad id, data that is
+    /// no object or longer than `max_data_bytes`, shut down).
     BadInput(InputError),
     /// A read came back in a shape rollcall does not expect.
     BadAnswer(BadAnswer),

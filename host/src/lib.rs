@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+pub mod data;
 pub mod driver;
 pub mod dump;
 pub mod error;
@@ -39,6 +40,7 @@ pub mod store;
 pub mod watch;
 
 pub use builder::Builder;
+pub use data::{DataExt, parse_data};
 pub use error::Error;
 pub use metrics::{NodeStats, WriteLatency};
 pub use presence::Presence;
@@ -47,6 +49,6 @@ pub use store::{MemoryStore, RedisStore, Store};
 pub use watch::Watch;
 
 pub use rollcall_core::{
-    Answer, Change, ChangeKind, Config, Event, Input, OfflineReason, Query, Scope, Stats, Token,
-    config::ConfigError, tracker::InputError,
+    Answer, Change, ChangeKind, Config, Event, Input, Member, MemberPage, OfflineReason, Place,
+    Query, Scope, Stats, Token, config::ConfigError, tracker::InputError,
 };

@@ -175,6 +175,31 @@ impl Presence {
         })
     }
 
+    /// The socket's data from now on: a JSON object, at most
+    /// `max_data_bytes` long once serialised ([`crate::Builder::max_data_bytes`],
+    /// default 1024); `None` removes it (Node: `setData`). It replaces the
+    /// socket's previous data and is shown cluster-wide, in
+    /// [`Presence::members`] and [`Event::UserUpdated`], while the socket has
+    /// a user; it moves with [`Presence::identify`]. Like every input it
+    /// resolves once the tracker took it (the write coalesces with the
+    /// counts); a read after it sees it.
+    ///
+    /// Data that is not an object, or is too long, is refused with
+    /// [`Error::BadInput`]`(`[`InputError::BadData`]`)` (`too_long` tells
+    /// which, the message names `max_data_bytes`), and an unknown socket
+    /// with `InputError::UnknownSocket`; either way nothing changes.
+    pub fn set_data(
+        &self,
+        sid: &str,
+        data: Option<&serde_json::Value>,
+    ) -> impl Future<Output = Result<(), Error>> + use<> {
+        // The core decides what data it takes; this only writes the text.
+        self.input(Input::SetData {
+            sid: sid.to_owned(),
+            data: data.map(serde_json::Value::to_string),
+        })
+    }
+
     /// A low-level (engine) connection opened.
     pub fn client_open(&self, cid: &str) -> impl Future<Output = Result<(), Error>> + use<> {
         self.input(Input::ClientOpen {
@@ -256,8 +281,9 @@ impl Presence {
         self.inner.reader.users_list(scope).await
     }
 
-    /// One page of a scope's members (user, sockets there, since when) in
-    /// user-id order: see [`crate::Reader::members`] (Node: `members`).
+    /// One page of a scope's members (user, sockets there, since when,
+    /// data) in user-id order: see [`crate::Reader::members`] (Node:
+    /// `members`). [`crate::DataExt`] parses a member's data.
     pub async fn members(
         &self,
         scope: Scope,
@@ -298,7 +324,8 @@ impl Presence {
             .await
     }
 
-    /// Every change of the cluster (online, offline, joined, left), by any
+    /// Every change of the cluster (online, offline, joined, left, updated
+    /// with the user's data: [`crate::DataExt`] parses it), by any
     /// node, in Redis' order, from now on, or after change `from` while
     /// the feed still holds it (`changes_max_len`). It reads on a
     /// connection of its own; drop the [`crate::Watch`] to stop it (Node:

@@ -110,7 +110,8 @@ impl Reader {
         }
     }
 
-    /// One page of the members of a scope in user-id order: up to `limit`
+    /// One page of the members of a scope in user-id order (each with its
+    /// sockets there, since when, and the user's data): up to `limit`
     /// (1 to [`MAX_PAGE`]) after `cursor` (the [`MemberPage::cursor`] of the
     /// page before; `None`: the first page). With no change in between the
     /// pages hold every member exactly once (Node: `members`).
