@@ -34,6 +34,9 @@ fi
 
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || apt_install redis-server
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+# The browser of tests/node/test/who-is-online.test.js (driven by playwright-core
+# through its executable path: no browser download).
+[ -x /usr/bin/chromium ] || apt_install chromium
 
 if [ -f tests/node/package.json ]; then
   say "npm packages of tests/node"
