@@ -329,6 +329,43 @@ mod tests {
     }
 
     #[test]
+    fn data_is_set_refused_and_reported_as_json() {
+        let mut d = Driver::new(Config::default(), "n1", true, 0).unwrap();
+        d.feed(1_000, Input::Tick).unwrap();
+        d.flush(1_000);
+        d.feed(1_001, connect("s1")).unwrap();
+        d.flush(1_001);
+        let set = |data: &str| Input::SetData {
+            sid: "s1".into(),
+            data: Some(data.into()),
+        };
+        d.feed(1_002, set(r#"{"status":"away"}"#)).unwrap();
+        let out = d.flush(1_002).unwrap();
+        assert!(
+            out.contains(r#""type":"user_updated","user":"ann","data":["{\"status\":\"away\"}"]"#),
+            "{out}"
+        );
+        // Not an object, too long: the caller's error, nothing changes.
+        assert!(d.feed(1_003, set("[1]")).is_err());
+        let long = format!(r#"{{"x":"{}"}}"#, "y".repeat(1_100));
+        assert!(
+            d.feed(1_003, set(&long))
+                .unwrap_err()
+                .contains("max_data_bytes")
+        );
+        assert_eq!(d.flush(1_003), None);
+        let page = Query::Members {
+            scope: Scope::Global,
+            after: None,
+            limit: 10,
+        };
+        assert_eq!(
+            answer_json(&d.read_embedded(1_004, &page).unwrap()),
+            r#"{"members":[{"user":"ann","sockets":1,"since":1001,"data":["{\"status\":\"away\"}"]}],"cursor":null}"#
+        );
+    }
+
+    #[test]
     fn redis_mode_hands_ops_out_and_takes_replies_back() {
         let mut d = Driver::new(Config::default(), "n1", false, 0).unwrap();
         let out = d.feed(0, Input::Tick).unwrap().unwrap();
@@ -370,10 +407,10 @@ mod tests {
             after: None,
             limit: 1,
         };
-        let answer = parse_answer(&page, r#"[1,"a",2,7]"#).unwrap();
+        let answer = parse_answer(&page, r#"[1,"a",2,7,1,"{\"s\":1}"]"#).unwrap();
         assert_eq!(
             answer_json(&answer),
-            r#"{"members":[{"user":"a","sockets":2,"since":7}],"cursor":"a"}"#
+            r#"{"members":[{"user":"a","sockets":2,"since":7,"data":["{\"s\":1}"]}],"cursor":"a"}"#
         );
         let places = query("scopes", None, None, Some("a".into()), None, None).unwrap();
         let answer = parse_answer(&places, r#"["g",5,"r1:/x",6]"#).unwrap();

@@ -194,6 +194,27 @@ impl RawTracker {
             .map_err(fail)
     }
 
+    /// The socket's data becomes `data`, the JSON text of an object (at
+    /// most `maxDataBytes` long); `undefined` removes it.
+    #[wasm_bindgen(js_name = setData)]
+    pub fn set_data(
+        &mut self,
+        now: f64,
+        sid: String,
+        data: Option<String>,
+    ) -> Result<Option<String>, JsError> {
+        self.driver
+            .feed(ms(now), Input::SetData { sid, data })
+            .map_err(fail)
+    }
+
+    /// The longest data a socket may have, in bytes of its JSON text (the
+    /// `max_data_bytes` option).
+    #[wasm_bindgen(getter, js_name = maxDataBytes)]
+    pub fn max_data_bytes(&self) -> u32 {
+        self.driver.tracker().config().max_data_bytes
+    }
+
     #[wasm_bindgen(js_name = clientOpen)]
     pub fn client_open(&mut self, now: f64, cid: String) -> Result<Option<String>, JsError> {
         self.driver
@@ -442,6 +463,7 @@ pub fn config_options() -> String {
         max_write_fields: 0,
         changes_max_len: 0,
         last_seen_ms: 0,
+        max_data_bytes: 0,
         ..rollcall_core::Config::default()
     };
     serde_json::to_string(&every).expect("plain data serializes")
