@@ -133,10 +133,19 @@
       document.body.dataset.room = room || "";
     }
 
+    // The last data shown of each user. A user's data is empty for a
+    // moment when they come back within the grace period (a reload): the
+    // new socket's connect and its setData are two writes. Every socket of
+    // this app sets its data when it connects, so until then the page keeps
+    // showing what it showed.
+    const shown = new Map();
+
     function memberItem(m) {
-      const data = Array.isArray(m.data) ? m.data : [];
-      const name = (data.find((d) => d && d.name) || {}).name || m.userId;
-      const statuses = [...new Set(data.map((d) => d && d.status).filter(Boolean))];
+      let data = Array.isArray(m.data) ? m.data.filter((d) => d && typeof d === "object") : [];
+      if (data.length) shown.set(m.userId, data);
+      else data = shown.get(m.userId) || [];
+      const name = (data.find((d) => d.name) || {}).name || m.userId;
+      const statuses = [...new Set(data.map((d) => d.status).filter(Boolean))];
       const children = [element("span", { className: "name", text: name })];
       if (m.userId === user) children.push(element("span", { className: "you", text: "(you)" }));
       for (const s of statuses) children.push(element("span", { className: "status", "data-status": s, text: s }));
@@ -154,7 +163,8 @@
       if (c.type === "left" && c.room) text = `${c.userId} left${where}${why}`;
       if (c.type === "updated") {
         const statuses = [...new Set((c.data || []).map((d) => d && d.status).filter(Boolean))];
-        text = statuses.length ? `${c.userId} is ${statuses.join(", ")}` : `${c.userId} has no status`;
+        if (!statuses.length) return; // between a reconnect and its data (see `shown`)
+        text = `${c.userId} is ${statuses.join(", ")}`;
       }
       if (!text) return;
       const at = new Date().toLocaleTimeString();
