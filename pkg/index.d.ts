@@ -65,6 +65,8 @@ export interface PresenceOptions {
   changesMaxLen?: number;
   /** How long a user's last seen (`lastSeen`) is kept after they went offline, in ms. Default 604800000 (7 days). */
   lastSeenMs?: number;
+  /** The longest data of one socket (`setData`), in bytes of its JSON text (UTF-8). Default 1024; 2 to 1048576. */
+  maxDataBytes?: number;
   /**
    * Longest wait for one Redis call, in ms. A call that takes longer (a
    * half-open connection, a paused Redis) counts as failed and is retried;
@@ -145,20 +147,28 @@ export interface ChangeInfo {
   changeId: string;
 }
 
+/** A socket's data, as `setData()` took it: a plain object, parsed back from its JSON. */
+export type PresenceData = { [key: string]: any };
+
 /**
  * One change of the cluster, as `watch()` yields it: a user came online or
- * went offline (`namespace` and `room` undefined), or joined or left a
- * namespace (`room` undefined) or a room.
+ * went offline, or their data was updated (`namespace` and `room`
+ * undefined), or joined or left a namespace (`room` undefined) or a room.
  */
 export interface Change {
   /** The feed's id of this change: resume after it (`watch({ from })`), drop a repeat by it. */
   id: string;
-  type: "online" | "offline" | "joined" | "left";
+  type: "online" | "offline" | "joined" | "left" | "updated";
   userId: string;
   namespace: string | undefined;
   room: string | undefined;
-  /** Why the user went offline or left; undefined for "online" and "joined". */
+  /** Why the user went offline or left; undefined for "online", "joined" and "updated". */
   reason: OfflineReason | undefined;
+  /**
+   * For "updated": the user's data after the change, one object per socket
+   * with data, over every server (empty: none left); undefined otherwise.
+   */
+  data: PresenceData[] | undefined;
   /** The server whose call made it (for a reap, the reaping server). */
   nodeId: string;
   /** When, on the Redis clock (ms since the epoch). */
@@ -172,6 +182,11 @@ export interface Member {
   userId: string;
   /** The user's sockets in the scope, over every server. */
   sockets: number;
+  /**
+   * The user's data: one object per socket with data (`setData`), over every
+   * server and namespace, in a stable order.
+   */
+  data: PresenceData[];
   /** When the user came online in the scope (ms, Redis clock). */
   since: number;
 }
@@ -214,6 +229,15 @@ export interface PresenceEvents {
    * Fires as "user connected" does.
    */
   "user left": [userId: string, where: Where, reason: OfflineReason, info: ChangeInfo];
+  /**
+   * A user's data changed (a socket set, replaced or removed its data, or a
+   * socket with data left while the user stays online): `data` is the
+   * user's data after it, one object per socket with data, over every
+   * server (empty: none left). Not fired when the same change took the
+   * user offline ("user disconnected" tells it). Fires as "user connected"
+   * does, on the server whose call made it.
+   */
+  "user updated": [userId: string, data: PresenceData[], info: ChangeInfo];
   /** This server finished reaping a crashed one. */
   "node reaped": [nodeId: string];
   /** This server had been reaped while alive; it registers again and re-asserts its sockets. */
@@ -282,6 +306,15 @@ export declare class Presence extends EventEmitter {
    * gets no grace period). Resolves once Redis holds it.
    */
   identify(socket: SocketLike, userId: string | number | null | undefined): Promise<void>;
+  /**
+   * Sets a socket's data (`null` or `undefined`: removes it), replacing its
+   * previous data: a plain JSON-serialisable object, at most `maxDataBytes`
+   * once serialised (else a RangeError; not an object: a TypeError; either
+   * changes nothing). Shown cluster-wide while the socket has a user, with
+   * the data of the user's other sockets ("user updated", `members()`,
+   * `watch()`); it moves with `identify()`. Resolves once Redis holds it.
+   */
+  setData(socket: SocketLike, data: object | null | undefined): Promise<void>;
   /** Whether the user has a socket on any server. */
   isUserConnected(userId: string | number): Promise<boolean>;
   /** The user's sockets, over all namespaces and servers. */

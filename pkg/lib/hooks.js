@@ -102,6 +102,14 @@ class Hooks {
     obj[name] = fn;
   }
 
+  /**
+   * Whether the socket was seen (its "connection" reached rollcall).
+   * @param {object} socket
+   */
+  follows(socket) {
+    return this.#sockets.has(socket);
+  }
+
   /** Follows the server: its namespaces, adapters and engines, now and later. */
   hookServer() {
     const self = this;

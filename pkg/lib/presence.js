@@ -31,6 +31,7 @@ const { embeddedSource, redisSource, changes, fromOf } = require("./watch.js");
  * @typedef {{ kind: "global" } | { kind: "namespace", namespace: string } | { kind: "room", namespace: string, room: string }} CoreScope
  * @typedef {{ type: "user_online", scope: CoreScope, user: string, change_id: string }
  *   | { type: "user_offline", scope: CoreScope, user: string, reason: "disconnect" | "reaped" | "shutdown", change_id: string }
+ *   | { type: "user_updated", user: string, data: string[], change_id: string }
  *   | { type: "node_reaped", node: string }
  *   | { type: "fenced" }
  *   | { type: "store_error", message: string }
@@ -89,6 +90,13 @@ class Presence extends EventEmitter {
   #replies = 0;
   /** Users set by identify(), by socket. @type {WeakMap<object, string | null>} */
   #identities = new WeakMap();
+  /**
+   * Data set by setData() for sockets rollcall has not seen yet (JSON text;
+   * null: none), fed when they are. @type {WeakMap<object, string | null>}
+   */
+  #pendingData = new WeakMap();
+  /** The longest data of a socket, in bytes of its JSON text (maxDataBytes). */
+  #maxDataBytes = 0;
   /** The `rooms` option: which rooms presence follows (null: every one). @type {((room: string, namespace: string) => boolean) | null} */
   #rooms;
   /** @type {number} */
@@ -171,6 +179,7 @@ class Presence extends EventEmitter {
       // never repeat, so a paused predecessor that resumes is fenced.
       const nonce = crypto.randomInt(2 ** 40 - 1);
       this.#t = new wasm.RawTracker(json, nodeId, this.#send === null, nonce);
+      this.#maxDataBytes = this.#t.maxDataBytes;
     } catch (e) {
       throw new TypeError(`rollcall: ${jsMessage(message(e))}`);
     }
@@ -414,7 +423,15 @@ class Presence extends EventEmitter {
       return false;
     }
     const user = this.#userOf(socket);
-    return this.#feed((at) => this.#t.connect(at, socket.id, user, namespace), accepted);
+    if (!this.#feed((at) => this.#t.connect(at, socket.id, user, namespace), accepted)) return false;
+    // Data set before rollcall saw the socket (an app's "connection"
+    // listener that ran before rollcall's).
+    const data = this.#pendingData.get(socket);
+    if (data !== undefined) {
+      this.#pendingData.delete(socket);
+      if (data !== null) this.#feed((at) => this.#t.setData(at, socket.id, data));
+    }
+    return true;
   }
 
   /**
@@ -582,7 +599,7 @@ class Presence extends EventEmitter {
    * @param {CoreEvent} e
    */
   #event(e) {
-    if ((e.type === "user_online" || e.type === "user_offline") && this.#feedChanged) {
+    if ((e.type === "user_online" || e.type === "user_offline" || e.type === "user_updated") && this.#feedChanged) {
       this.#feedChanged.resolve();
       this.#feedChanged = null;
     }
@@ -597,6 +614,9 @@ class Presence extends EventEmitter {
         if (e.scope.kind === "global") {
           this.#emit("user disconnected", e.user, e.reason, { changeId: e.change_id });
         } else this.#emit("user left", e.user, whereOf(e.scope), e.reason, { changeId: e.change_id });
+        break;
+      case "user_updated":
+        this.#emit("user updated", e.user, e.data.map(parseData), { changeId: e.change_id });
         break;
       case "node_reaped":
         this.#emit("node reaped", e.node);
@@ -730,6 +750,75 @@ class Presence extends EventEmitter {
   }
 
   /**
+   * Sets this socket's data (a plain JSON-serialisable object, at most
+   * maxDataBytes once serialised; `null` or `undefined` removes it). It
+   * replaces the socket's previous data and is shown, with the data of the
+   * user's other sockets, cluster-wide while the socket has a user
+   * ("user updated", members()). Throws TypeError for data that is not an
+   * object and RangeError for data that is too long, changing nothing.
+   * Resolves once Redis holds it.
+   * @param {unknown} socket a server-side Socket.IO socket
+   * @param {unknown} data
+   * @returns {Promise<void>}
+   */
+  setData(socket, data) {
+    const s = /** @type {any} */ (socket);
+    if (!s || typeof s !== "object" || typeof s.id !== "string" || !s.nsp) {
+      throw new TypeError("rollcall: setData() takes a server-side Socket.IO socket");
+    }
+    const json = data === null || data === undefined ? undefined : this.#dataJson(data);
+    if (this.#closing) return Promise.reject(new Error("rollcall: this presence is closed"));
+    if (!this.#hooks.follows(s)) {
+      // Not seen yet (an app's "connection" listener that runs before
+      // rollcall's): fed once it is, right after its connect.
+      this.#pendingData.set(s, json === undefined ? null : json);
+      if (!s.connected) return Promise.resolve();
+      return Promise.resolve().then(() => this.#whenVisible("setData()"));
+    }
+    if (!s.connected) return Promise.resolve();
+    /** @type {string | undefined} */
+    let out;
+    try {
+      out = this.#t.setData(now(), s.id, json);
+    } catch (e) {
+      // The core's own check (the one above should have caught it).
+      throw new TypeError(`rollcall: setData(): ${jsMessage(message(e))}`);
+    }
+    this.#input(out);
+    return this.#whenVisible("setData()");
+  }
+
+  /**
+   * The JSON text of a socket's data, checked.
+   * @param {unknown} data
+   * @returns {string}
+   */
+  #dataJson(data) {
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      throw new TypeError(
+        `rollcall: setData(): data must be a plain object (null removes it), got ${Array.isArray(data) ? "an array" : typeof data}`,
+      );
+    }
+    /** @type {unknown} */
+    let json;
+    try {
+      json = JSON.stringify(data);
+    } catch (e) {
+      throw new TypeError(`rollcall: setData(): data must be JSON-serialisable: ${message(e)}`);
+    }
+    if (typeof json !== "string" || !json.startsWith("{")) {
+      throw new TypeError("rollcall: setData(): data must serialise to a JSON object");
+    }
+    const bytes = Buffer.byteLength(json, "utf8");
+    if (bytes > this.#maxDataBytes) {
+      throw new RangeError(
+        `rollcall: setData(): data is ${bytes} bytes of JSON, more than maxDataBytes (${this.#maxDataBytes})`,
+      );
+    }
+    return json;
+  }
+
+  /**
    * This server's metrics in the Prometheus text format (version 0.0.4):
    * local and cluster-wide gauges, counters of writes, re-asserts, reaps,
    * fences, store errors and events, and the write latency histogram.
@@ -829,9 +918,11 @@ class Presence extends EventEmitter {
 
   /**
    * One page of the members of a scope (no scope: all namespaces), in the
-   * order of their user ids: `{ userId, sockets, since }` each (`sockets`
-   * there, over every server; `since`: when they came online there, ms on
-   * the Redis clock), and the `cursor` of the next page (null: the last).
+   * order of their user ids: `{ userId, sockets, data, since }` each
+   * (`sockets` there, over every server; `data`: the data objects of the
+   * user's sockets, over every server; `since`: when they came online
+   * there, ms on the Redis clock), and the `cursor` of the next page (null:
+   * the last).
    * With no change in between the pages hold every member exactly once;
    * each page is one bounded call.
    * @param {unknown} [scope]
@@ -842,9 +933,14 @@ class Presence extends EventEmitter {
     const [namespace, room] = scopeOf(scope, "members", undefined);
     const [limit, after] = pageOf(options);
     return this.#read("members", namespace, room, undefined, after, limit).then(
-      /** @param {{ members: Array<{ user: string, sockets: number, since: number }>, cursor: string | null }} page */
+      /** @param {{ members: Array<{ user: string, sockets: number, since: number, data: string[] }>, cursor: string | null }} page */
       (page) => ({
-        members: page.members.map((m) => ({ userId: m.user, sockets: m.sockets, since: m.since })),
+        members: page.members.map((m) => ({
+          userId: m.user,
+          sockets: m.sockets,
+          data: m.data.map(parseData),
+          since: m.since,
+        })),
         cursor: page.cursor,
       }),
     );
@@ -876,7 +972,8 @@ class Presence extends EventEmitter {
   }
 
   /**
-   * Every change of the cluster (users online, offline, joined, left), made
+   * Every change of the cluster (users online, offline, joined, left, their
+   * data updated), made
    * by any server, in the order Redis made them: from now on, or after the
    * change whose id is `from` while the feed still holds it
    * (changesMaxLen). It reads on a connection of its own (the client's
@@ -938,6 +1035,15 @@ class Presence extends EventEmitter {
     const user = checkId(userId, "userId", true);
     return this.#read("user", undefined, undefined, user);
   }
+}
+
+/**
+ * One socket's data, from the JSON text the core holds.
+ * @param {string} json
+ * @returns {{ [key: string]: unknown }}
+ */
+function parseData(json) {
+  return JSON.parse(json);
 }
 
 /** The scripts of the write lane (timed for rollcall_write_seconds). */

@@ -18,9 +18,9 @@ const RETRY_MS = 1000;
 
 /**
  * A change as the core encodes it.
- * @typedef {{ id: string, kind: "online" | "offline" | "joined" | "left", user: string,
+ * @typedef {{ id: string, kind: "online" | "offline" | "joined" | "left" | "updated", user: string,
  *   scope: { kind: string, namespace?: string, room?: string }, reason: "disconnect" | "reaped" | "shutdown" | null,
- *   node: string, at: number, change_id: string }} CoreChange
+ *   node: string, at: number, change_id: string, data: string | null }} CoreChange
  */
 
 /**
@@ -35,6 +35,8 @@ function changeOf(c) {
     namespace: c.scope.kind === "global" ? undefined : c.scope.namespace,
     room: c.scope.kind === "room" ? c.scope.room : undefined,
     reason: c.reason === null ? undefined : c.reason,
+    // "updated": the user's data after it, one object per socket with data.
+    data: c.data === null || c.data === undefined ? undefined : /** @type {Array<{ [key: string]: unknown }>} */ (JSON.parse(c.data)),
     nodeId: c.node,
     at: c.at,
     changeId: c.change_id,

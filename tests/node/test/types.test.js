@@ -89,7 +89,7 @@ test("a type error in the package's JavaScript fails the check", () => {
 // lib/presence.js gives (every method, its arguments and results, no
 // method undeclared), and every event and option is used with its
 // declared type.
-const AGAINST = `import { Presence, Replayer, type PresenceEvents, type PresenceOptions, type OfflineReason, type ChangeInfo, type Where } from "rollcall";
+const AGAINST = `import { Presence, Replayer, type PresenceEvents, type PresenceOptions, type OfflineReason, type ChangeInfo, type Where, type PresenceData, type Member, type SocketLike } from "rollcall";
 import * as impl from "./check-impl/lib/presence.js";
 import { Server } from "socket.io";
 
@@ -114,6 +114,7 @@ async function events(p: Presence): Promise<void> {
   p.on("user disconnected", (_u: string, _r: OfflineReason, { changeId }: ChangeInfo) => void changeId);
   p.on("user joined", (_u: string, where: Where, info: ChangeInfo) => void [where.room, info.changeId]);
   p.on("user left", (_u: string, _w: Where, _r: OfflineReason, info: ChangeInfo) => void info.changeId);
+  p.on("user updated", (_u: string, data: PresenceData[], info: ChangeInfo) => void [data[0]?.status, info.changeId]);
   p.once("node reaped", (nodeId: string) => void nodeId);
   p.on("fenced", () => {});
   p.on("store error", (error: Error) => void error.message);
@@ -133,20 +134,31 @@ async function events(p: Presence): Promise<void> {
   const registry = new (class { registerMetric(_metric: object): void {} })();
   const all: Required<PresenceOptions> = {
     redis: null, userId: (s) => s.id, rooms: (room) => room.length > 0, prefix: "p", ttlMs: 1, heartbeatMs: 1, reapMs: 1, graceMs: 1,
-    reapSlice: 1, retryMs: 1, maxWriteFields: 1, changesMaxLen: 1, lastSeenMs: 1, opTimeoutMs: 1, nodeId: "n",
+    reapSlice: 1, retryMs: 1, maxWriteFields: 1, changesMaxLen: 1, lastSeenMs: 1, maxDataBytes: 1, opTimeoutMs: 1, nodeId: "n",
     trace: "t", traceOutput: "o", metricsRegistry: registry,
   };
   const text: Promise<string> = p.metrics();
   void text;
   const seen: Promise<number | null> = p.lastSeen("ann");
   void seen;
+  // Data: an object of the app's own interface type, or null to remove it.
+  interface Status { status: string; device?: string }
+  const status: Status = { status: "away" };
+  const socket = {} as SocketLike;
+  const set: Promise<void> = p.setData(socket, status);
+  const unset: Promise<void> = p.setData(socket, null);
+  const page = await p.members({ room: "lobby" });
+  const member: Member = page.members[0];
+  const memberData: PresenceData[] = member.data;
+  void [set, unset, memberData];
   const watchAll = async () => {
     for await (const c of p.watch({ from: "0-0" })) {
-      const kind: "online" | "offline" | "joined" | "left" = c.type;
+      const kind: "online" | "offline" | "joined" | "left" | "updated" = c.type;
+      const changed: PresenceData[] | undefined = c.data;
       const where: [string | undefined, string | undefined] = [c.namespace, c.room];
       const why: OfflineReason | undefined = c.reason;
       const ids: [string, string, string, number] = [c.id, c.changeId, c.nodeId, c.at];
-      void [kind, where, why, ids, c.userId];
+      void [kind, changed, where, why, ids, c.userId];
       break;
     }
   };
