@@ -185,7 +185,11 @@ class Node {
       }, timeout);
       this.pending.set(id, (m) => {
         clearTimeout(timer);
-        if (m.error) reject(new Error(`server ${this.index}: ${m.error}`));
+        if (m.error) {
+          const e = new Error(`server ${this.index}: ${m.error}`);
+          e.errorType = m.errorType; // the class of the server's error (fixtures/server.js)
+          reject(e);
+        }
         else resolve(m);
       });
       this.child.send({ id, cmd, ...extra });
