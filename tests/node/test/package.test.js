@@ -63,8 +63,12 @@ test("the tarball ships the wasm, the glue, the types and the replay bin, and no
   // the change feed and last seen (the scripts' model of them, the entry
   // codec and the watcher's binding: +57 KB) made it 666,475 bytes; then
   // to 720 KiB when member pages and a user's scopes (their model, the
-  // page and place answers, a sort of places: +34 KB) made it 705,175.
-  assert.ok(size < 720 * 1024, `the .wasm is ${size} bytes`);
+  // page and place answers, a sort of places: +34 KB) made it 705,175;
+  // then to 840 KiB when per-socket data (the core's data bookkeeping, its
+  // model and Lua, JSON object checks with serde_json::Value: +120 KB,
+  // 712,978 -> 832,866 bytes measured at 1a3ff0e and cd07f70 with one
+  // toolchain; the binding's setData +0.8 KB) made it 833,670.
+  assert.ok(size < 840 * 1024, `the .wasm is ${size} bytes`);
 });
 
 test("the TypeScript types check against a typical server", () => {
