@@ -139,6 +139,7 @@ class FakeSocket extends EventEmitter {
     // As an app's auth middleware sets it (rollcall's default userId).
     this.data = userId === undefined ? {} : { userId };
     this.rooms = new Set([id]);
+    this.connected = true;
   }
 }
 
@@ -173,6 +174,7 @@ function fakeLeave(socket, room) {
 function fakeDisconnect(socket) {
   socket.emit("disconnecting", "transport close");
   socket.rooms.clear();
+  socket.connected = false;
   socket.emit("disconnect", "transport close");
   socket.client.emit("close", "transport close");
 }
