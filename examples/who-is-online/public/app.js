@@ -100,7 +100,10 @@
           document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes) + 1);
         } while (again);
       } catch (e) {
-        if (socket.connected) fail(`could not read the presence: ${e.message}`);
+        if (socket.connected) {
+          fail(`could not read the presence: ${e.message}; trying again`);
+          setTimeout(refresh, 1000);
+        }
       } finally {
         inFlight = false;
       }
