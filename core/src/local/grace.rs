@@ -23,7 +23,9 @@ struct Linger {
     rooms: Vec<u32>,
     /// The namespace share is still held too.
     whole: bool,
-    /// The socket whose data is shown while the namespace share is held.
+    /// The socket whose data is still shown: until the deadline, or until a
+    /// socket of the same user in the namespace sets its own (a reload
+    /// shows the old data until the new socket's replaces it in one write).
     data: Option<Box<str>>,
 }
 
@@ -40,14 +42,14 @@ pub(crate) struct Grace {
     by_user: FxHashMap<(u32, u32), Vec<LingerId>>,
     /// The next linger's place among those of the same deadline.
     seq: u64,
-    /// Sockets whose data stopped being shown (their linger gave back its
-    /// namespace share), for [`Grace::take_ended`].
+    /// Sockets whose data stopped being shown, for [`Grace::take_ended`].
     ended: Vec<Box<str>>,
 }
 
 impl Grace {
     /// The last socket of `user` in `ns` went, in `rooms`; its share keeps
     /// counting until `deadline`, and its data (socket `data`) is shown
+    /// until then or until [`Grace::replace_data`]
     /// while its namespace share is.
     pub(crate) fn begin(
         &mut self,
@@ -93,8 +95,7 @@ impl Grace {
         };
         let linger = self.lingering.get_mut(&id).expect("indexed");
         linger.whole = false;
-        self.ended.extend(linger.data.take());
-        let empty = linger.rooms.is_empty();
+        let empty = linger.rooms.is_empty() && linger.data.is_none();
         counters.socket_contribution(ns, Some(user), -1);
         if empty {
             self.lingering.remove(&id);
@@ -117,11 +118,27 @@ impl Grace {
         let Some(id) = found else { return };
         let linger = self.lingering.get_mut(&id).expect("indexed");
         linger.rooms.retain(|r| *r != room);
-        let empty = linger.rooms.is_empty();
+        let empty = linger.rooms.is_empty() && !linger.whole && linger.data.is_none();
         counters.room_contribution(room, Some(user), -1);
         if empty {
             self.lingering.remove(&id);
             self.unindex(user, ns, id);
+        }
+    }
+
+    /// A socket of `user` in `ns` set its own data: the data its lingering
+    /// sockets still show goes (in the same write as the new).
+    pub(crate) fn replace_data(&mut self, user: u32, ns: u32) {
+        let Some(ids) = self.by_user.get(&(user, ns)).cloned() else {
+            return;
+        };
+        for id in ids {
+            let linger = self.lingering.get_mut(&id).expect("indexed");
+            self.ended.extend(linger.data.take());
+            if !linger.whole && linger.rooms.is_empty() {
+                self.lingering.remove(&id);
+                self.unindex(user, ns, id);
+            }
         }
     }
 
@@ -214,14 +231,18 @@ mod tests {
         counted(&mut c, ann, ns, &[]);
         g.resume(ann, ns, &mut c);
         assert_eq!(c.desired(Key::user(ns, ann)), 1);
-        // The new socket holds the namespace: the old one's data goes.
-        assert_eq!(g.take_ended(), [Box::from("a1")]);
+        // The new socket holds the namespace; the old one's data stays
+        // until the new one sets its own.
+        assert!(g.take_ended().is_empty());
         c.room_contribution(a, Some(ann), 1);
         g.adopt_room(ann, ns, a, &mut c);
         assert_eq!(c.desired(Key::user(a, ann)), 1);
         // A second join of the same room takes nothing more.
         g.adopt_room(ann, ns, a, &mut c);
         assert_eq!(c.desired(Key::user(a, ann)), 1);
+        // The new socket sets its data: the old one's goes with it.
+        g.replace_data(ann, ns);
+        assert_eq!(g.take_ended(), [Box::from("a1")]);
         g.expire(100, &mut c);
         assert_eq!(c.desired(Key::user(b, ann)), 0);
         assert_eq!(c.desired(Key::user(a, ann)), 1);

@@ -187,14 +187,23 @@ impl Local {
     /// A connected socket's data becomes `json` (`None`: none). Shown
     /// while the socket has a user.
     pub fn set_data(&mut self, sid: &str, json: Option<&str>) -> Result<(), Refusal> {
-        let user = self.sockets.user_of(sid)?;
-        let user = user.map(|u| self.counters.names.user_name(u));
-        self.data.set(sid, user, json);
+        let (user, ns) = self.sockets.user_of(sid)?;
+        let name = user.map(|u| self.counters.names.user_name(u));
+        self.data.set(sid, name, json);
+        // A reload: the data the user's lingering socket still shows goes
+        // in the same write as the new socket's.
+        if let Some(u) = user
+            && json.is_some()
+        {
+            self.grace.replace_data(u, ns);
+            self.end_lingering_data();
+        }
         Ok(())
     }
 
-    /// The data of sockets whose grace period gave back its namespace
-    /// share is shown no more (unless the id is connected again).
+    /// The data of lingering sockets whose grace period ended, or whose
+    /// user set new data, is shown no more (unless the id is connected
+    /// again).
     fn end_lingering_data(&mut self) {
         for sid in self.grace.take_ended() {
             if self.sockets.user_of(&sid).is_err() {

@@ -65,12 +65,12 @@ impl Sockets {
         }
     }
 
-    /// The user of a connected socket (`None`: anonymous).
+    /// The user (`None`: anonymous) and namespace of a connected socket.
     #[inline]
-    pub(crate) fn user_of(&self, sid: &str) -> Result<Option<u32>, Refusal> {
+    pub(crate) fn user_of(&self, sid: &str) -> Result<(Option<u32>, u32), Refusal> {
         self.table
             .get(sid.as_bytes())
-            .map(Socket::user)
+            .map(|s| (s.user(), s.ns()))
             .ok_or(Refusal::Unknown)
     }
 

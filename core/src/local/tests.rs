@@ -218,3 +218,46 @@ fn identify_to_a_user_in_their_grace_period_resumes_them() {
     );
     assert_eq!(l.socket_count(), 1);
 }
+
+/// The data writes of the next call, committed, as (field, JSON).
+fn data_writes(local: &mut Local) -> Vec<(String, String)> {
+    let w = local.take_data(usize::MAX);
+    local.commit_data(&w);
+    w.into_iter().map(|w| (w.field, w.json)).collect()
+}
+
+#[test]
+fn a_reload_within_the_grace_period_swaps_the_data_in_one_write() {
+    let mut l = Local::new();
+    l.connect("s1", Some("ann"), "/").unwrap();
+    l.set_data("s1", Some(r#"{"a":1}"#)).unwrap();
+    assert_eq!(data_writes(&mut l), [(s("d3:anns1"), s(r#"{"a":1}"#))]);
+    // The tab reloads: the old socket lingers, and so does its data, also
+    // once the new socket holds the namespace.
+    l.disconnect("s1", 1_000, 500).unwrap();
+    l.connect("s2", Some("ann"), "/").unwrap();
+    assert!(data_writes(&mut l).is_empty());
+    // The new socket's data replaces it in the same write.
+    l.set_data("s2", Some(r#"{"a":2}"#)).unwrap();
+    assert_eq!(
+        data_writes(&mut l),
+        [(s("d3:anns1"), s("")), (s("d3:anns2"), s(r#"{"a":2}"#))]
+    );
+    // Without new data, lingering data goes at the deadline.
+    l.disconnect("s2", 2_000, 500).unwrap();
+    l.expire_lingering(2_499);
+    assert!(data_writes(&mut l).is_empty());
+    l.expire_lingering(2_500);
+    assert_eq!(data_writes(&mut l), [(s("d3:anns2"), s(""))]);
+    // An anonymous socket's data is kept, and shown once it has a user.
+    l.connect("s3", None, "/").unwrap();
+    l.set_data("s3", Some("{}")).unwrap();
+    assert!(data_writes(&mut l).is_empty());
+    l.identify("s3", Some("bob")).unwrap();
+    assert_eq!(data_writes(&mut l), [(s("d3:bobs3"), s("{}"))]);
+    assert_eq!(l.set_data("nope", None), Err(Refusal::Unknown));
+}
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}

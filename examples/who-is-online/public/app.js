@@ -136,17 +136,11 @@
       document.body.dataset.room = room || "";
     }
 
-    // The last data shown of each user. A user's data is empty for a
-    // moment when they come back within the grace period (a reload): the
-    // new socket's connect and its setData are two writes. Every socket of
-    // this app sets its data when it connects, so until then the page keeps
-    // showing what it showed.
-    const shown = new Map();
-
+    // A user's data: one object per socket (tab). Within the grace period
+    // a reloaded tab's old data stays until the new tab's replaces it, in
+    // one write, so a reload never shows the user without a status.
     function memberItem(m) {
-      let data = Array.isArray(m.data) ? m.data.filter((d) => d && typeof d === "object") : [];
-      if (data.length) shown.set(m.userId, data);
-      else data = shown.get(m.userId) || [];
+      const data = Array.isArray(m.data) ? m.data.filter((d) => d && typeof d === "object") : [];
       const name = (data.find((d) => d.name) || {}).name || m.userId;
       const statuses = [...new Set(data.map((d) => d.status).filter(Boolean))];
       const children = [element("span", { className: "name", text: name })];
@@ -166,7 +160,7 @@
       if (c.type === "left" && c.room) text = `${c.userId} left${where}${why}`;
       if (c.type === "updated") {
         const statuses = [...new Set((c.data || []).map((d) => d && d.status).filter(Boolean))];
-        if (!statuses.length) return; // between a reconnect and its data (see `shown`)
+        if (!statuses.length) return; // a user whose tabs set no status
         text = `${c.userId} is ${statuses.join(", ")}`;
       }
       if (!text) return;
