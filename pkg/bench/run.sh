@@ -4,7 +4,7 @@
 # this folder's npm packages, starts its own redis-server processes on free
 # ports and stops them. Raw results: pkg/bench/results/*.json; the table:
 # pkg/bench/results/summary.md. Timings only: never run by CI.
-# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed leave members data).
+# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed leave members data rss).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -33,4 +33,5 @@ want feed && { echo "==> 10. the change feed: node feed.js"; node feed.js; }
 want leave && { echo "==> 10. a leave at the feed's cap: node leave.js"; node leave.js; }
 want members && { echo "==> 11. member pages of a big room: node members.js"; node members.js; }
 want data && { echo "==> 12. per-socket data: node data.js"; node data.js; }
+want rss && { echo "==> 13. memory per socket: node rss.js"; node rss.js; }
 node summary.js | tee results/summary.md
