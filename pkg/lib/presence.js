@@ -745,6 +745,9 @@ class Presence extends EventEmitter {
     // that runs before rollcall's) is counted as this user when it is.
     this.#identities.set(s, user === undefined ? null : user);
     if (!s.connected) return Promise.resolve();
+    // Not followed yet: its connect will carry the user (no input now,
+    // which the core would refuse as an unknown socket).
+    if (!this.#hooks.follows(s)) return Promise.resolve().then(() => this.#whenVisible("identify()"));
     this.#feed((at) => this.#t.identify(at, s.id, user));
     return this.#whenVisible("identify()");
   }

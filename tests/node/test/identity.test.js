@@ -138,6 +138,36 @@ async function story({ urls, identify, events, read }) {
   }
 }
 
+describe("identify() from an app's 'connection' listener that runs before rollcall's", () => {
+  test("the socket is counted as that user when rollcall sees it, with no warning", async () => {
+    const { Server } = require("socket.io");
+    const httpServer = http.createServer();
+    const io = new Server(httpServer);
+    let presence;
+    let identified;
+    // Registered before attach: it runs before rollcall's own listener.
+    io.on("connection", (socket) => {
+      identified = presence.identify(socket, "zed");
+    });
+    presence = await Presence.attach(io, FAST);
+    const warnings = [];
+    presence.on("warning", (w) => warnings.push(w));
+    await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+    const s = await connect(`http://127.0.0.1:${httpServer.address().port}`, {});
+    try {
+      await waitFor(() => assert.ok(identified, "the app's listener ran"));
+      await identified;
+      assert.deepEqual(await presence.usersList(), ["zed"]);
+      assert.equal(await presence.userSocketsCount("zed"), 1);
+      assert.deepEqual(warnings, []);
+    } finally {
+      s.close();
+      await presence.close();
+      await new Promise((r) => io.close(() => r()));
+    }
+  });
+});
+
 describe("identify() on two servers, one Redis", () => {
   let redis;
   let nodes = [];
