@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! with_prelude {
     ($file:literal) => {
-        concat!(include_str!("lua/prelude.lua"), include_str!($file))
+        concat!(
+            include_str!("lua/data_of.lua"),
+            include_str!("lua/prelude.lua"),
+            include_str!($file)
+        )
     };
 }
 
@@ -77,7 +81,10 @@ impl Script {
             Script::Heartbeat => with_prelude!("lua/heartbeat.lua"),
             Script::Retire => with_prelude!("lua/retire.lua"),
             Script::Reap => with_prelude!("lua/reap.lua"),
-            Script::Read => include_str!("lua/read.lua"),
+            Script::Read => concat!(
+                include_str!("lua/data_of.lua"),
+                include_str!("lua/read.lua")
+            ),
         }
     }
 

@@ -735,10 +735,7 @@ class Presence extends EventEmitter {
    * @returns {Promise<void>}
    */
   identify(socket, userId) {
-    const s = /** @type {any} */ (socket);
-    if (!s || typeof s !== "object" || typeof s.id !== "string" || !s.nsp) {
-      throw new TypeError("rollcall: identify() takes a server-side Socket.IO socket");
-    }
+    const s = serverSocket(socket, "identify()");
     const user = userId === null || userId === undefined ? undefined : checkId(userId, "userId", true);
     if (this.#closing) return Promise.reject(new Error("rollcall: this presence is closed"));
     // A socket rollcall has not seen yet (an app's "connection" listener
@@ -765,10 +762,7 @@ class Presence extends EventEmitter {
    * @returns {Promise<void>}
    */
   setData(socket, data) {
-    const s = /** @type {any} */ (socket);
-    if (!s || typeof s !== "object" || typeof s.id !== "string" || !s.nsp) {
-      throw new TypeError("rollcall: setData() takes a server-side Socket.IO socket");
-    }
+    const s = serverSocket(socket, "setData()");
     const json = data === null || data === undefined ? undefined : this.#dataJson(data);
     if (this.#closing) return Promise.reject(new Error("rollcall: this presence is closed"));
     if (!this.#hooks.follows(s)) {
@@ -1038,6 +1032,20 @@ class Presence extends EventEmitter {
     const user = checkId(userId, "userId", true);
     return this.#read("user", undefined, undefined, user);
   }
+}
+
+/**
+ * The server-side Socket.IO socket a method was given, or a TypeError.
+ * @param {unknown} socket
+ * @param {string} method
+ * @returns {any}
+ */
+function serverSocket(socket, method) {
+  const s = /** @type {any} */ (socket);
+  if (!s || typeof s !== "object" || typeof s.id !== "string" || !s.nsp) {
+    throw new TypeError(`rollcall: ${method} takes a server-side Socket.IO socket`);
+  }
+  return s;
 }
 
 /**

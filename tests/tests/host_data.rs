@@ -286,20 +286,17 @@ async fn data_across_two_nodes(a: Presence, b: Presence) {
     b.shutdown().await.unwrap();
 }
 
+/// Nodes a and b of `prefix` on `redis`.
+async fn two_on_redis(redis: &RedisServer, prefix: &str) -> (Presence, Presence) {
+    let start = |name| builder(prefix, name).redis(redis.url()).start();
+    (start("a").await.unwrap(), start("b").await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn data_is_shown_and_reported_across_two_nodes_on_redis() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("data");
-    let a = builder(&prefix, "a")
-        .redis(redis.url())
-        .start()
-        .await
-        .unwrap();
-    let b = builder(&prefix, "b")
-        .redis(redis.url())
-        .start()
-        .await
-        .unwrap();
+    let (a, b) = two_on_redis(&redis, &prefix).await;
     data_across_two_nodes(a, b).await;
 }
 
@@ -323,16 +320,7 @@ async fn data_is_shown_and_reported_across_two_nodes_in_memory() {
 async fn a_crashed_nodes_data_goes_with_the_reap() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("datareap");
-    let a = builder(&prefix, "a")
-        .redis(redis.url())
-        .start()
-        .await
-        .unwrap();
-    let b = builder(&prefix, "b")
-        .redis(redis.url())
-        .start()
-        .await
-        .unwrap();
+    let (a, b) = two_on_redis(&redis, &prefix).await;
     let mut ea = Events::of(&a, "a");
     let mut wa = a.watch(None).await.unwrap();
     let here = json!({"on": "a"});

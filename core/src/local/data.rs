@@ -90,6 +90,7 @@ impl Data {
     }
 
     /// How many data fields the whole local truth has.
+    /// (The sockets `Entry::desired` shows, without building their fields.)
     pub(crate) fn field_count(&self) -> usize {
         self.by_socket
             .values()
@@ -166,8 +167,25 @@ impl Data {
     /// clears the dirty marks.
     pub(crate) fn snapshot(&mut self) -> Vec<DataWrite> {
         self.dirty.clear();
-        let mut out: Vec<DataWrite> = self
-            .by_socket
+        let mut out = self.shown();
+        out.sort_by(|a, b| a.sid.cmp(&b.sid));
+        out
+    }
+
+    /// (marker field, JSON) of every socket that shows data, sorted.
+    pub(crate) fn desired(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .shown()
+            .into_iter()
+            .map(|w| (w.field, w.json))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// What every socket that shows data wants in Redis, in no order.
+    fn shown(&self) -> Vec<DataWrite> {
+        self.by_socket
             .iter()
             .filter_map(|(sid, e)| {
                 let sid = std::str::from_utf8(sid.as_bytes()).expect("ids are text");
@@ -178,23 +196,7 @@ impl Data {
                     json: json.to_owned(),
                 })
             })
-            .collect();
-        out.sort_by(|a, b| a.sid.cmp(&b.sid));
-        out
-    }
-
-    /// (marker field, JSON) of every socket that shows data, sorted.
-    pub(crate) fn desired(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .by_socket
-            .iter()
-            .filter_map(|(sid, e)| {
-                let sid = std::str::from_utf8(sid.as_bytes()).expect("ids are text");
-                e.desired(sid).map(|(f, j)| (f, j.to_owned()))
-            })
-            .collect();
-        out.sort();
-        out
+            .collect()
     }
 
     /// A re-assert of `snapshot` went through: Redis holds exactly it.

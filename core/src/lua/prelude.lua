@@ -106,21 +106,6 @@ local function put(own, field, json)
   end
   touch(user)
 end
--- A user's data, one JSON text per socket, in slot order.
-local function data_of(user)
-  local all = redis.call('HGETALL', base .. 'd:' .. user)
-  local slots, by = {}, {}
-  for i = 1, #all, 2 do
-    slots[#slots + 1] = all[i]
-    by[all[i]] = all[i + 1]
-  end
-  table.sort(slots)
-  local out = {}
-  for i, slot in ipairs(slots) do
-    out[i] = by[slot]
-  end
-  return out
-end
 
 -- A user's edge in a scope: the scope's member list (`m:`, in id order)
 -- and the user's scopes with since when (`w:`) follow it.
@@ -180,9 +165,11 @@ end
 local function check_types(fields, from, step)
   local keys = { [base .. 'count'] = true }
   for i = from, #fields, step do
-    local key, name, scope = target(fields[i])
+    local key, name, scope
     if is_data(fields[i]) then
       key = data_target(fields[i])
+    else
+      key, name, scope = target(fields[i])
     end
     keys[key] = true
     if scope then
@@ -399,14 +386,24 @@ local function updates()
   for _, user in ipairs(updated) do
     if redis.call('HEXISTS', base .. 'u:g', user) == 1 then
       data[#data + 1] = user
-      data[user] = data_of(user)
+      data[user] = data_of(base, user)
     end
   end
   return data
 end
 
--- After the adopted block (its count 0 when there is none),
--- {#updated, (user, n, json * n)...}: users whose data the call changed.
+-- Appends {#updated, (user, n, json * n)...} to a reply whose adopted
+-- block (its count 0 when there is none) ends `out`: the users of `data`.
+local function push_updates(out, data)
+  if #data > 0 then
+    out[#out + 1] = #data
+    for _, user in ipairs(data) do
+      append(out, { user, #data[user] }, data[user])
+    end
+  end
+  return out
+end
+
 local function reply(status, detail)
   local data = updates()
   publish(data)
@@ -415,12 +412,7 @@ local function reply(status, detail)
   if m > 0 or #data > 0 then
     append(out, { m }, adopted)
   end
-  if #data > 0 then
-    out[#out + 1] = #data
-    for _, user in ipairs(data) do
-      append(out, { user, #data[user] }, data[user])
-    end
-  end
+  push_updates(out, data)
   if keep_as then
     local kept = { keep_id, status, detail, tostring(#online), tostring(m) }
     redis.call('SET', keep_as, pack(append(kept, online, offline, adopted)))
@@ -441,12 +433,9 @@ local function recalled(again, fields, from)
   end
   local data = updates()
   if #data > 0 then
-    append(again, { 0, #data })
-    for _, user in ipairs(data) do
-      append(again, { user, #data[user] }, data[user])
-    end
+    again[#again + 1] = 0
   end
-  return again
+  return push_updates(again, data)
 end
 
 -- The fence of every write: the incarnation must still be registered. Its

@@ -27,16 +27,10 @@ elseif what == 'members' then
     out[#out + 1] = user
     out[#out + 1] = tonumber(redis.call('HGET', base .. 'u:' .. arg, user)) or 0
     out[#out + 1] = tonumber(redis.call('HGET', base .. 'w:' .. user, arg)) or 0
-    local all = redis.call('HGETALL', base .. 'd:' .. user)
-    local slots, by = {}, {}
-    for i = 1, #all, 2 do
-      slots[#slots + 1] = all[i]
-      by[all[i]] = all[i + 1]
-    end
-    table.sort(slots)
-    out[#out + 1] = #slots
-    for _, slot in ipairs(slots) do
-      out[#out + 1] = by[slot]
+    local data = data_of(base, user)
+    out[#out + 1] = #data
+    for _, json in ipairs(data) do
+      out[#out + 1] = json
     end
   end
   return out
