@@ -15,13 +15,21 @@ use tokio::time::Instant;
 const TTL: u64 = 1000;
 const BEAT: u64 = 250;
 const REAP: u64 = 250;
+/// The lease of a node that must survive the test: a loaded 2-core CI
+/// machine can starve a process for longer than `TTL`, and a survivor
+/// reaped while alive (fenced) is another test's story.
+const SURVIVOR_TTL: u64 = 6000;
 
 async fn node(url: &str, prefix: &str, name: &str) -> Presence {
+    node_with_ttl(url, prefix, name, TTL).await
+}
+
+async fn node_with_ttl(url: &str, prefix: &str, name: &str, ttl_ms: u64) -> Presence {
     Presence::builder()
         .redis(url)
         .prefix(prefix)
         .node_id(name)
-        .ttl(Duration::from_millis(TTL))
+        .ttl(Duration::from_millis(ttl_ms))
         .heartbeat(Duration::from_millis(BEAT))
         .reap_interval(Duration::from_millis(REAP))
         .retry(Duration::from_millis(100))
@@ -146,9 +154,10 @@ fn drain(rx: &mut broadcast::Receiver<Event>, into: &mut Vec<Event>) {
 async fn crashed_node_is_reaped_within_ttl_plus_one_reap_interval() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("reap");
+    // Only c crashes; a and b reap it and must not be reaped themselves.
     let nodes = vec![
-        node(&redis.url(), &prefix, "a").await,
-        node(&redis.url(), &prefix, "b").await,
+        node_with_ttl(&redis.url(), &prefix, "a", SURVIVOR_TTL).await,
+        node_with_ttl(&redis.url(), &prefix, "b", SURVIVOR_TTL).await,
         node(&redis.url(), &prefix, "c").await,
     ];
     let reader = nodes[0].reader().clone();
@@ -220,6 +229,15 @@ async fn crashed_node_is_reaped_within_ttl_plus_one_reap_interval() {
             *got.entry((scope.clone(), user.clone())).or_default() += 1;
         }
     }
+    let wrongly: Vec<&Event> = seen_a
+        .iter()
+        .chain(&seen_b)
+        .filter(|e| matches!(e, Event::NodeReaped { node, .. } if node != "c"))
+        .collect();
+    assert!(
+        wrongly.is_empty(),
+        "a survivor was reaped while alive (starved past its lease?): {wrongly:?}"
+    );
     let want: BTreeMap<(Scope, String), usize> = expected.into_iter().map(|k| (k, 1)).collect();
     assert_eq!(
         got, want,
