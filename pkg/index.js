@@ -14,14 +14,37 @@
 
 const { Presence } = require("./lib/presence.js");
 const { normalise } = require("./lib/store.js");
-const wasm = require("./rollcall_wasm.js");
 
 /**
  * Replays a trace one line at a time: `new Replayer(headerLine)`, then
  * `step(line)` per line, which returns the output line of that step. Throws
  * `trace line N: ...` for a malformed line. The CLI: `rollcall-replay`.
+ * The replay module (rollcall_tools_bg.wasm) loads with the first one: a
+ * server that never replays never loads it.
  */
-const { Replayer } = wasm;
+class Replayer {
+  /** @type {{ step(line: string): string, free(): void }} */
+  #inner;
+
+  /** @param {string} header */
+  constructor(header) {
+    const tools = require("./rollcall_tools.js");
+    this.#inner = new tools.Replayer(header);
+  }
+
+  /**
+   * @param {string} line
+   * @returns {string}
+   */
+  step(line) {
+    return this.#inner.step(line);
+  }
+
+  /** Frees the replay's memory in the module now, not at collection. */
+  free() {
+    this.#inner.free();
+  }
+}
 
 module.exports = { Presence, Replayer, normalise };
 module.exports.default = module.exports;

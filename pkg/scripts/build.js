@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the WASM half of the package into this folder:
-//   cargo build --release --target wasm32-unknown-unknown -p rollcall-wasm
-//   wasm-bindgen --target nodejs (same version as the crate's pin)
+//   cargo build --target wasm32-unknown-unknown -p rollcall-wasm -p rollcall-tools-wasm
+//   wasm-bindgen --target nodejs for each (same version as the crate's pin)
+// Two modules: rollcall_wasm (the hot path, loaded by every server) and
+// rollcall_tools (replay and the key schema, loaded only when asked for).
 // `--check` only verifies that a build is present (run by `npm pack`).
 "use strict";
 
@@ -11,12 +13,8 @@ const path = require("node:path");
 
 const here = path.resolve(__dirname, "..");
 const root = path.resolve(here, "..");
-const generated = [
-  "rollcall_wasm.js",
-  "rollcall_wasm.d.ts",
-  "rollcall_wasm_bg.wasm",
-  "rollcall_wasm_bg.wasm.d.ts",
-];
+const MODULES = ["rollcall_wasm", "rollcall_tools"];
+const generated = MODULES.flatMap((m) => [`${m}.js`, `${m}.d.ts`, `${m}_bg.wasm`, `${m}_bg.wasm.d.ts`]);
 
 if (process.argv.includes("--check")) {
   const missing = generated.filter((f) => !fs.existsSync(path.join(here, f)));
@@ -74,25 +72,31 @@ const profile = [
   "--config", 'profile.wasm.panic="abort"',
   "--config", "profile.wasm.strip=true",
   "--config", "profile.wasm.package.rollcall-wasm.opt-level=3",
+  // Replay is not on any server's path: small over fast.
+  "--config", 'profile.wasm.package.rollcall-tools-wasm.opt-level="s"',
 ];
 run("cargo", [
-  "build", "--profile", "wasm", "--target", "wasm32-unknown-unknown", "-p", "rollcall-wasm",
+  "build", "--profile", "wasm", "--target", "wasm32-unknown-unknown",
+  "-p", "rollcall-wasm", "-p", "rollcall-tools-wasm",
   ...profile,
 ]);
 const targetDir = process.env.CARGO_TARGET_DIR
   ? path.resolve(root, process.env.CARGO_TARGET_DIR)
   : path.join(root, "target");
-const built = path.join(targetDir, "wasm32-unknown-unknown", "wasm", "rollcall_wasm.wasm");
 for (const f of generated) fs.rmSync(path.join(here, f), { force: true });
-run(bindgen, [
-  "--target", "nodejs",
-  "--remove-name-section",
-  "--remove-producers-section",
-  "--out-dir", here,
-  built,
-]);
+for (const m of MODULES) {
+  run(bindgen, [
+    "--target", "nodejs",
+    "--remove-name-section",
+    "--remove-producers-section",
+    "--out-dir", here,
+    path.join(targetDir, "wasm32-unknown-unknown", "wasm", `${m}.wasm`),
+  ]);
+}
 
 // No wasm-opt: binaryen 108 (Debian's) breaks the externref table that
 // wasm-bindgen emits, and saves under 10% when it works.
-const wasm = path.join(here, "rollcall_wasm_bg.wasm");
-console.error(`rollcall: ${path.relative(root, wasm)} is ${fs.statSync(wasm).size} bytes`);
+for (const m of MODULES) {
+  const wasm = path.join(here, `${m}_bg.wasm`);
+  console.error(`rollcall: ${path.relative(root, wasm)} is ${fs.statSync(wasm).size} bytes`);
+}

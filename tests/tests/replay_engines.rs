@@ -16,9 +16,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `.wasm` npm ships, as `npm --prefix pkg run build` leaves it.
+/// The replay module npm ships, as `npm --prefix pkg run build` leaves it.
 fn wasm_path() -> PathBuf {
-    let path = root().join("pkg/rollcall_wasm_bg.wasm");
+    let path = root().join("pkg/rollcall_tools_bg.wasm");
     assert!(
         path.is_file(),
         "{} is missing: build the package first (npm --prefix pkg run build; tests/run-all.sh does)",

@@ -12,7 +12,7 @@ use crate::replay::{Engine, Native, Wasm, replay};
 pub enum EngineKind {
     /// rollcall-core compiled into this binary.
     Native,
-    /// The npm package's `rollcall_wasm_bg.wasm` under wasmtime, no JS.
+    /// The npm package's replay module `rollcall_tools_bg.wasm` under wasmtime, no JS.
     Wasm,
 }
 
@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "native")]
     engine: EngineKind,
     /// The `.wasm` to load with `--engine wasm` [default: the first of
-    /// pkg/rollcall_wasm_bg.wasm and node_modules/rollcall/rollcall_wasm_bg.wasm]
+    /// pkg/rollcall_tools_bg.wasm and node_modules/rollcall/rollcall_tools_bg.wasm]
     #[arg(long, value_name = "PATH")]
     wasm: Option<PathBuf>,
     /// Write the output here instead of standard output.
@@ -36,8 +36,8 @@ pub struct Args {
 }
 
 const WASM_CANDIDATES: [&str; 2] = [
-    "pkg/rollcall_wasm_bg.wasm",
-    "node_modules/rollcall/rollcall_wasm_bg.wasm",
+    "pkg/rollcall_tools_bg.wasm",
+    "node_modules/rollcall/rollcall_tools_bg.wasm",
 ];
 
 fn default_wasm() -> Option<PathBuf> {

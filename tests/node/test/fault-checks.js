@@ -74,7 +74,7 @@ async function openSockets(conns, node, users) {
 
 /**
  * The key schema of `prefix`, from the installed package's core (its raw
- * binding `rollcall/wasm`), so no test spells a key suffix: `keys`, the keys
+ * module `rollcall/tools`), so no test spells a key suffix: `keys`, the keys
  * that are one per prefix (`live`, `dead`, `versions`, `nodes`, `clock`,
  * `counts`), and `kindOf(key)`, the kind of any key (`{kind: "own",
  * incarnation}`, `{kind: "kept_reply", lane, incarnation}`, `{kind:
@@ -82,7 +82,7 @@ async function openSockets(conns, node, users) {
  * no key of the schema.
  */
 function keySchema(prefix) {
-  const raw = createRequire(path.join(APP, "package.json"))("rollcall/wasm");
+  const raw = createRequire(path.join(APP, "package.json"))("rollcall/tools");
   const kindOf = (key) => {
     const kind = raw.parseKey(prefix, key);
     return kind === undefined ? undefined : JSON.parse(kind);

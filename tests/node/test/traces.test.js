@@ -1,6 +1,6 @@
 "use strict";
 // The golden traces of tests/traces/, replayed by the shipped .wasm (the
-// raw binding `rollcall/wasm` of the installed package): byte for byte the
+// replay module `rollcall/tools` of the installed package): byte for byte the
 // output that `cargo test` holds the native core to, through the tracker
 // and through the host session.
 
@@ -11,7 +11,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { APP } = require("./helpers");
 
-const raw = createRequire(path.join(APP, "package.json"))("rollcall/wasm");
+const tools = createRequire(path.join(APP, "package.json"))("rollcall/tools");
 const dir = path.join(__dirname, "..", "..", "traces");
 
 test("golden traces replay to their committed output", () => {
@@ -20,7 +20,7 @@ test("golden traces replay to their committed output", () => {
   for (const name of traces) {
     const trace = fs.readFileSync(path.join(dir, name), "utf8");
     const expected = fs.readFileSync(path.join(dir, name.replace(".trace.", ".out.")), "utf8");
-    assert.ok(raw.replay(trace) === expected, `${name}: the npm package's replay differs from the golden output`);
+    assert.ok(tools.replay(trace) === expected, `${name}: the npm package's replay differs from the golden output`);
   }
 });
 
@@ -29,7 +29,7 @@ test("golden traces replay through the host session to their committed output", 
   for (const name of traces) {
     const trace = fs.readFileSync(path.join(dir, name), "utf8");
     const expected = fs.readFileSync(path.join(dir, name.replace(".trace.", ".session.")), "utf8");
-    assert.ok(raw.replaySession(trace) === expected, `${name}: the npm package's session replay differs`);
+    assert.ok(tools.replaySession(trace) === expected, `${name}: the npm package's session replay differs`);
   }
 });
 
@@ -40,6 +40,6 @@ test("malformed traces fail with the same line and message", () => {
   for (const name of files) {
     const trace = fs.readFileSync(path.join(bad, name), "utf8");
     const want = fs.readFileSync(path.join(bad, name.replace(/\.jsonl$/, ".err")), "utf8").trim();
-    assert.throws(() => raw.replay(trace), (e) => e.message.trim() === want, name);
+    assert.throws(() => tools.replay(trace), (e) => e.message.trim() === want, name);
   }
 });
