@@ -4,7 +4,9 @@
 // leave it, disconnect = 40,000 inputs; 3 sockets per user, 2 namespaces).
 //
 //   raw      the package's binding (rollcall/wasm RawTracker), called as
-//            pkg/index.js calls it: each output JSON.parse'd
+//            pkg/index.js calls it: outputs as JSON text, parsed;
+//            raw_single_values: the same with outputs as objects
+//            (serde-wasm-bindgen, valueOutputs)
 //   presence the public API: Presence.attach() on a real Socket.IO Server,
 //            fed by fake sockets that the Server's namespace, adapter and
 //            engine emit exactly as socket.io emits its own
@@ -34,7 +36,7 @@ function now() {
 }
 
 function parse(out) {
-  if (out !== undefined) JSON.parse(out);
+  return typeof out === "string" ? JSON.parse(out) : out;
 }
 
 /** The binding alone, as pkg/index.js drives it. */
@@ -57,15 +59,14 @@ async function rawRegistered(client, node) {
   const t = new wasm.RawTracker(JSON.stringify({ prefix: `raw${node}` }), `raw-${node}`, false);
   const run = async (out) => {
     if (out === undefined) return;
-    const o = JSON.parse(out);
-    for (const op of o.ops || []) {
+    for (const op of parse(out).ops || []) {
       const s = scripts.get(op.script);
       const reply = await client.sendCommand(["EVAL", s.source, String(op.keys.length), ...op.keys, ...op.args]);
-      await run(t.reply(now(), op.token, JSON.stringify(reply)));
+      await run(t.replyValue(now(), op.token, reply));
     }
   };
   await run(t.tick(now()));
-  const o = JSON.parse(t.connect(now(), "warm", "warm", "/"));
+  const o = parse(t.connect(now(), "warm", "warm", "/"));
   if (!o.ops || o.ops.length !== 1) throw new Error("expected one write in flight");
   return t;
 }
@@ -115,19 +116,21 @@ async function main() {
   client.on("error", () => {});
   await client.connect();
   const times = {
-    raw_single: [], raw_redis: [], presence_single: [], presence_redis: [], naive_map: [], harness_only: [],
+    raw_single: [], raw_single_values: [], raw_redis: [], presence_single: [], presence_redis: [], naive_map: [], harness_only: [],
   };
   try {
     // Warm up the JIT and the WASM once per path.
     for (let rep = 0; rep < REPS + 1; rep++) {
       // raw, single-server (embedded store): the burst, then its flush.
-      {
+      // Outputs as JSON text, then as objects (the other path).
+      for (const [values, into] of [[false, times.raw_single], [true, times.raw_single_values]]) {
         const t = new wasm.RawTracker("{}", `bench${rep}`, true);
+        t.valueOutputs = values;
         parse(t.tick(now()));
         const t0 = L.ms();
         rawLifecycle(t);
         parse(t.flush(now()));
-        if (rep) times.raw_single.push(L.ms() - t0);
+        if (rep) into.push(L.ms() - t0);
         t.free();
       }
       // raw, Redis mode, one write in flight.

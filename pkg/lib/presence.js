@@ -493,7 +493,7 @@ class Presence extends EventEmitter {
   #input(out) {
     if (out === undefined || this.#dead) return;
     /** @type {Output} */
-    const o = JSON.parse(out);
+    const o = typeof out === "string" ? JSON.parse(out) : out;
     if (o.failed !== undefined) return this.#registrationFailed(o.failed);
     // Recording: the lines of this burst are written once it is in.
     if (o.trace === true) setImmediate(this.#drainTrace);
@@ -523,7 +523,7 @@ class Presence extends EventEmitter {
   #run(op) {
     let answered = false;
     const sent = WRITES.has(op.script) ? performance.now() : -1;
-    /** @param {Reply} reply */
+    /** @param {unknown} reply the client's value, or an Error */
     const answer = (reply) => {
       if (answered) return;
       answered = true;
@@ -534,25 +534,26 @@ class Presence extends EventEmitter {
     const timer = setTimeout(() => {
       const text = `rollcall: the store did not answer within ${this.#opTimeoutMs} ms`;
       this.#lastError = text;
-      answer({ error: text });
+      answer(new Error(text));
     }, this.#opTimeoutMs);
     timer.unref();
     this.#exec(op).then(answer, (err) => {
       if (answered) return;
       this.#lastError = message(err);
-      answer({ error: message(err) });
+      answer(new Error(message(err)));
     });
   }
 
   /**
    * @param {Op} op
-   * @param {Reply} reply
+   * @param {unknown} reply the client's value, or an Error
    */
   #reply(op, reply) {
     if (this.#dead) return;
     // Progress for close(): an answer of the store, not a failure.
-    if (!(reply !== null && typeof reply === "object" && "error" in reply)) this.#replies++;
-    if (!this.#feed((at) => this.#t.reply(at, op.token, JSON.stringify(reply)))) return;
+    if (!(reply instanceof Error)) this.#replies++;
+    // The client's value as it is: the core reads it in place (js-sys).
+    if (!this.#feed((at) => this.#t.replyValue(at, op.token, reply))) return;
     if (this.#waiting.length > 0) this.#releaseReads(false);
   }
 
@@ -588,7 +589,7 @@ class Presence extends EventEmitter {
 
   /**
    * @param {Op} op
-   * @returns {Promise<Reply>}
+   * @returns {Promise<unknown>}
    */
   #exec(op) {
     return exec(/** @type {Send} */ (this.#send), op);
@@ -681,8 +682,7 @@ class Presence extends EventEmitter {
       const op = JSON.parse(this.#t.readOp(what, namespace, room, user, after, limit));
       const run = () =>
         this.#timed(this.#exec(op), `rollcall: the store did not answer a read within ${this.#opTimeoutMs} ms`).then(
-          (reply) =>
-            JSON.parse(wasm.parseAnswer(what, namespace, room, user, after, limit, JSON.stringify(reply))),
+          (reply) => JSON.parse(wasm.parseAnswer(what, namespace, room, user, after, limit, reply)),
         );
       // Read-your-writes: the read runs once the store holds every input
       // this node was given before it (the writes still coalesce).

@@ -51,7 +51,10 @@ function storeOf(client) {
 
 /**
  * A reply of node-redis or ioredis, RESP2 or RESP3, in the core's form:
- * null | integer | string | array | {error}.
+ * null | integer | string | array | {error}. The package hands replies to
+ * the core as they are (`replyValue`, read in place with js-sys, the same
+ * rules in Rust: wasm/src/value.rs); this is the JSON path's half, for
+ * apps and the benchmark.
  * @param {unknown} v
  * @returns {Reply}
  */
@@ -94,21 +97,21 @@ function normalise(v) {
 
 /**
  * Runs a script call: EVALSHA, with EVAL when Redis does not know the
- * script (yet, or any more).
+ * script (yet, or any more). The reply is the client's, as it resolved.
  * @param {Send} send
  * @param {Op} op
- * @returns {Promise<Reply>}
+ * @returns {Promise<unknown>}
  */
 async function exec(send, op) {
   const script = /** @type {Script} */ (SCRIPTS.get(op.script));
   const tail = [String(op.keys.length), ...op.keys, ...op.args];
   const key = op.keys[0];
   try {
-    return normalise(await send(["EVALSHA", script.sha, ...tail], key));
+    return await send(["EVALSHA", script.sha, ...tail], key);
   } catch (e) {
     if (!message(e).includes("NOSCRIPT")) throw e;
   }
-  return normalise(await send(["EVAL", script.source, ...tail], key));
+  return await send(["EVAL", script.source, ...tail], key);
 }
 
 module.exports = { storeOf, normalise, exec };

@@ -4,6 +4,7 @@
 //! the hot path). Everything else a host does lives in the session. Plain
 //! Rust, so it is tested natively.
 
+use rollcall_core::session::Output;
 use rollcall_core::{
     Answer, Config, ConfigError, Input, Millis, Query, Reply, Scope, Session, Token, Tracker, feed,
 };
@@ -57,27 +58,42 @@ impl Driver {
     /// policy ignores come back as `warnings`; `Err`: an input no host
     /// should send (a malformed id, an unknown token).
     pub fn feed(&mut self, now: Millis, input: Input) -> Result<Option<String>, String> {
+        self.feed_as(now, input, output_json)
+    }
+
+    /// [`Self::feed`] with the output encoded by `encode`.
+    pub fn feed_as<T>(
+        &mut self,
+        now: Millis,
+        input: Input,
+        encode: impl FnOnce(&Output) -> T,
+    ) -> Result<Option<T>, String> {
         match self.session.feed(now, input) {
-            Ok(_) => Ok(self.output()),
+            Ok(_) => Ok(self.output(encode)),
             Err(e) => Err(e.to_string()),
         }
     }
 
     /// Single-server mode: runs the held writes (see [`Session::flush`]).
     pub fn flush(&mut self, now: Millis) -> Option<String> {
+        self.flush_as(now, output_json)
+    }
+
+    /// [`Self::flush`] with the output encoded by `encode`.
+    pub fn flush_as<T>(&mut self, now: Millis, encode: impl FnOnce(&Output) -> T) -> Option<T> {
         self.session.flush(now);
-        self.output()
+        self.output(encode)
     }
 
     /// Encodes and clears what the host must act on.
-    fn output(&mut self) -> Option<String> {
+    fn output<T>(&mut self, encode: impl FnOnce(&Output) -> T) -> Option<T> {
         let out = self.session.output();
         if out.is_empty() {
             return None;
         }
-        let json = serde_json::to_string(out).expect("plain data serializes");
+        let encoded = encode(out);
         self.session.clear_output();
-        Some(json)
+        Some(encoded)
     }
 
     /// Parses a normalised reply (JSON: null, integer, string, array,
@@ -89,13 +105,7 @@ impl Driver {
         reply_json: &str,
     ) -> Result<Option<String>, String> {
         let reply = reply_of(reply_json).unwrap_or_else(Reply::error);
-        self.feed(
-            now,
-            Input::Reply {
-                token: Token(token),
-                reply,
-            },
-        )
+        self.feed(now, reply_input(token, reply))
     }
 
     /// The `read` script call that answers `query`, as JSON (token 0).
@@ -163,29 +173,39 @@ impl Driver {
     }
 }
 
+/// The session's output as compact JSON.
+pub fn output_json(out: &Output) -> String {
+    serde_json::to_string(out).expect("plain data serializes")
+}
+
+/// The input that answers call `token`.
+pub fn reply_input(token: u64, reply: Reply) -> Input {
+    Input::Reply {
+        token: Token(token),
+        reply,
+    }
+}
+
 /// A normalised reply from its JSON.
-fn reply_of(reply_json: &str) -> Result<Reply, String> {
+pub fn reply_of(reply_json: &str) -> Result<Reply, String> {
     serde_json::from_str::<Reply>(reply_json)
         .map_err(|e| format!("rollcall: a reply that is not valid JSON: {e}"))
 }
 
-/// The changes of a normalised XREAD reply, as a JSON array.
-pub fn parse_feed(reply_json: &str) -> Result<String, String> {
-    let reply = reply_of(reply_json)?;
-    let changes = feed::parse_read(&reply).map_err(|e| e.to_string())?;
+/// The changes of an XREAD reply, as a JSON array.
+pub fn parse_feed(reply: &Reply) -> Result<String, String> {
+    let changes = feed::parse_read(reply).map_err(|e| e.to_string())?;
     Ok(serde_json::to_string(&changes).expect("plain data serializes"))
 }
 
-/// The id of a normalised XREVRANGE reply's entry (`0-0` for none).
-pub fn parse_feed_newest(reply_json: &str) -> Result<String, String> {
-    let reply = reply_of(reply_json)?;
-    feed::parse_newest(&reply).map_err(|e| e.to_string())
+/// The id of an XREVRANGE reply's entry (`0-0` for none).
+pub fn parse_feed_newest(reply: &Reply) -> Result<String, String> {
+    feed::parse_newest(reply).map_err(|e| e.to_string())
 }
 
-/// Parses a normalised reply to a read.
-pub fn parse_answer(query: &Query, reply_json: &str) -> Result<Answer, String> {
-    let reply = reply_of(reply_json)?;
-    query.parse(&reply).map_err(|e| e.to_string())
+/// Parses the reply to a read.
+pub fn parse_answer(query: &Query, reply: &Reply) -> Result<Answer, String> {
+    query.parse(reply).map_err(|e| e.to_string())
 }
 
 /// An answer as JSON: a number or a sorted array of user ids.
@@ -407,13 +427,14 @@ mod tests {
             after: None,
             limit: 1,
         };
-        let answer = parse_answer(&page, r#"[1,"a",2,7,1,"{\"s\":1}"]"#).unwrap();
+        let reply = reply_of(r#"[1,"a",2,7,1,"{\"s\":1}"]"#).unwrap();
+        let answer = parse_answer(&page, &reply).unwrap();
         assert_eq!(
             answer_json(&answer),
             r#"{"members":[{"user":"a","sockets":2,"since":7,"data":["{\"s\":1}"]}],"cursor":"a"}"#
         );
         let places = query("scopes", None, None, Some("a".into()), None, None).unwrap();
-        let answer = parse_answer(&places, r#"["g",5,"r1:/x",6]"#).unwrap();
+        let answer = parse_answer(&places, &reply_of(r#"["g",5,"r1:/x",6]"#).unwrap()).unwrap();
         assert_eq!(
             answer_json(&answer),
             r#"[{"scope":{"kind":"room","namespace":"/","room":"x"},"since":6}]"#

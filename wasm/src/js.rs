@@ -1,10 +1,13 @@
 //! The wasm-bindgen API. JS names are camelCase; `pkg/index.js` is the only
 //! intended caller.
 
-use rollcall_core::{Input, Millis};
+use rollcall_core::session::Output;
+use rollcall_core::{Input, Millis, Reply};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::driver::{self, Driver};
+use crate::value;
 
 /// JS numbers are f64; times and tokens are whole and far below 2^53.
 fn ms(now: f64) -> Millis {
@@ -19,13 +22,39 @@ fn fail(message: String) -> JsError {
     JsError::new(&message)
 }
 
+/// The session's output for JS: an object (serde-wasm-bindgen, `null`
+/// for a missing value as in JSON) or its JSON text.
+fn encode(out: &Output, values: bool) -> JsValue {
+    if values {
+        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+        out.serialize(&serializer).expect("an output is plain data")
+    } else {
+        JsValue::from_str(&driver::output_json(out))
+    }
+}
+
 /// One node's tracker, for `pkg/index.js`. Every input method takes the
-/// time in ms and returns `undefined` when there is nothing to do, else a
-/// JSON string: the session's output (`rollcall_core::session::Output`:
-/// `{ops?, events?, tick?, flush?, trace?, ready?, failed?, warnings?}`).
+/// time in ms and returns `undefined` when there is nothing to do, else
+/// the session's output (`rollcall_core::session::Output`: `{ops?,
+/// events?, tick?, flush?, trace?, ready?, failed?, warnings?}`) as its
+/// JSON text, or as an object once `valueOutputs` is set. JSON is the
+/// default: `JSON.parse` of one string beat serde-wasm-bindgen's object
+/// building (BENCHMARKS.md 14); replies go the other way, in as values.
 #[wasm_bindgen]
 pub struct RawTracker {
     driver: Driver,
+    /// Outputs as objects (else JSON text, the default).
+    values: bool,
+}
+
+impl RawTracker {
+    fn input(&mut self, now: f64, input: Input) -> Result<JsValue, JsError> {
+        let values = self.values;
+        self.driver
+            .feed_as(ms(now), input, |out| encode(out, values))
+            .map(|out| out.unwrap_or(JsValue::UNDEFINED))
+            .map_err(fail)
+    }
 }
 
 #[wasm_bindgen]
@@ -54,12 +83,27 @@ impl RawTracker {
             }
         };
         let driver = Driver::new(config, node, embedded, nonce).map_err(|e| fail(e.to_string()))?;
-        Ok(RawTracker { driver })
+        Ok(RawTracker {
+            driver,
+            values: false,
+        })
     }
 
     #[wasm_bindgen(getter, js_name = nodeId)]
     pub fn node_id(&self) -> String {
         self.driver.tracker().node().to_owned()
+    }
+
+    /// Whether outputs are objects (serde-wasm-bindgen) or JSON text (the
+    /// default, the faster: see BENCHMARKS.md 14).
+    #[wasm_bindgen(getter, js_name = valueOutputs)]
+    pub fn value_outputs(&self) -> bool {
+        self.values
+    }
+
+    #[wasm_bindgen(setter, js_name = valueOutputs)]
+    pub fn set_value_outputs(&mut self, values: bool) {
+        self.values = values;
     }
 
     #[wasm_bindgen(getter)]
@@ -135,8 +179,8 @@ impl RawTracker {
         self.driver.tracker().is_visible(ms(barrier))
     }
 
-    pub fn tick(&mut self, now: f64) -> Result<Option<String>, JsError> {
-        self.driver.feed(ms(now), Input::Tick).map_err(fail)
+    pub fn tick(&mut self, now: f64) -> Result<JsValue, JsError> {
+        self.input(now, Input::Tick)
     }
 
     /// `user`: `undefined` for an anonymous socket.
@@ -146,40 +190,27 @@ impl RawTracker {
         sid: String,
         user: Option<String>,
         namespace: String,
-    ) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(
-                ms(now),
-                Input::Connect {
-                    sid,
-                    user,
-                    namespace,
-                },
-            )
-            .map_err(fail)
+    ) -> Result<JsValue, JsError> {
+        self.input(
+            now,
+            Input::Connect {
+                sid,
+                user,
+                namespace,
+            },
+        )
     }
 
-    pub fn disconnect(&mut self, now: f64, sid: String) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::Disconnect { sid })
-            .map_err(fail)
+    pub fn disconnect(&mut self, now: f64, sid: String) -> Result<JsValue, JsError> {
+        self.input(now, Input::Disconnect { sid })
     }
 
-    pub fn join(&mut self, now: f64, sid: String, room: String) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::Join { sid, room })
-            .map_err(fail)
+    pub fn join(&mut self, now: f64, sid: String, room: String) -> Result<JsValue, JsError> {
+        self.input(now, Input::Join { sid, room })
     }
 
-    pub fn leave(
-        &mut self,
-        now: f64,
-        sid: String,
-        room: String,
-    ) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::Leave { sid, room })
-            .map_err(fail)
+    pub fn leave(&mut self, now: f64, sid: String, room: String) -> Result<JsValue, JsError> {
+        self.input(now, Input::Leave { sid, room })
     }
 
     /// The socket's user becomes `user` (`undefined`: anonymous).
@@ -188,10 +219,8 @@ impl RawTracker {
         now: f64,
         sid: String,
         user: Option<String>,
-    ) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::Identify { sid, user })
-            .map_err(fail)
+    ) -> Result<JsValue, JsError> {
+        self.input(now, Input::Identify { sid, user })
     }
 
     /// The socket's data becomes `data`, the JSON text of an object (at
@@ -202,10 +231,8 @@ impl RawTracker {
         now: f64,
         sid: String,
         data: Option<String>,
-    ) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::SetData { sid, data })
-            .map_err(fail)
+    ) -> Result<JsValue, JsError> {
+        self.input(now, Input::SetData { sid, data })
     }
 
     /// The longest data a socket may have, in bytes of its JSON text (the
@@ -216,23 +243,33 @@ impl RawTracker {
     }
 
     #[wasm_bindgen(js_name = clientOpen)]
-    pub fn client_open(&mut self, now: f64, cid: String) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::ClientOpen { cid })
-            .map_err(fail)
+    pub fn client_open(&mut self, now: f64, cid: String) -> Result<JsValue, JsError> {
+        self.input(now, Input::ClientOpen { cid })
     }
 
     #[wasm_bindgen(js_name = clientClose)]
-    pub fn client_close(&mut self, now: f64, cid: String) -> Result<Option<String>, JsError> {
-        self.driver
-            .feed(ms(now), Input::ClientClose { cid })
-            .map_err(fail)
+    pub fn client_close(&mut self, now: f64, cid: String) -> Result<JsValue, JsError> {
+        self.input(now, Input::ClientClose { cid })
     }
 
     /// The reply to op `token`, normalised to JSON: null, an integer, a
     /// string, an array of those, or `{"error": "..."}`.
-    pub fn reply(&mut self, now: f64, token: f64, reply: &str) -> Result<Option<String>, JsError> {
-        self.driver.reply(ms(now), ms(token), reply).map_err(fail)
+    pub fn reply(&mut self, now: f64, token: f64, reply: &str) -> Result<JsValue, JsError> {
+        let reply = driver::reply_of(reply).unwrap_or_else(Reply::error);
+        self.input(now, driver::reply_input(ms(token), reply))
+    }
+
+    /// The reply to op `token` as the app's Redis client resolved it (or
+    /// the error it threw): read in place, with no JSON (see
+    /// [`crate::value`]).
+    #[wasm_bindgen(js_name = replyValue)]
+    pub fn reply_value(
+        &mut self,
+        now: f64,
+        token: f64,
+        reply: JsValue,
+    ) -> Result<JsValue, JsError> {
+        self.input(now, driver::reply_input(ms(token), value::reply_of(&reply)))
     }
 
     /// Records every input from now on as a trace (see
@@ -259,12 +296,15 @@ impl RawTracker {
 
     /// Single-server mode: runs the held writes. Call it when an output
     /// says `flush` (after the current burst of inputs) and before reading.
-    pub fn flush(&mut self, now: f64) -> Option<String> {
-        self.driver.flush(ms(now))
+    pub fn flush(&mut self, now: f64) -> JsValue {
+        let values = self.values;
+        self.driver
+            .flush_as(ms(now), |out| encode(out, values))
+            .unwrap_or(JsValue::UNDEFINED)
     }
 
-    pub fn shutdown(&mut self, now: f64) -> Result<Option<String>, JsError> {
-        self.driver.feed(ms(now), Input::Shutdown).map_err(fail)
+    pub fn shutdown(&mut self, now: f64) -> Result<JsValue, JsError> {
+        self.input(now, Input::Shutdown)
     }
 
     /// The `read` op answering a query, as JSON. `what`: `clients`,
@@ -335,16 +375,24 @@ impl RawTracker {
     }
 }
 
-/// The changes of a normalised XREAD reply, as a JSON array.
+/// The changes of an XREAD reply (as the client resolved it), as a JSON
+/// array.
 #[wasm_bindgen(js_name = parseFeed)]
-pub fn parse_feed(reply: &str) -> Result<String, JsError> {
-    driver::parse_feed(reply).map_err(fail)
+pub fn parse_feed(reply: JsValue) -> Result<String, JsError> {
+    driver::parse_feed(&value::reply_of(&reply)).map_err(fail)
 }
 
-/// The newest id of a normalised XREVRANGE reply (`0-0` for none).
+/// The newest id of an XREVRANGE reply (`0-0` for none).
 #[wasm_bindgen(js_name = parseFeedNewest)]
-pub fn parse_feed_newest(reply: &str) -> Result<String, JsError> {
-    driver::parse_feed_newest(reply).map_err(fail)
+pub fn parse_feed_newest(reply: JsValue) -> Result<String, JsError> {
+    driver::parse_feed_newest(&value::reply_of(&reply)).map_err(fail)
+}
+
+/// The reply as the core reads it, as JSON (`null`, an integer, a string,
+/// an array, `{"error"}`): what `replyValue` feeds, for tests.
+#[wasm_bindgen(js_name = replyJson)]
+pub fn reply_json(reply: JsValue) -> String {
+    serde_json::to_string(&value::reply_of(&reply)).expect("a reply serializes")
 }
 
 /// Whether `id` is a change id as `watch({ from })` takes it.
@@ -353,7 +401,8 @@ pub fn is_change_id(id: &str) -> bool {
     rollcall_core::feed::is_entry_id(id)
 }
 
-/// Parses the normalised reply to a read op, as JSON (see `readEmbedded`).
+/// Parses the reply to a read op (as the client resolved it), as JSON (see
+/// `readEmbedded`).
 #[wasm_bindgen(js_name = parseAnswer)]
 pub fn parse_answer(
     what: &str,
@@ -362,10 +411,10 @@ pub fn parse_answer(
     user: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
-    reply: &str,
+    reply: JsValue,
 ) -> Result<String, JsError> {
     let query = driver::query(what, namespace, room, user, after, limit).map_err(fail)?;
-    let answer = driver::parse_answer(&query, reply).map_err(fail)?;
+    let answer = driver::parse_answer(&query, &value::reply_of(&reply)).map_err(fail)?;
     Ok(driver::answer_json(&answer))
 }
 

@@ -16,3 +16,4 @@
 
 pub mod driver;
 pub mod js;
+pub mod value;

@@ -12,13 +12,16 @@ const { APP } = require("./helpers");
 const raw = createRequire(path.join(APP, "package.json"))("rollcall/wasm");
 const CONFIG = JSON.stringify({ ttl_ms: 3000, heartbeat_ms: 1000, reap_ms: 1000 });
 
-/** Feeds one input and, when asked to, flushes: both outputs, parsed. */
+/** Outputs are JSON text (the default; `valueOutputs = true`: objects). */
+const parse = (out) => (typeof out === "string" ? JSON.parse(out) : out);
+
+/** Feeds one input and, when asked to, flushes: both outputs. */
 function step(t, now, feed) {
   const first = feed();
-  const out = first === undefined ? {} : JSON.parse(first);
+  const out = first === undefined ? {} : parse(first);
   if (out.flush !== true) return out;
   const second = t.flush(now);
-  return { ...out, ...(second === undefined ? {} : JSON.parse(second)) };
+  return { ...out, ...(second === undefined ? {} : parse(second)) };
 }
 
 test("single-server mode: ready once registered, redundant inputs are warnings, bad ids throw", () => {
@@ -39,10 +42,10 @@ test("single-server mode: ready once registered, redundant inputs are warnings, 
 
 test("Redis mode: the first registration's failure is said once, with the store's message", () => {
   const t = new raw.RawTracker(CONFIG, "n1", false, 7);
-  const first = JSON.parse(t.tick(0));
+  const first = parse(t.tick(0));
   const [op] = first.ops;
   assert.equal(op.script, "register");
-  const out = JSON.parse(t.reply(1, op.token, JSON.stringify({ error: "NOPERM no scripts" })));
+  const out = parse(t.reply(1, op.token, JSON.stringify({ error: "NOPERM no scripts" })));
   assert.equal(out.failed, "NOPERM no scripts", JSON.stringify(out));
   assert.equal(out.ready, undefined);
   assert.ok(out.events.some((e) => e.type === "store_error"), JSON.stringify(out));

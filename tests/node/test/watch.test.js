@@ -119,6 +119,10 @@ describe("change feed with a client command timeout (ioredis commandTimeout: 300
       await waitFor(() => assert.ok(Date.now() >= quietUntil), { what: "a quiet feed", timeout: 5000 });
       const s = await connect(server.url, { userId: "ann" });
       s.close();
+      // A deadline, so a lost change fails the test instead of hanging it.
+      let done = false;
+      reading.then(() => (done = true));
+      await waitFor(() => done, { what: "ann's offline change", timeout: 20000 });
       await reading;
       assert.deepEqual(story(changes), ["online:ann:", "offline:ann:disconnect"]);
       assert.deepEqual(errors, [], "no store errors");
