@@ -4,7 +4,7 @@
 # this folder's npm packages, starts its own redis-server processes on free
 # ports and stops them. Raw results: pkg/bench/results/*.json; the table:
 # pkg/bench/results/summary.md. Timings only: never run by CI.
-# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed leave members data rss).
+# ONLY="wasm writes" runs a subset (criterion wasm writes storm reads reap rooms feed leave members data rss boundary).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -34,4 +34,5 @@ want leave && { echo "==> 10. a leave at the feed's cap: node leave.js"; node le
 want members && { echo "==> 11. member pages of a big room: node members.js"; node members.js; }
 want data && { echo "==> 12. per-socket data: node data.js"; node data.js; }
 want rss && { echo "==> 13. memory per socket: node rss.js"; node rss.js; }
+want boundary && { echo "==> 14. the JS/WASM boundary both ways: node boundary.js"; node boundary.js; }
 node summary.js | tee results/summary.md

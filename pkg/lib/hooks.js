@@ -4,14 +4,14 @@
 
 /**
  * What the hooks tell. `connect` and `clientOpen` return whether the socket
- * or client is followed; they call `accepted` (which adds the hooks' own
- * listener) before they act on it.
+ * or client is followed; they call `accepted(socket or client)` (which adds
+ * the hooks' own listener: one function for all) before they act on it.
  * @typedef {object} Inputs
- * @property {(socket: any, accepted: () => void) => boolean} connect
+ * @property {(socket: any, accepted: (socket: any) => void) => boolean} connect
  * @property {(sid: string) => void} disconnect
  * @property {(sid: string, room: unknown, namespace: string) => void} join
  * @property {(sid: string, room: unknown, namespace: string) => void} leave
- * @property {(client: any, accepted: () => void) => void} clientOpen
+ * @property {(client: any, accepted: (client: any) => void) => void} clientOpen
  * @property {(cid: string) => void} clientClose
  */
 
@@ -40,6 +40,10 @@ class Hooks {
   #onDisconnecting;
   /** @type {(this: { id: string }) => void} */
   #onClientClose;
+  /** @type {(socket: any) => void} */
+  #followSocket;
+  /** @type {(client: any) => void} */
+  #followClient;
 
   /**
    * @param {any} io
@@ -58,6 +62,11 @@ class Hooks {
     this.#onClientClose = function onClientClose() {
       self.#clients.delete(this);
       self.#inputs.clientClose(this.id);
+    };
+    this.#followSocket = (socket) => socket.on("disconnecting", this.#onDisconnecting);
+    this.#followClient = (client) => {
+      client.on("close", this.#onClientClose);
+      this.#clients.add(client);
     };
   }
 
@@ -206,7 +215,7 @@ class Hooks {
     if (socket.connected === false) return;
     this.#sockets.add(socket);
     const sid = socket.id;
-    if (!this.#inputs.connect(socket, () => socket.on("disconnecting", this.#onDisconnecting))) return;
+    if (!this.#inputs.connect(socket, this.#followSocket)) return;
     // Rooms joined before "connection" (middleware, connection state recovery).
     for (const room of socket.rooms) {
       if (room !== sid) this.#inputs.join(sid, room, socket.nsp.name);
@@ -218,10 +227,7 @@ class Hooks {
     if (this.#closing() || this.#clients.has(client)) return;
     // Closed before we saw it.
     if (client.readyState === "closed" || client.readyState === "closing") return;
-    this.#inputs.clientOpen(client, () => {
-      client.on("close", this.#onClientClose);
-      this.#clients.add(client);
-    });
+    this.#inputs.clientOpen(client, this.#followClient);
   }
 }
 

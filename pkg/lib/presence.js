@@ -9,6 +9,8 @@ const { EventEmitter } = require("node:events");
 const crypto = require("node:crypto");
 const os = require("node:os");
 const wasm = require("../rollcall_wasm.js");
+/** The tracker's methods, called by #feed. */
+const T = wasm.RawTracker.prototype;
 const { MAX_ID_BYTES, now, tooLong, message, warn, timed } = require("./util.js");
 const { MAX_PAGE, configOf, jsMessage, checkId, scopeOf, pageOf } = require("./options.js");
 const metrics = require("./metrics.js");
@@ -215,11 +217,11 @@ class Presence extends EventEmitter {
       io,
       {
         connect: (socket, accepted) => this.#connect(socket, accepted),
-        disconnect: (sid) => this.#feed((at) => this.#t.disconnect(at, sid)),
+        disconnect: (sid) => this.#feed(T.disconnect, sid),
         join: (sid, room, namespace) => this.#join(sid, room, namespace),
         leave: (sid, room, namespace) => this.#leave(sid, room, namespace),
-        clientOpen: (client, accepted) => this.#feed((at) => this.#t.clientOpen(at, client.id), accepted),
-        clientClose: (cid) => this.#feed((at) => this.#t.clientClose(at, cid)),
+        clientOpen: (client, accepted) => this.#feed(T.clientOpen, client.id, undefined, undefined, accepted, client),
+        clientClose: (cid) => this.#feed(T.clientClose, cid),
       },
       () => this.#closing !== null,
     );
@@ -365,26 +367,32 @@ class Presence extends EventEmitter {
   // ----- inputs (the hot path: no JSON unless the core has something to say) -----
 
   /**
-   * Feeds the core one input: `step(now)` is the tracker call. A call that
-   * throws is a warning (the input is dropped); else `accepted` runs, then
-   * the output is acted on.
-   * @param {(at: number) => string | undefined} step
-   * @param {() => void} [accepted]
+   * Feeds the core one input: `input` is the tracker's method (of `T`),
+   * called with the time and `a`, `b`, `c`, so no event allocates a
+   * closure. A call that throws is a warning (the input is dropped); else
+   * `accepted(subject)` runs, then the output is acted on.
+   * @param {Function} input
+   * @param {unknown} [a]
+   * @param {unknown} [b]
+   * @param {unknown} [c]
+   * @param {(subject: any) => void} [accepted]
+   * @param {unknown} [subject]
    * @returns {boolean} whether the core took the input
    */
-  #feed(step, accepted) {
+  #feed(input, a, b, c, accepted, subject) {
     /** @type {string | undefined} */
     let out;
     try {
-      out = step(now());
+      out = input.call(this.#t, now(), a, b, c);
     } catch (e) {
       warn(message(e));
       return false;
     }
-    if (accepted) accepted();
+    if (accepted) accepted(subject);
     this.#input(out);
     return true;
   }
+
 
   /**
    * @param {any} socket
@@ -414,7 +422,7 @@ class Presence extends EventEmitter {
 
   /**
    * @param {any} socket
-   * @param {() => void} accepted
+   * @param {(socket: any) => void} accepted
    */
   #connect(socket, accepted) {
     const namespace = socket.nsp.name;
@@ -423,13 +431,13 @@ class Presence extends EventEmitter {
       return false;
     }
     const user = this.#userOf(socket);
-    if (!this.#feed((at) => this.#t.connect(at, socket.id, user, namespace), accepted)) return false;
+    if (!this.#feed(T.connect, socket.id, user, namespace, accepted, socket)) return false;
     // Data set before rollcall saw the socket (an app's "connection"
     // listener that ran before rollcall's).
     const data = this.#pendingData.get(socket);
     if (data !== undefined) {
       this.#pendingData.delete(socket);
-      if (data !== null) this.#feed((at) => this.#t.setData(at, socket.id, data));
+      if (data !== null) this.#feed(T.setData, socket.id, data);
     }
     return true;
   }
@@ -441,7 +449,7 @@ class Presence extends EventEmitter {
    */
   #join(sid, room, namespace) {
     const name = this.#followed(room, namespace);
-    if (name !== null) this.#feed((at) => this.#t.join(at, sid, name));
+    if (name !== null) this.#feed(T.join, sid, name);
   }
 
   /**
@@ -451,7 +459,7 @@ class Presence extends EventEmitter {
    */
   #leave(sid, room, namespace) {
     const name = this.#followed(room, namespace);
-    if (name !== null) this.#feed((at) => this.#t.leave(at, sid, name));
+    if (name !== null) this.#feed(T.leave, sid, name);
   }
 
   /**
@@ -476,14 +484,14 @@ class Presence extends EventEmitter {
 
   #tick = () => {
     this.#timer = null;
-    this.#feed((at) => this.#t.tick(at));
+    this.#feed(T.tick);
   };
 
   // ----- what the core asks for -----
 
   /** Single-server mode: runs the held writes of the last burst of inputs. */
   #flush = () => {
-    this.#feed((at) => this.#t.flush(at));
+    this.#feed(T.flush);
   };
 
   /**
@@ -553,7 +561,7 @@ class Presence extends EventEmitter {
     // Progress for close(): an answer of the store, not a failure.
     if (!(reply instanceof Error)) this.#replies++;
     // The client's value as it is: the core reads it in place (js-sys).
-    if (!this.#feed((at) => this.#t.replyValue(at, op.token, reply))) return;
+    if (!this.#feed(T.replyValue, op.token, reply)) return;
     if (this.#waiting.length > 0) this.#releaseReads(false);
   }
 
@@ -745,7 +753,7 @@ class Presence extends EventEmitter {
     // Not followed yet: its connect will carry the user (no input now,
     // which the core would refuse as an unknown socket).
     if (!this.#hooks.follows(s)) return Promise.resolve().then(() => this.#whenVisible("identify()"));
-    this.#feed((at) => this.#t.identify(at, s.id, user));
+    this.#feed(T.identify, s.id, user);
     return this.#whenVisible("identify()");
   }
 
