@@ -14,7 +14,7 @@ const T = wasm.RawTracker.prototype;
 const { MAX_ID_BYTES, now, tooLong, message, warn, timed } = require("./util.js");
 const { MAX_PAGE, configOf, jsMessage, checkId, scopeOf, pageOf } = require("./options.js");
 const metrics = require("./metrics.js");
-const { storeOf, exec } = require("./store.js");
+const { storeOf, exec, replyText } = require("./store.js");
 const { traceTargetOf, TraceSink, sameTarget } = require("./trace.js");
 const { Hooks } = require("./hooks.js");
 const { embeddedSource, redisSource, changes, fromOf } = require("./watch.js");
@@ -560,8 +560,7 @@ class Presence extends EventEmitter {
     if (this.#dead) return;
     // Progress for close(): an answer of the store, not a failure.
     if (!(reply instanceof Error)) this.#replies++;
-    // The client's value as it is: the core reads it in place (js-sys).
-    if (!this.#feed(T.replyValue, op.token, reply)) return;
+    if (!this.#feed(T.reply, op.token, replyText(reply))) return;
     if (this.#waiting.length > 0) this.#releaseReads(false);
   }
 
@@ -690,7 +689,7 @@ class Presence extends EventEmitter {
       const op = JSON.parse(this.#t.readOp(what, namespace, room, user, after, limit));
       const run = () =>
         this.#timed(this.#exec(op), `rollcall: the store did not answer a read within ${this.#opTimeoutMs} ms`).then(
-          (reply) => JSON.parse(wasm.parseAnswer(what, namespace, room, user, after, limit, reply)),
+          (reply) => JSON.parse(wasm.parseAnswer(what, namespace, room, user, after, limit, replyText(reply))),
         );
       // Read-your-writes: the read runs once the store holds every input
       // this node was given before it (the writes still coalesce).

@@ -51,10 +51,9 @@ function storeOf(client) {
 
 /**
  * A reply of node-redis or ioredis, RESP2 or RESP3, in the core's form:
- * null | integer | string | array | {error}. The package hands replies to
- * the core as they are (`replyValue`, read in place with js-sys, the same
- * rules in Rust: wasm/src/value.rs); this is the JSON path's half, for
- * apps and the benchmark.
+ * null | integer | string | array | {error}. The same rules are written in
+ * Rust for `replyValue` (wasm/src/value.rs); boundary.test.js holds the two
+ * to one answer.
  * @param {unknown} v
  * @returns {Reply}
  */
@@ -96,6 +95,18 @@ function normalise(v) {
 }
 
 /**
+ * A reply (or the Error of a failed call) as the JSON text the core reads
+ * (`reply`, `parseAnswer`, `parseFeed`). The binding also takes the value
+ * itself (`replyValue`, read with js-sys); JSON text measured as fast or
+ * faster (BENCHMARKS.md 14), so the package sends that.
+ * @param {unknown} v
+ * @returns {string}
+ */
+function replyText(v) {
+  return JSON.stringify(v instanceof Error ? { error: v.message } : normalise(v));
+}
+
+/**
  * Runs a script call: EVALSHA, with EVAL when Redis does not know the
  * script (yet, or any more). The reply is the client's, as it resolved.
  * @param {Send} send
@@ -114,4 +125,4 @@ async function exec(send, op) {
   return await send(["EVAL", script.source, ...tail], key);
 }
 
-module.exports = { storeOf, normalise, exec };
+module.exports = { storeOf, normalise, replyText, exec };

@@ -6,7 +6,7 @@
 // hold up the app's commands. Without Redis it reads the embedded store.
 
 const wasm = require("../rollcall_wasm.js");
-const { storeOf } = require("./store.js");
+const { storeOf, replyText } = require("./store.js");
 const { message, timed } = require("./util.js");
 
 /** Changes read per round trip. */
@@ -102,7 +102,7 @@ function redisSource(client, send, t, opTimeoutMs) {
   const key = newestArgs[0];
   /** @param {import("./store.js").Send} via */
   const newest = async (via) =>
-    wasm.parseFeedNewest(await via(["XREVRANGE", ...newestArgs], key));
+    wasm.parseFeedNewest(replyText(await via(["XREVRANGE", ...newestArgs], key)));
   const start = newest(send);
   start.catch(() => {}); // read() reports it
   /** @type {any} */
@@ -154,7 +154,7 @@ function redisSource(client, send, t, opTimeoutMs) {
           `rollcall: the watcher's read got no answer within ${blockMs + opTimeoutMs} ms`,
         );
         if (source.stopped) return [];
-        return JSON.parse(wasm.parseFeed(reply));
+        return JSON.parse(wasm.parseFeed(replyText(reply)));
       } catch (e) {
         // A connection of its own that failed is made again.
         if (!source.stopped) close();

@@ -260,8 +260,9 @@ impl RawTracker {
     }
 
     /// The reply to op `token` as the app's Redis client resolved it (or
-    /// the error it threw): read in place, with no JSON (see
-    /// [`crate::value`]).
+    /// the error it threw): read in place with js-sys, no JSON (see
+    /// [`crate::value`]). As fast as `reply` within the noise, or a few per
+    /// cent slower (BENCHMARKS.md 14): the package sends JSON.
     #[wasm_bindgen(js_name = replyValue)]
     pub fn reply_value(
         &mut self,
@@ -375,17 +376,16 @@ impl RawTracker {
     }
 }
 
-/// The changes of an XREAD reply (as the client resolved it), as a JSON
-/// array.
+/// The changes of a normalised XREAD reply (JSON), as a JSON array.
 #[wasm_bindgen(js_name = parseFeed)]
-pub fn parse_feed(reply: JsValue) -> Result<String, JsError> {
-    driver::parse_feed(&value::reply_of(&reply)).map_err(fail)
+pub fn parse_feed(reply: &str) -> Result<String, JsError> {
+    driver::parse_feed(&driver::reply_of(reply).map_err(fail)?).map_err(fail)
 }
 
-/// The newest id of an XREVRANGE reply (`0-0` for none).
+/// The newest id of a normalised XREVRANGE reply (JSON; `0-0` for none).
 #[wasm_bindgen(js_name = parseFeedNewest)]
-pub fn parse_feed_newest(reply: JsValue) -> Result<String, JsError> {
-    driver::parse_feed_newest(&value::reply_of(&reply)).map_err(fail)
+pub fn parse_feed_newest(reply: &str) -> Result<String, JsError> {
+    driver::parse_feed_newest(&driver::reply_of(reply).map_err(fail)?).map_err(fail)
 }
 
 /// The reply as the core reads it, as JSON (`null`, an integer, a string,
@@ -401,7 +401,7 @@ pub fn is_change_id(id: &str) -> bool {
     rollcall_core::feed::is_entry_id(id)
 }
 
-/// Parses the reply to a read op (as the client resolved it), as JSON (see
+/// Parses the normalised reply (JSON) to a read op, as JSON (see
 /// `readEmbedded`).
 #[wasm_bindgen(js_name = parseAnswer)]
 pub fn parse_answer(
@@ -411,10 +411,11 @@ pub fn parse_answer(
     user: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
-    reply: JsValue,
+    reply: &str,
 ) -> Result<String, JsError> {
     let query = driver::query(what, namespace, room, user, after, limit).map_err(fail)?;
-    let answer = driver::parse_answer(&query, &value::reply_of(&reply)).map_err(fail)?;
+    let reply = driver::reply_of(reply).map_err(fail)?;
+    let answer = driver::parse_answer(&query, &reply).map_err(fail)?;
     Ok(driver::answer_json(&answer))
 }
 

@@ -1,9 +1,11 @@
 //! Redis replies in as JS values: what the app's client resolved (node-redis
 //! or ioredis, RESP2 or RESP3), read with js-sys straight into the core's
-//! [`Reply`], with no JSON in between. The rules are those of `normalise`
-//! in `pkg/lib/store.js` (the JSON path, kept for the benchmark and for
-//! apps), for every shape a Redis client resolves; the Node test
-//! `boundary.test.js` holds the two paths to one answer.
+//! [`Reply`], with no JSON in between (`replyValue`). The rules are those of
+//! `normalise` in `pkg/lib/store.js`, for every shape a Redis client
+//! resolves; the Node test `boundary.test.js` holds the two paths to one
+//! answer. One boundary call per value read, against one JSON text for the
+//! whole reply: measured as fast within the noise or a few per cent slower
+//! (BENCHMARKS.md 14), so the package sends JSON and this is the other path.
 
 use js_sys::{Array, Function, Map, Object, Reflect, Set, Uint8Array};
 use rollcall_core::Reply;
