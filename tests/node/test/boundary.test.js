@@ -1,9 +1,9 @@
 "use strict";
-// The JS/WASM boundary of the installed package: Redis replies go in as
-// the client's values (read in Rust with js-sys) and outputs come out as
-// objects (serde-wasm-bindgen); the JSON path (normalise, JSON.stringify,
-// JSON.parse) is kept beside it. Both must give the core the same reply
-// and the host the same output.
+// The JS/WASM boundary of the installed package, both paths: replies in as
+// JSON text (normalise, JSON.stringify: what the package sends) or as the
+// client's values (replyValue, read in Rust with js-sys); outputs out as
+// JSON text (the default) or as objects (valueOutputs, serde-wasm-bindgen).
+// Both must give the core the same reply and the host the same output.
 
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
