@@ -289,13 +289,35 @@ impl Tracker {
         Ok(step)
     }
 
+    /// Whether the reap lane may send: always while live; while retiring
+    /// only to resend a reap in doubt (see [`Tracker::holds_retire`]).
+    fn reap_lane_open(&self) -> bool {
+        match self.phase {
+            Phase::Live => true,
+            Phase::Retiring => self.reap_again.as_ref().is_some_and(|p| p.k == self.k),
+            _ => false,
+        }
+    }
+
+    /// Whether the retire waits for the reap lane: a reap of this node's
+    /// in flight or in doubt is answered (with its kept reply, if it ran)
+    /// only while this node is registered.
+    fn holds_retire(&self) -> bool {
+        self.phase == Phase::Retiring && (self.reap.is_some() || self.reap_lane_open())
+    }
+
     /// When the tracker next wants a tick (also after a refused input).
     pub fn next_tick(&self) -> Option<Millis> {
         if self.phase == Phase::Closed {
             return None;
         }
+        if self.holds_retire() && self.write.is_none() && self.write_again.is_none() {
+            // The retire waits for the reap lane alone: for the time of its
+            // resend, or (in flight) for its reply.
+            return self.reap.is_none().then_some(self.reap_due);
+        }
         let mut due = self.heartbeat_due.max(self.retry_at);
-        if self.reap.is_none() && self.phase == Phase::Live {
+        if self.reap.is_none() && self.reap_lane_open() {
             due = due.min(self.reap_due);
         }
         let wants_write = self.phase != Phase::Live

@@ -18,12 +18,14 @@ impl Tracker {
         if self.write.is_none() && now >= self.retry_at {
             self.write_again_or_next(now, step);
         }
-        if self.reap.is_none() && self.phase == Phase::Live && now >= self.reap_due {
+        if self.reap.is_none() && self.reap_lane_open() && now >= self.reap_due {
             let token = self.token();
             let again = self.reap_again.take().filter(|p| p.k == self.k);
             let sent = match again.and_then(|p| p.sent) {
                 Some(sent) => sent,
-                None => self.reap_op(token),
+                None if self.phase == Phase::Live => self.reap_op(token),
+                // Leaving: only a reap in doubt goes again, no new one.
+                None => return,
             };
             step.ops.push(resend(token, &sent));
             self.reap = Some(Pending {
@@ -98,6 +100,10 @@ impl Tracker {
         let write = match self.phase {
             Phase::Closed => return None,
             Phase::Unregistered => Write::Register { keep: None },
+            // A reap in flight or in doubt first: once this node has left, the
+            // store no longer answers its reap calls with their kept replies,
+            // and the transitions of one whose reply was lost would be lost.
+            Phase::Retiring if self.holds_retire() => return None,
             Phase::Retiring => Write::Retire,
             Phase::Leaving => self.old_write().unwrap_or(Write::SelfReap),
             Phase::Live
