@@ -9,8 +9,6 @@ const { EventEmitter } = require("node:events");
 const crypto = require("node:crypto");
 const os = require("node:os");
 const wasm = require("../rollcall_wasm.js");
-/** The tracker's methods, called by #feed. */
-const T = wasm.RawTracker.prototype;
 const { MAX_ID_BYTES, now, tooLong, message, warn, timed } = require("./util.js");
 const { MAX_PAGE, configOf, jsMessage, checkId, scopeOf, pageOf } = require("./options.js");
 const metrics = require("./metrics.js");
@@ -18,6 +16,9 @@ const { storeOf, exec, replyText } = require("./store.js");
 const { traceTargetOf, TraceSink, sameTarget } = require("./trace.js");
 const { Hooks } = require("./hooks.js");
 const { embeddedSource, redisSource, changes, fromOf } = require("./watch.js");
+
+/** The tracker's methods, called by #feed. */
+const T = wasm.RawTracker.prototype;
 
 /** @typedef {import("./store.js").Send} Send */
 /** @typedef {import("./store.js").Op} Op */
@@ -393,7 +394,6 @@ class Presence extends EventEmitter {
     return true;
   }
 
-
   /**
    * @param {any} socket
    * @returns {string | undefined}
@@ -501,7 +501,7 @@ class Presence extends EventEmitter {
   #input(out) {
     if (out === undefined || this.#dead) return;
     /** @type {Output} */
-    const o = typeof out === "string" ? JSON.parse(out) : out;
+    const o = JSON.parse(out);
     if (o.failed !== undefined) return this.#registrationFailed(o.failed);
     // Recording: the lines of this burst are written once it is in.
     if (o.trace === true) setImmediate(this.#drainTrace);
